@@ -1,0 +1,235 @@
+//! Plain HTTP values passed between the core and the shell.
+//!
+//! The core decides *what* to send and *what* to answer; the shell turns
+//! these values into `worker::Request`/`Response` and back. Keeping them
+//! plain lets every decision be tested natively.
+
+/// An HTTP method the core uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Head,
+    Other,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Method {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "HEAD" => Method::Head,
+            _ => Method::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Head => "HEAD",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+/// Header list with case-insensitive lookup. Order is kept; names are
+/// stored as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl Headers {
+    pub fn new() -> Self {
+        Headers(Vec::new())
+    }
+
+    /// First value of `name`, compared case-insensitively.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Adds a header, keeping any earlier one of the same name.
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// Replaces every header of this name with one value.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.0.push((name.to_string(), value.into()));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// A request that reached the worker, as the core sees it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub method: Method,
+    /// Full URL of the request (scheme, host, path, query).
+    pub url: url::Url,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Incoming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// Value of a query parameter, first occurrence.
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.url
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The visitor's IP as Cloudflare reports it.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.header("CF-Connecting-IP")
+    }
+}
+
+/// An answer the worker gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn new(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        let mut r = Reply::new(status);
+        r.headers
+            .set("Content-Type", "application/json; charset=utf-8");
+        r.body = serde_json::to_vec(value).unwrap_or_default();
+        r
+    }
+
+    pub fn html(status: u16, body: String) -> Self {
+        let mut r = Reply::new(status);
+        r.headers.set("Content-Type", "text/html; charset=utf-8");
+        r.body = body.into_bytes();
+        r
+    }
+
+    pub fn redirect(status: u16, location: &str) -> Self {
+        let mut r = Reply::new(status);
+        r.headers.set("Location", location);
+        r
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.set(name, value);
+        self
+    }
+
+    pub fn body_text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or("")
+    }
+}
+
+/// A request the core wants sent to Keap, Turnstile or the alert webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Headers,
+    pub body: Option<Vec<u8>>,
+}
+
+impl OutRequest {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        OutRequest {
+            method,
+            url: url.into(),
+            headers: Headers::new(),
+            body: None,
+        }
+    }
+
+    pub fn json(mut self, value: &serde_json::Value) -> Self {
+        self.headers.set("Content-Type", "application/json");
+        self.body = Some(serde_json::to_vec(value).unwrap_or_default());
+        self
+    }
+
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.headers
+            .set("Content-Type", "application/x-www-form-urlencoded");
+        self.body = Some(body.into_bytes());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.set(name, value);
+        self
+    }
+}
+
+/// An answer to an [`OutRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InResponse {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl InResponse {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        InResponse {
+            status,
+            headers: Headers::new(),
+            body: body.into(),
+        }
+    }
+
+    pub fn json_body(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Why an outbound request produced no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// DNS, connection refused, TLS, reset: nothing came back.
+    Network(String),
+    /// No answer within the time the core allowed.
+    Timeout,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Network(m) => write!(f, "network error: {m}"),
+            FetchError::Timeout => write!(f, "timed out"),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! keap-form-worker: a Cloudflare Worker that turns a static site's form
+//! posts into tagged Keap contacts.
+//!
+//! Everything but `shell` is the functional core: plain Rust with no
+//! `worker` types, tested natively with `cargo test`. The core talks to the
+//! outside world only through [`platform::Platform`], which the shell
+//! implements on top of Workers KV, `fetch` and the clock.
+
+pub mod config;
+pub mod forms;
+pub mod html;
+pub mod http;
+pub mod kv_keys;
+pub mod origin;
+pub mod platform;
+pub mod seal;
+pub mod secret;
+pub mod settings;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;

@@ -1,0 +1,79 @@
+//! The one door between the core and the runtime.
+//!
+//! The core's flows (a submission, the OAuth callback, a scheduled run) are
+//! written against this trait. The shell implements it with Workers KV,
+//! `fetch` and the clock; tests implement it in memory, so whole flows run
+//! natively and fast.
+
+use crate::http::{FetchError, InResponse, OutRequest};
+
+/// A KV operation failed (the store is down, over quota, or the binding is
+/// missing). The message never holds a stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "storage error: {}", self.0)
+    }
+}
+
+/// Options for a KV write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    /// Seconds until KV deletes the key (KV's minimum is 60).
+    pub ttl_secs: Option<u64>,
+    /// Small JSON kept with the key and returned by `kv_list`, so a listing
+    /// can be triaged without reading each value.
+    pub metadata: Option<String>,
+}
+
+/// One key of a KV listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedKey {
+    pub name: String,
+    pub metadata: Option<String>,
+}
+
+/// A page of a KV listing, keys in lexicographic order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<ListedKey>,
+    /// Where the next page starts; `None` on the last page.
+    pub cursor: Option<String>,
+}
+
+/// What the rate limiter said about one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited,
+    /// No limiter is bound (local runs without `[[ratelimits]]`): allowed.
+    NotConfigured,
+}
+
+/// The runtime as the core sees it.
+#[allow(async_fn_in_trait)] // used only generically, never as `dyn`, and the wasm runtime is single-threaded
+pub trait Platform {
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError>;
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Lists keys under `prefix`, at most `limit` (≤ 1000) a page.
+    async fn kv_list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, StoreError>;
+    /// Sends a request. Every call counts against the platform's
+    /// per-invocation subrequest budget.
+    async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError>;
+    /// Asks the rate limiter whether `key` may go on.
+    async fn rate_limit(&self, key: &str) -> RateDecision;
+    /// Waits, for a short back-off between two reads.
+    async fn sleep_ms(&self, ms: u64);
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// A log line. Callers never pass a secret or a person's data.
+    fn log(&self, line: &str);
+}

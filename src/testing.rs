@@ -1,0 +1,190 @@
+//! An in-memory [`Platform`] for native tests of whole flows: KV in a
+//! sorted map, outbound requests answered by a closure and recorded, a
+//! clock the test moves, and captured log lines.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use crate::http::{FetchError, InResponse, OutRequest};
+use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
+
+type Responder = Box<dyn Fn(&OutRequest) -> Result<InResponse, FetchError>>;
+
+/// A stored KV value with its metadata and expiry.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub value: String,
+    pub metadata: Option<String>,
+    pub expires_at_ms: Option<u64>,
+}
+
+pub struct MemoryPlatform {
+    pub kv: RefCell<BTreeMap<String, Stored>>,
+    pub requests: RefCell<Vec<OutRequest>>,
+    pub logs: RefCell<Vec<String>>,
+    pub now: Cell<u64>,
+    /// When set, every KV write fails (to test honest failure answers).
+    pub fail_writes: Cell<bool>,
+    pub limited: Cell<bool>,
+    pub kv_reads: Cell<u32>,
+    pub kv_writes: Cell<u32>,
+    responder: RefCell<Responder>,
+}
+
+impl Default for MemoryPlatform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryPlatform {
+    /// A platform at 2026-01-01T00:00:00Z whose every outbound request
+    /// fails with a network error until [`MemoryPlatform::respond`] is set.
+    pub fn new() -> Self {
+        MemoryPlatform {
+            kv: RefCell::new(BTreeMap::new()),
+            requests: RefCell::new(Vec::new()),
+            logs: RefCell::new(Vec::new()),
+            now: Cell::new(1_767_225_600_000),
+            fail_writes: Cell::new(false),
+            limited: Cell::new(false),
+            kv_reads: Cell::new(0),
+            kv_writes: Cell::new(0),
+            responder: RefCell::new(Box::new(|_| {
+                Err(FetchError::Network("no responder".into()))
+            })),
+        }
+    }
+
+    /// Sets how outbound requests are answered.
+    pub fn respond(&self, f: impl Fn(&OutRequest) -> Result<InResponse, FetchError> + 'static) {
+        *self.responder.borrow_mut() = Box::new(f);
+    }
+
+    pub fn advance_ms(&self, ms: u64) {
+        self.now.set(self.now.get() + ms);
+    }
+
+    /// Keys currently stored under `prefix`.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        self.kv
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    pub fn value(&self, key: &str) -> Option<String> {
+        self.kv.borrow().get(key).map(|s| s.value.clone())
+    }
+
+    /// Outbound requests whose URL contains `needle`.
+    pub fn sent_to(&self, needle: &str) -> Vec<OutRequest> {
+        self.requests
+            .borrow()
+            .iter()
+            .filter(|r| r.url.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    fn live(&self, s: &Stored) -> bool {
+        s.expires_at_ms.is_none_or(|t| t > self.now.get())
+    }
+}
+
+impl Platform for MemoryPlatform {
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.kv_reads.set(self.kv_reads.get() + 1);
+        Ok(self
+            .kv
+            .borrow()
+            .get(key)
+            .filter(|s| self.live(s))
+            .map(|s| s.value.clone()))
+    }
+
+    async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
+        if self.fail_writes.get() {
+            return Err(StoreError("writes disabled by the test".into()));
+        }
+        self.kv_writes.set(self.kv_writes.get() + 1);
+        let expires_at_ms = options.ttl_secs.map(|t| self.now.get() + t * 1000);
+        self.kv.borrow_mut().insert(
+            key.to_string(),
+            Stored {
+                value: value.to_string(),
+                metadata: options.metadata,
+                expires_at_ms,
+            },
+        );
+        Ok(())
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        if self.fail_writes.get() {
+            return Err(StoreError("writes disabled by the test".into()));
+        }
+        self.kv_writes.set(self.kv_writes.get() + 1);
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn kv_list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, StoreError> {
+        let kv = self.kv.borrow();
+        let start = cursor.unwrap_or_default();
+        let mut keys: Vec<ListedKey> = kv
+            .iter()
+            .filter(|(k, s)| k.starts_with(prefix) && k.as_str() > start.as_str() && self.live(s))
+            .map(|(k, s)| ListedKey {
+                name: k.clone(),
+                metadata: s.metadata.clone(),
+            })
+            .take(limit as usize + 1)
+            .collect();
+        let cursor = if keys.len() > limit as usize {
+            keys.truncate(limit as usize);
+            keys.last().map(|k| k.name.clone())
+        } else {
+            None
+        };
+        Ok(KeyPage { keys, cursor })
+    }
+
+    async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
+        let answer = (self.responder.borrow())(&request);
+        self.requests.borrow_mut().push(request);
+        answer
+    }
+
+    async fn rate_limit(&self, _key: &str) -> RateDecision {
+        if self.limited.get() {
+            RateDecision::Limited
+        } else {
+            RateDecision::Allowed
+        }
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        self.advance_ms(ms);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+
+    fn log(&self, line: &str) {
+        self.logs.borrow_mut().push(line.to_string());
+    }
+}
+
+/// Runs a future to completion on the current thread.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
