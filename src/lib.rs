@@ -7,6 +7,8 @@
 //! implements on top of Workers KV, `fetch` and the clock.
 
 pub mod config;
+pub mod credentials;
+pub mod flows;
 pub mod forms;
 pub mod html;
 pub mod http;
