@@ -1,0 +1,51 @@
+//! Reads the design's secrets and vars from `Env` into [`Settings`].
+
+use worker::Env;
+
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::settings::Settings;
+
+/// A text binding (secret or var), `None` when unset or blank.
+fn text(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.trim().is_empty())
+}
+
+fn secret(env: &Env, name: &str) -> Option<Secret> {
+    text(env, name).map(Secret::new)
+}
+
+/// `FORMS` is an object var; a JSON string (from `--var` or a secret) is
+/// accepted too.
+fn forms(env: &Env) -> Option<serde_json::Value> {
+    if let Some(s) = text(env, "FORMS") {
+        return Some(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)));
+    }
+    env.object_var::<serde_json::Value>("FORMS").ok()
+}
+
+pub fn settings(env: &Env) -> Settings {
+    Settings {
+        keap_client_id: text(env, "KEAP_CLIENT_ID"),
+        keap_client_secret: secret(env, "KEAP_CLIENT_SECRET"),
+        keap_api_key: secret(env, "KEAP_API_KEY"),
+        admin_token: secret(env, "ADMIN_TOKEN"),
+        encryption_key: secret(env, "ENCRYPTION_KEY"),
+        turnstile_secret: secret(env, "TURNSTILE_SECRET"),
+        alert_webhook_url: secret(env, "ALERT_WEBHOOK_URL"),
+        allowed_origins: text(env, "ALLOWED_ORIGINS"),
+        forms: forms(env),
+        keap_authorize_url: text(env, "KEAP_AUTHORIZE_URL"),
+        keap_token_url: text(env, "KEAP_TOKEN_URL"),
+        keap_api_url: text(env, "KEAP_API_URL"),
+        turnstile_verify_url: text(env, "TURNSTILE_VERIFY_URL"),
+        oauth_redirect_uri: text(env, "OAUTH_REDIRECT_URI"),
+    }
+}
+
+pub fn config(env: &Env) -> Config {
+    Config::from_settings(settings(env))
+}

@@ -1,0 +1,37 @@
+//! The thin shell: binds the core to the Workers runtime. It converts
+//! requests and answers, implements [`crate::platform::Platform`] on KV and
+//! `fetch`, routes paths to flows, and runs the Cron Trigger. No decision
+//! lives here.
+
+mod convert;
+mod env;
+mod platform;
+mod routes;
+
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let incoming = convert::incoming(req).await;
+    let reply = match incoming {
+        Ok(incoming) => {
+            let config = env::config(&env);
+            let platform = platform::WorkerPlatform::new(&env);
+            routes::handle(&platform, &config, incoming).await
+        }
+        Err(reply) => reply,
+    };
+    convert::response(reply)
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let config = env::config(&env);
+    let platform = platform::WorkerPlatform::new(&env);
+    routes::scheduled(&platform, &config).await;
+}
