@@ -18,6 +18,7 @@ pub mod platform;
 pub mod seal;
 pub mod secret;
 pub mod settings;
+pub mod time;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;
