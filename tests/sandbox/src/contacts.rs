@@ -1,0 +1,483 @@
+//! Contacts and tags as Keap's REST v1 keeps them: upsert by email (or
+//! email and name), updates that change only the fields sent, and tags
+//! applied per id with a result for each.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::clock;
+use crate::config::SeedTag;
+
+/// `duplicate_option` of `PUT /v1/contacts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateOption {
+    /// Match an existing contact by any of its email addresses.
+    Email,
+    /// Match by email and by given and family name.
+    EmailAndName,
+}
+
+impl DuplicateOption {
+    /// Parses the wire value (exact, as Keap's enum is).
+    pub fn parse(text: &str) -> Option<DuplicateOption> {
+        match text {
+            "Email" => Some(DuplicateOption::Email),
+            "EmailAndName" => Some(DuplicateOption::EmailAndName),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an upsert made a new contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// A new contact (201).
+    Created(i64),
+    /// An existing contact was updated (200).
+    Updated(i64),
+}
+
+impl Upserted {
+    /// The contact id.
+    pub fn id(self) -> i64 {
+        match self {
+            Upserted::Created(id) | Upserted::Updated(id) => id,
+        }
+    }
+}
+
+/// Array fields merged element by element, keyed by this member, rather
+/// than replaced: Keap v1 updates `EMAIL2` without touching `EMAIL1`.
+const KEYED_ARRAYS: [(&str, &str); 6] = [
+    ("email_addresses", "field"),
+    ("phone_numbers", "field"),
+    ("fax_numbers", "field"),
+    ("addresses", "field"),
+    ("social_accounts", "type"),
+    ("custom_fields", "id"),
+];
+
+#[derive(Debug, Clone)]
+struct Contact {
+    id: i64,
+    /// Stored fields, shaped like the spec's FullContact.
+    fields: Map<String, Value>,
+    tag_ids: Vec<i64>,
+    date_created: u64,
+    last_updated: u64,
+}
+
+/// A tag.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its description, when given.
+    pub description: Option<String>,
+    /// Its category id, when given (categories are not modelled further).
+    pub category_id: Option<i64>,
+}
+
+impl Tag {
+    /// The spec's Tag shape.
+    pub fn to_json(&self) -> Value {
+        let mut tag = json!({"id": self.id, "name": self.name});
+        if let Some(description) = &self.description {
+            tag["description"] = json!(description);
+        }
+        if let Some(id) = self.category_id {
+            tag["category"] = json!({"id": id, "name": format!("Category {id}")});
+        }
+        tag
+    }
+}
+
+/// Per-tag outcome of applying tags, as Keap names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagResult {
+    /// Applied now.
+    Success,
+    /// The contact already had it.
+    Duplicate,
+    /// No such tag.
+    TagIdNotFound,
+    /// No such contact.
+    ContactNotFound,
+}
+
+impl TagResult {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TagResult::Success => "SUCCESS",
+            TagResult::Duplicate => "DUPLICATE",
+            TagResult::TagIdNotFound => "TAG_ID_NOT_FOUND",
+            TagResult::ContactNotFound => "CONTACT_NOT_FOUND",
+        }
+    }
+}
+
+/// The contacts and tags of the sandbox's one Keap app.
+#[derive(Debug, Clone)]
+pub struct Crm {
+    contacts: Vec<Contact>,
+    tags: BTreeMap<i64, Tag>,
+    next_contact_id: i64,
+}
+
+impl Crm {
+    /// An app with these tags and no contacts.
+    pub fn new(seed_tags: &[SeedTag]) -> Crm {
+        let tags = seed_tags
+            .iter()
+            .map(|t| {
+                (
+                    t.id,
+                    Tag {
+                        id: t.id,
+                        name: t.name.clone(),
+                        description: None,
+                        category_id: None,
+                    },
+                )
+            })
+            .collect();
+        Crm {
+            contacts: Vec::new(),
+            tags,
+            next_contact_id: 1,
+        }
+    }
+
+    /// Creates or updates a contact from a validated `PUT /v1/contacts`
+    /// body (its `duplicate_option` already read into `option`).
+    pub fn upsert(
+        &mut self,
+        body: &Map<String, Value>,
+        option: DuplicateOption,
+        now: u64,
+    ) -> Upserted {
+        let emails = emails_of(body);
+        let matched = self
+            .contacts
+            .iter()
+            .position(|c| matches(c, &emails, body, option));
+        match matched.and_then(|index| self.contacts.get_mut(index)) {
+            Some(contact) => {
+                merge(&mut contact.fields, body, now);
+                contact.last_updated = now;
+                Upserted::Updated(contact.id)
+            }
+            None => {
+                let id = self.next_contact_id;
+                self.next_contact_id += 1;
+                let mut fields = Map::new();
+                merge(&mut fields, body, now);
+                self.contacts.push(Contact {
+                    id,
+                    fields,
+                    tag_ids: Vec::new(),
+                    date_created: now,
+                    last_updated: now,
+                });
+                Upserted::Created(id)
+            }
+        }
+    }
+
+    /// Applies tags to a contact; one result per distinct tag id.
+    pub fn apply_tags(&mut self, contact_id: i64, tag_ids: &[i64]) -> BTreeMap<i64, TagResult> {
+        let mut results = BTreeMap::new();
+        let tags = &self.tags;
+        let contact = self.contacts.iter_mut().find(|c| c.id == contact_id);
+        let Some(contact) = contact else {
+            for &id in tag_ids {
+                results.insert(id, TagResult::ContactNotFound);
+            }
+            return results;
+        };
+        for &id in tag_ids {
+            let result = if !tags.contains_key(&id) {
+                TagResult::TagIdNotFound
+            } else if contact.tag_ids.contains(&id) {
+                TagResult::Duplicate
+            } else {
+                contact.tag_ids.push(id);
+                TagResult::Success
+            };
+            results.entry(id).or_insert(result);
+        }
+        results
+    }
+
+    /// The full contact, shaped like the spec's FullContact.
+    pub fn contact_json(&self, id: i64) -> Option<Value> {
+        self.contacts.iter().find(|c| c.id == id).map(full_contact)
+    }
+
+    /// Every contact, oldest first.
+    pub fn contacts_json(&self) -> Vec<Value> {
+        self.contacts.iter().map(full_contact).collect()
+    }
+
+    /// Tags, by id; filtered by exact (case-insensitive) name and category.
+    pub fn tags_matching(&self, name: Option<&str>, category: Option<i64>) -> Vec<&Tag> {
+        self.tags
+            .values()
+            .filter(|t| name.is_none_or(|n| t.name.eq_ignore_ascii_case(n)))
+            .filter(|t| category.is_none_or(|c| t.category_id == Some(c)))
+            .collect()
+    }
+
+    /// Creates a tag with the next free id.
+    pub fn create_tag(
+        &mut self,
+        name: String,
+        description: Option<String>,
+        category_id: Option<i64>,
+    ) -> &Tag {
+        let id = self.tags.keys().next_back().map_or(1, |max| max + 1);
+        self.tags.entry(id).or_insert(Tag {
+            id,
+            name,
+            description,
+            category_id,
+        })
+    }
+}
+
+fn emails_of(body: &Map<String, Value>) -> Vec<String> {
+    body.get("email_addresses")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| e.get("email").and_then(Value::as_str))
+                .map(str::to_lowercase)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn lower_field(fields: &Map<String, Value>, name: &str) -> String {
+    fields
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_lowercase)
+        .unwrap_or_default()
+}
+
+fn matches(
+    contact: &Contact,
+    emails: &[String],
+    body: &Map<String, Value>,
+    option: DuplicateOption,
+) -> bool {
+    let email_match = emails_of(&contact.fields)
+        .iter()
+        .any(|existing| emails.contains(existing));
+    match option {
+        DuplicateOption::Email => email_match,
+        DuplicateOption::EmailAndName => {
+            email_match
+                && ["given_name", "family_name"]
+                    .iter()
+                    .all(|n| lower_field(&contact.fields, n) == lower_field(body, n))
+        }
+    }
+}
+
+/// Writes the sent fields over the stored ones; unsent fields stay.
+fn merge(fields: &mut Map<String, Value>, body: &Map<String, Value>, now: u64) {
+    for (name, value) in body {
+        match name.as_str() {
+            "duplicate_option" => {}
+            "origin" => {
+                let mut origin = value.clone();
+                if let Some(object) = origin.as_object_mut() {
+                    object.insert("date".to_owned(), json!(clock::rfc3339(now)));
+                }
+                fields.insert(name.clone(), origin);
+            }
+            "company" => {
+                fields.insert(name.clone(), value.clone());
+            }
+            _ => match KEYED_ARRAYS.iter().find(|(array, _)| array == name) {
+                Some((_, key)) => merge_keyed(fields, name, key, value),
+                None => {
+                    fields.insert(name.clone(), value.clone());
+                }
+            },
+        }
+    }
+    if body.contains_key("opt_in_reason") && fields.contains_key("email_addresses") {
+        fields.insert("email_opted_in".to_owned(), json!(true));
+        fields.insert("email_status".to_owned(), json!("SingleOptIn"));
+    } else if !fields.contains_key("email_status") && fields.contains_key("email_addresses") {
+        // Created by the API without consent: not marketable.
+        fields.insert("email_opted_in".to_owned(), json!(false));
+        fields.insert("email_status".to_owned(), json!("NonMarketable"));
+    }
+}
+
+fn merge_keyed(fields: &mut Map<String, Value>, name: &str, key: &str, sent: &Value) {
+    let mut merged: Vec<Value> = fields
+        .get(name)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for item in sent.as_array().into_iter().flatten() {
+        let item_key = item.get(key);
+        match merged
+            .iter_mut()
+            .find(|existing| item_key.is_some() && existing.get(key) == item_key)
+        {
+            Some(existing) => *existing = item.clone(),
+            None => merged.push(item.clone()),
+        }
+    }
+    fields.insert(name.to_owned(), Value::Array(merged));
+}
+
+fn full_contact(contact: &Contact) -> Value {
+    let mut out = contact.fields.clone();
+    out.insert("id".to_owned(), json!(contact.id));
+    out.insert("tag_ids".to_owned(), json!(contact.tag_ids));
+    out.insert(
+        "date_created".to_owned(),
+        json!(clock::rfc3339(contact.date_created)),
+    );
+    out.insert(
+        "last_updated".to_owned(),
+        json!(clock::rfc3339(contact.last_updated)),
+    );
+    for array in [
+        "email_addresses",
+        "phone_numbers",
+        "addresses",
+        "custom_fields",
+    ] {
+        out.entry(array.to_owned()).or_insert_with(|| json!([]));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crm() -> Crm {
+        Crm::new(&[SeedTag {
+            id: 101,
+            name: "Lead".into(),
+        }])
+    }
+
+    fn body(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn upsert_matches_email_case_insensitively_and_keeps_unsent_fields() {
+        let mut crm = crm();
+        let first = crm.upsert(
+            &body(json!({
+                "email_addresses": [{"email": "Ada@Example.com", "field": "EMAIL1"}],
+                "given_name": "Ada",
+                "phone_numbers": [{"number": "555", "field": "PHONE1"}],
+                "custom_fields": [{"id": 7, "content": "blue"}, {"id": 8, "content": "x"}]
+            })),
+            DuplicateOption::Email,
+            10,
+        );
+        assert_eq!(first, Upserted::Created(1));
+        let second = crm.upsert(
+            &body(json!({
+                "email_addresses": [{"email": "ada@example.com", "field": "EMAIL1"}],
+                "family_name": "Lovelace",
+                "custom_fields": [{"id": 7, "content": "red"}]
+            })),
+            DuplicateOption::Email,
+            20,
+        );
+        assert_eq!(second, Upserted::Updated(1));
+        let c = crm.contact_json(1).unwrap();
+        assert_eq!(c["given_name"], "Ada");
+        assert_eq!(c["family_name"], "Lovelace");
+        assert_eq!(c["phone_numbers"][0]["number"], "555");
+        assert_eq!(
+            c["custom_fields"],
+            json!([{"id": 7, "content": "red"}, {"id": 8, "content": "x"}])
+        );
+        assert_eq!(c["email_status"], "NonMarketable");
+    }
+
+    #[test]
+    fn email_and_name_needs_the_names_to_match_too() {
+        let mut crm = crm();
+        let ada = json!({"email_addresses": [{"email": "a@x.io", "field": "EMAIL1"}], "given_name": "Ada"});
+        crm.upsert(&body(ada.clone()), DuplicateOption::EmailAndName, 1);
+        let bob = json!({"email_addresses": [{"email": "a@x.io", "field": "EMAIL1"}], "given_name": "Bob"});
+        assert_eq!(
+            crm.upsert(&body(bob), DuplicateOption::EmailAndName, 2),
+            Upserted::Created(2)
+        );
+        assert_eq!(
+            crm.upsert(&body(ada), DuplicateOption::EmailAndName, 3),
+            Upserted::Updated(1)
+        );
+    }
+
+    #[test]
+    fn opt_in_and_origin_are_kept() {
+        let mut crm = crm();
+        crm.upsert(
+            &body(json!({
+                "email_addresses": [{"email": "a@x.io", "field": "EMAIL1"}],
+                "opt_in_reason": "form",
+                "origin": {"ip_address": "203.0.113.1"}
+            })),
+            DuplicateOption::Email,
+            0,
+        );
+        let c = crm.contact_json(1).unwrap();
+        assert_eq!(c["opt_in_reason"], "form");
+        assert_eq!(c["email_opted_in"], true);
+        assert_eq!(c["origin"]["ip_address"], "203.0.113.1");
+        assert_eq!(c["origin"]["date"], "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn tags_answer_per_tag() {
+        let mut crm = crm();
+        crm.upsert(
+            &body(json!({"phone_numbers": [{"number": "1", "field": "PHONE1"}]})),
+            DuplicateOption::Email,
+            0,
+        );
+        let r = crm.apply_tags(1, &[101, 999]);
+        assert_eq!(r.get(&101), Some(&TagResult::Success));
+        assert_eq!(r.get(&999), Some(&TagResult::TagIdNotFound));
+        assert_eq!(
+            crm.apply_tags(1, &[101]).get(&101),
+            Some(&TagResult::Duplicate)
+        );
+        assert_eq!(
+            crm.apply_tags(42, &[101]).get(&101),
+            Some(&TagResult::ContactNotFound)
+        );
+        assert_eq!(crm.contact_json(1).unwrap()["tag_ids"], json!([101]));
+    }
+
+    #[test]
+    fn tags_are_created_and_found_by_name() {
+        let mut crm = crm();
+        let id = crm.create_tag("VIP".into(), None, Some(3)).id;
+        assert_eq!(id, 102);
+        assert_eq!(crm.tags_matching(Some("vip"), None).len(), 1);
+        assert_eq!(crm.tags_matching(None, Some(3)).len(), 1);
+        assert_eq!(crm.tags_matching(None, None).len(), 2);
+    }
+}

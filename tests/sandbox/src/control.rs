@@ -1,0 +1,76 @@
+//! The control API under `/_sandbox/`, for tests: read everything the
+//! sandbox holds and was sent, inject faults, expire or revoke tokens,
+//! flip behaviour switches, reset. JSON in and out; never logged, counted
+//! or faulted.
+
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::clock;
+use crate::http::{Request, Response};
+use crate::state::State;
+
+fn bad_request(problem: &str) -> Response {
+    Response::json(400, &json!({"error": problem}))
+}
+
+/// The body as JSON; an empty body reads as `{}`.
+fn body_json(request: &Request) -> Result<Value, Response> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&request.body).map_err(|_| bad_request("body must be JSON"))
+}
+
+/// Serves `/_sandbox/...`.
+pub fn handle(app: &App, request: &Request) -> Response {
+    let path = request.path.trim_end_matches('/');
+    let now = clock::now();
+    match (request.method.as_str(), path) {
+        ("GET", "/_sandbox/state") => Response::json(200, &app.state().to_json(now)),
+        ("POST", "/_sandbox/faults") => {
+            let body = match body_json(request) {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let mut state = app.state();
+            match state.faults.apply(&body) {
+                Ok(()) => Response::json(200, &state.faults.to_json()),
+                Err(problem) => bad_request(&problem),
+            }
+        }
+        ("POST", "/_sandbox/config") => {
+            let body = match body_json(request) {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            let mut state = app.state();
+            match state.settings.apply(&body) {
+                Ok(()) => Response::json(200, &state.settings.to_json()),
+                Err(problem) => bad_request(&problem),
+            }
+        }
+        ("POST", "/_sandbox/expire-access-tokens") => {
+            let expired = app.state().tokens.expire_access_tokens(now);
+            Response::json(200, &json!({"expired": expired}))
+        }
+        ("POST", "/_sandbox/revoke-refresh-tokens") => {
+            let revoked = app.state().tokens.revoke_refresh_tokens();
+            Response::json(200, &json!({"revoked": revoked}))
+        }
+        ("POST", "/_sandbox/reset") => {
+            *app.state() = State::new(app.config());
+            Response::json(200, &json!({"reset": true}))
+        }
+        (
+            _,
+            "/_sandbox/state"
+            | "/_sandbox/faults"
+            | "/_sandbox/config"
+            | "/_sandbox/expire-access-tokens"
+            | "/_sandbox/revoke-refresh-tokens"
+            | "/_sandbox/reset",
+        ) => Response::json(405, &json!({"error": "method not allowed"})),
+        _ => Response::json(404, &json!({"error": "unknown control route"})),
+    }
+}
