@@ -6,8 +6,11 @@
 //! outside world only through [`platform::Platform`], which the shell
 //! implements on top of Workers KV, `fetch` and the clock.
 
+pub mod body;
 pub mod config;
+pub mod cors;
 pub mod credentials;
+pub mod email;
 pub mod flows;
 pub mod forms;
 pub mod html;
