@@ -1,12 +1,14 @@
 //! How a Keap call is authenticated right now, read with at most one KV
-//! read so the form path stays cheap.
-//!
-//! STUB parts (marked) are to be completed by the token work.
+//! read so the form path stays cheap. The form path never refreshes: it
+//! uses what is stored, and reports a 401 with [`mark_rejected`] so the
+//! scheduled run refreshes.
 
 use crate::config::{AuthMode, Config};
 use crate::http::OutRequest;
-use crate::platform::{Platform, StoreError};
+use crate::kv_keys;
+use crate::platform::{Platform, PutOptions, StoreError};
 use crate::secret::Secret;
+use crate::tokens::{self, LoadError};
 
 /// What goes on a Keap request.
 #[derive(Debug, Clone)]
@@ -48,18 +50,144 @@ pub enum Unavailable {
 
 /// Loads the credentials for one Keap call: no KV read in API-key mode,
 /// one in OAuth mode.
-pub async fn load<P: Platform>(_platform: &P, config: &Config) -> Result<Credentials, Unavailable> {
+pub async fn load<P: Platform>(platform: &P, config: &Config) -> Result<Credentials, Unavailable> {
     match &config.auth {
         AuthMode::ApiKey(k) => Ok(Credentials::ApiKey(k.clone())),
         AuthMode::Unconfigured => Err(Unavailable::Unconfigured),
-        // STUB: read and open kv_keys::TOKENS, check expiry.
-        AuthMode::OAuth { .. } => Err(Unavailable::NotConnected),
+        AuthMode::OAuth { .. } => {
+            let key = config
+                .seal_key
+                .as_ref()
+                .map_err(|_| Unavailable::NoSealKey)?;
+            let record = tokens::load(platform, key).await.map_err(|e| match e {
+                LoadError::Store(e) => Unavailable::Store(e),
+                LoadError::Unreadable(_) => Unavailable::Unreadable,
+            })?;
+            match record {
+                None => Err(Unavailable::NotConnected),
+                Some(r) if platform.now_ms() >= r.expires_at_ms => Err(Unavailable::Expired),
+                Some(r) => Ok(Credentials::Bearer(r.access_token)),
+            }
+        }
     }
 }
 
 /// Records that Keap answered 401 to this access token, so the next
 /// scheduled run refreshes even if the token is not due. Writes only a
-/// fingerprint of the token, never the token.
-pub async fn mark_rejected<P: Platform>(_platform: &P, _access_token: &Secret) {
-    // STUB: write kv_keys::REJECTED.
+/// fingerprint of the token, never the token. A failed write is logged:
+/// the lead is queued either way, and the token is refreshed when due.
+pub async fn mark_rejected<P: Platform>(platform: &P, access_token: &Secret) {
+    let fingerprint = tokens::fingerprint(access_token);
+    if let Err(e) = platform
+        .kv_put(kv_keys::REJECTED, &fingerprint, PutOptions::default())
+        .await
+    {
+        platform.log(&format!("could not mark the access token as rejected: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::SealKey;
+    use crate::settings::Settings;
+    use crate::testing::{block_on, MemoryPlatform};
+    use crate::tokens::TokenRecord;
+
+    const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn oauth_config() -> Config {
+        Config::from_settings(Settings {
+            keap_client_id: Some("cid".into()),
+            keap_client_secret: Some(Secret::new("csecret")),
+            encryption_key: Some(Secret::new(KEY_B64)),
+            ..Settings::default()
+        })
+    }
+
+    fn store_tokens(p: &MemoryPlatform, expires_at_ms: u64) {
+        let key = SealKey::from_base64(KEY_B64).unwrap();
+        let record = TokenRecord {
+            access_token: Secret::new("access-1"),
+            refresh_token: Secret::new("refresh-1"),
+            expires_at_ms,
+            tenant: None,
+            obtained_at_ms: p.now_ms(),
+        };
+        block_on(tokens::store(p, &key, &record)).unwrap();
+    }
+
+    #[test]
+    fn api_key_mode_reads_nothing() {
+        let p = MemoryPlatform::new();
+        let config = Config::from_settings(Settings {
+            keap_api_key: Some(Secret::new("KeapAK-1")),
+            ..Settings::default()
+        });
+        let creds = block_on(load(&p, &config)).unwrap();
+        let req = creds.apply(OutRequest::new(crate::http::Method::Get, "http://k/v1"));
+        assert_eq!(req.headers.get("X-Keap-API-Key"), Some("KeapAK-1"));
+        assert_eq!(p.kv_reads.get(), 0);
+    }
+
+    #[test]
+    fn oauth_mode_reads_the_stored_token_once() {
+        let p = MemoryPlatform::new();
+        store_tokens(&p, p.now_ms() + 60_000);
+        let reads = p.kv_reads.get();
+        let creds = block_on(load(&p, &oauth_config())).unwrap();
+        assert_eq!(p.kv_reads.get(), reads + 1);
+        let req = creds.apply(OutRequest::new(crate::http::Method::Get, "http://k/v1"));
+        assert_eq!(req.headers.get("Authorization"), Some("Bearer access-1"));
+    }
+
+    #[test]
+    fn unavailable_reasons() {
+        let p = MemoryPlatform::new();
+        let config = oauth_config();
+        assert_eq!(
+            block_on(load(&p, &config)).unwrap_err(),
+            Unavailable::NotConnected
+        );
+
+        store_tokens(&p, p.now_ms());
+        assert_eq!(
+            block_on(load(&p, &config)).unwrap_err(),
+            Unavailable::Expired
+        );
+
+        let other_key = Config::from_settings(Settings {
+            encryption_key: Some(Secret::new("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=")),
+            ..oauth_config().settings
+        });
+        assert_eq!(
+            block_on(load(&p, &other_key)).unwrap_err(),
+            Unavailable::Unreadable
+        );
+
+        let no_key = Config::from_settings(Settings {
+            encryption_key: None,
+            ..oauth_config().settings
+        });
+        assert_eq!(
+            block_on(load(&p, &no_key)).unwrap_err(),
+            Unavailable::NoSealKey
+        );
+
+        let unconfigured = Config::from_settings(Settings::default());
+        assert_eq!(
+            block_on(load(&p, &unconfigured)).unwrap_err(),
+            Unavailable::Unconfigured
+        );
+    }
+
+    #[test]
+    fn mark_rejected_stores_only_a_fingerprint() {
+        let p = MemoryPlatform::new();
+        let token = Secret::new("access-token-keap-refused");
+        block_on(mark_rejected(&p, &token));
+        let stored = p.value(kv_keys::REJECTED).unwrap();
+        assert_eq!(stored, tokens::fingerprint(&token));
+        assert!(!stored.contains("access-token"));
+    }
 }

@@ -6,6 +6,8 @@
 //! outside world only through [`platform::Platform`], which the shell
 //! implements on top of Workers KV, `fetch` and the clock.
 
+pub mod admin_auth;
+pub mod alerts;
 pub mod body;
 pub mod config;
 pub mod cors;
@@ -16,12 +18,14 @@ pub mod forms;
 pub mod html;
 pub mod http;
 pub mod kv_keys;
+pub mod oauth;
 pub mod origin;
 pub mod platform;
 pub mod seal;
 pub mod secret;
 pub mod settings;
 pub mod time;
+pub mod tokens;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -1,0 +1,386 @@
+//! The stored OAuth tokens and what state the connection is in.
+//!
+//! Three KV records describe the connection:
+//! - [`kv_keys::TOKENS`]: the sealed [`TokenRecord`];
+//! - [`kv_keys::REJECTED`]: the fingerprint of an access token Keap
+//!   answered 401 to (written by the form path);
+//! - [`kv_keys::REAUTH`]: a [`ReauthMarker`] naming, by fingerprint, the
+//!   refresh token Keap refused.
+//!
+//! Markers name the token they are about instead of being flags, so a
+//! newer token makes them stale without anyone clearing them: if a refresh
+//! that lost a race marks re-authorization after the winner stored a new
+//! pair, or the winner's write lands after the marker, the marker no longer
+//! matches the stored refresh token and is ignored. The token record itself
+//! is only ever replaced by newer tokens, never by worse data.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::kv_keys;
+use crate::oauth::TokenGrant;
+use crate::platform::{Platform, PutOptions, StoreError};
+use crate::seal::{self, OpenError, SealKey};
+use crate::secret::Secret;
+use crate::time;
+
+const HOUR_MS: u64 = 3_600_000;
+/// Refresh when the access token expires within this.
+pub const REFRESH_AHEAD_MS: u64 = 6 * HOUR_MS;
+
+/// The OAuth tokens as stored (sealed) at [`kv_keys::TOKENS`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub access_token: Secret,
+    pub refresh_token: Secret,
+    pub expires_at_ms: u64,
+    /// The Keap app the tokens are for, e.g. `xy123.infusionsoft.com`.
+    pub tenant: Option<String>,
+    pub obtained_at_ms: u64,
+}
+
+impl TokenRecord {
+    /// The record for a grant received at `now_ms`. A refresh answer
+    /// without a tenant keeps the one already known.
+    pub fn from_grant(grant: TokenGrant, now_ms: u64, known_tenant: Option<String>) -> TokenRecord {
+        TokenRecord {
+            expires_at_ms: now_ms.saturating_add(grant.expires_in_secs.saturating_mul(1000)),
+            tenant: grant.tenant.or(known_tenant),
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token,
+            obtained_at_ms: now_ms,
+        }
+    }
+
+    pub fn seal(&self, key: &SealKey) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        seal::seal(key, kv_keys::TOKENS, &json)
+    }
+
+    pub fn open(key: &SealKey, sealed: &str) -> Result<TokenRecord, Unreadable> {
+        let json = seal::open(key, kv_keys::TOKENS, sealed).map_err(Unreadable::Seal)?;
+        serde_json::from_slice(&json).map_err(|_| Unreadable::NotARecord)
+    }
+}
+
+/// Why a stored token record cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    Seal(OpenError),
+    /// Opened, but not a token record (written by another version?).
+    NotARecord,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreadable::Seal(e) => write!(f, "the stored Keap tokens cannot be opened: {e}"),
+            Unreadable::NotARecord => f.write_str("the stored Keap tokens are not in a format this worker reads"),
+        }
+    }
+}
+
+/// A short, stable name for a token that reveals nothing about it, for
+/// the plain markers in KV. (Tokens are long random strings, so a
+/// truncated SHA-256 cannot be inverted or guessed.)
+pub fn fingerprint(token: &Secret) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"keap-form-worker/token\0")
+        .chain_update(token.expose().as_bytes())
+        .finalize();
+    seal::hex(digest.get(..8).unwrap_or_default())
+}
+
+/// Written when Keap refused the refresh token: re-authorization needed,
+/// as long as that refresh token is still the stored one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReauthMarker {
+    pub refresh_fingerprint: String,
+    /// When it was written (RFC 3339).
+    pub at: String,
+}
+
+/// The outcome of the last refresh attempt, shown on `/admin/status`.
+/// Never holds a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRefresh {
+    pub at: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    /// No tokens stored: nobody has connected.
+    NotConnected,
+    /// Keap refused the stored refresh token: a person must reconnect.
+    NeedsReauth,
+    /// Keap answered 401 to the stored access token: refresh now.
+    Rejected,
+    /// The access token has expired: refresh now.
+    Expired,
+    /// The access token expires within [`REFRESH_AHEAD_MS`]: refresh now.
+    Due,
+    /// Nothing to do.
+    Fresh,
+}
+
+impl TokenState {
+    /// Whether the scheduled run should refresh.
+    pub fn wants_refresh(self) -> bool {
+        matches!(self, TokenState::Rejected | TokenState::Expired | TokenState::Due)
+    }
+}
+
+/// Decides the state from the stored records at `now_ms`. Markers about
+/// tokens other than the stored ones are stale and ignored.
+pub fn classify(
+    record: Option<&TokenRecord>,
+    rejected_fingerprint: Option<&str>,
+    reauth: Option<&ReauthMarker>,
+    now_ms: u64,
+) -> TokenState {
+    let Some(record) = record else {
+        return TokenState::NotConnected;
+    };
+    if reauth.is_some_and(|m| m.refresh_fingerprint == fingerprint(&record.refresh_token)) {
+        TokenState::NeedsReauth
+    } else if rejected_fingerprint.is_some_and(|f| f == fingerprint(&record.access_token)) {
+        TokenState::Rejected
+    } else if now_ms >= record.expires_at_ms {
+        TokenState::Expired
+    } else if record.expires_at_ms - now_ms <= REFRESH_AHEAD_MS {
+        TokenState::Due
+    } else {
+        TokenState::Fresh
+    }
+}
+
+/// What a 400/401 to our refresh means, judged from a fresh read of the
+/// stored record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRefusal {
+    /// Another refresher already stored a newer pair: we lost a race;
+    /// the connection is fine.
+    LostRace,
+    /// The refresh token we used is still the stored one: either the
+    /// winner's write is not visible yet, or the grant is revoked.
+    StillOurs,
+    /// The record is gone (or unreadable): nothing left to mark.
+    Gone,
+}
+
+pub fn after_refusal(used_refresh_token: &Secret, reread: Option<&TokenRecord>) -> AfterRefusal {
+    match reread {
+        None => AfterRefusal::Gone,
+        Some(r) if r.refresh_token == *used_refresh_token => AfterRefusal::StillOurs,
+        Some(_) => AfterRefusal::LostRace,
+    }
+}
+
+/// Why the token record could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    Store(StoreError),
+    Unreadable(Unreadable),
+}
+
+/// Reads and opens the token record: one KV read.
+pub async fn load<P: Platform>(p: &P, key: &SealKey) -> Result<Option<TokenRecord>, LoadError> {
+    match p.kv_get(kv_keys::TOKENS).await.map_err(LoadError::Store)? {
+        None => Ok(None),
+        Some(sealed) => TokenRecord::open(key, &sealed)
+            .map(Some)
+            .map_err(LoadError::Unreadable),
+    }
+}
+
+/// Seals and stores the record.
+pub async fn store<P: Platform>(p: &P, key: &SealKey, record: &TokenRecord) -> Result<(), StoreError> {
+    p.kv_put(kv_keys::TOKENS, &record.seal(key), PutOptions::default())
+        .await
+}
+
+/// The REJECTED fingerprint and the REAUTH marker. A marker that cannot be
+/// read counts as absent: the token record stays the source of truth.
+pub async fn load_markers<P: Platform>(p: &P) -> (Option<String>, Option<ReauthMarker>) {
+    let rejected = p.kv_get(kv_keys::REJECTED).await.ok().flatten();
+    let reauth = p
+        .kv_get(kv_keys::REAUTH)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok());
+    (rejected, reauth)
+}
+
+pub async fn write_reauth_marker<P: Platform>(p: &P, refused_refresh_token: &Secret) -> Result<(), StoreError> {
+    let marker = ReauthMarker {
+        refresh_fingerprint: fingerprint(refused_refresh_token),
+        at: time::to_rfc3339(p.now_ms()),
+    };
+    let json = serde_json::to_string(&marker).unwrap_or_default();
+    p.kv_put(kv_keys::REAUTH, &json, PutOptions::default()).await
+}
+
+pub async fn load_last_refresh<P: Platform>(p: &P) -> Option<LastRefresh> {
+    let raw = p.kv_get(kv_keys::LAST_REFRESH).await.ok().flatten()?;
+    serde_json::from_str(&raw).ok()
+}
+
+/// Records the outcome of a refresh attempt. A failure to record is only
+/// logged: the attempt's real effect (the tokens) is already stored.
+pub async fn record_last_refresh<P: Platform>(p: &P, ok: bool, error: Option<String>) {
+    let entry = LastRefresh {
+        at: time::to_rfc3339(p.now_ms()),
+        ok,
+        error,
+    };
+    let json = serde_json::to_string(&entry).unwrap_or_default();
+    if let Err(e) = p.kv_put(kv_keys::LAST_REFRESH, &json, PutOptions::default()).await {
+        p.log(&format!("refresh: could not record the outcome: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{block_on, MemoryPlatform};
+
+    const NOW: u64 = 1_767_225_600_000;
+
+    fn record(access: &str, refresh: &str, expires_at_ms: u64) -> TokenRecord {
+        TokenRecord {
+            access_token: Secret::new(access),
+            refresh_token: Secret::new(refresh),
+            expires_at_ms,
+            tenant: Some("xy123.infusionsoft.com".into()),
+            obtained_at_ms: NOW - 1000,
+        }
+    }
+
+    fn marker_for(refresh: &str) -> ReauthMarker {
+        ReauthMarker {
+            refresh_fingerprint: fingerprint(&Secret::new(refresh)),
+            at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn not_connected_without_a_record() {
+        assert_eq!(classify(None, None, None, NOW), TokenState::NotConnected);
+        let m = marker_for("rt");
+        assert_eq!(classify(None, Some("x"), Some(&m), NOW), TokenState::NotConnected);
+    }
+
+    #[test]
+    fn fresh_due_and_expired_by_expiry() {
+        let fresh = record("at", "rt", NOW + 24 * HOUR_MS);
+        assert_eq!(classify(Some(&fresh), None, None, NOW), TokenState::Fresh);
+        let just_fresh = record("at", "rt", NOW + REFRESH_AHEAD_MS + 1);
+        assert_eq!(classify(Some(&just_fresh), None, None, NOW), TokenState::Fresh);
+        let due = record("at", "rt", NOW + REFRESH_AHEAD_MS);
+        assert_eq!(classify(Some(&due), None, None, NOW), TokenState::Due);
+        let nearly = record("at", "rt", NOW + 1);
+        assert_eq!(classify(Some(&nearly), None, None, NOW), TokenState::Due);
+        let expired = record("at", "rt", NOW);
+        assert_eq!(classify(Some(&expired), None, None, NOW), TokenState::Expired);
+        assert!(!TokenState::Fresh.wants_refresh());
+        assert!(TokenState::Due.wants_refresh() && TokenState::Expired.wants_refresh());
+    }
+
+    #[test]
+    fn rejected_only_for_the_current_access_token() {
+        let r = record("at-2", "rt", NOW + 24 * HOUR_MS);
+        let current = fingerprint(&Secret::new("at-2"));
+        let older = fingerprint(&Secret::new("at-1"));
+        assert_eq!(classify(Some(&r), Some(&current), None, NOW), TokenState::Rejected);
+        assert_eq!(classify(Some(&r), Some(&older), None, NOW), TokenState::Fresh);
+        assert!(TokenState::Rejected.wants_refresh());
+    }
+
+    #[test]
+    fn needs_reauth_only_for_the_current_refresh_token() {
+        let r = record("at", "rt-2", NOW + 24 * HOUR_MS);
+        let current = marker_for("rt-2");
+        let stale = marker_for("rt-1");
+        assert_eq!(classify(Some(&r), None, Some(&current), NOW), TokenState::NeedsReauth);
+        assert_eq!(classify(Some(&r), None, Some(&stale), NOW), TokenState::Fresh);
+        // Re-authorization outranks everything else, since refreshing cannot help.
+        let rejected = fingerprint(&Secret::new("at"));
+        assert_eq!(
+            classify(Some(&r), Some(&rejected), Some(&current), NOW + 48 * HOUR_MS),
+            TokenState::NeedsReauth
+        );
+        assert!(!TokenState::NeedsReauth.wants_refresh());
+    }
+
+    #[test]
+    fn refusal_after_another_refresh_is_a_lost_race() {
+        let used = Secret::new("rt-1");
+        let same = record("at-1", "rt-1", NOW);
+        let newer = record("at-2", "rt-2", NOW + 24 * HOUR_MS);
+        assert_eq!(after_refusal(&used, Some(&newer)), AfterRefusal::LostRace);
+        assert_eq!(after_refusal(&used, Some(&same)), AfterRefusal::StillOurs);
+        assert_eq!(after_refusal(&used, None), AfterRefusal::Gone);
+    }
+
+    #[test]
+    fn fingerprints_are_stable_short_and_hide_the_token() {
+        let t = Secret::new("a-very-secret-access-token");
+        assert_eq!(fingerprint(&t), fingerprint(&t.clone()));
+        assert_eq!(fingerprint(&t).len(), 16);
+        assert!(!fingerprint(&t).contains("secret"));
+        assert_ne!(fingerprint(&t), fingerprint(&Secret::new("another")));
+    }
+
+    #[test]
+    fn record_from_grant_trusts_expires_in_and_keeps_a_known_tenant() {
+        let grant = TokenGrant {
+            access_token: Secret::new("at"),
+            refresh_token: Secret::new("rt"),
+            expires_in_secs: 120,
+            tenant: None,
+        };
+        let r = TokenRecord::from_grant(grant, NOW, Some("known.infusionsoft.com".into()));
+        assert_eq!(r.expires_at_ms, NOW + 120_000);
+        assert_eq!(r.obtained_at_ms, NOW);
+        assert_eq!(r.tenant.as_deref(), Some("known.infusionsoft.com"));
+    }
+
+    #[test]
+    fn records_are_stored_sealed_and_load_back() {
+        let p = MemoryPlatform::new();
+        let key = SealKey::from_bytes([4; 32]);
+        let r = record("plain-access-token", "plain-refresh-token", NOW + 1000);
+        block_on(store(&p, &key, &r)).unwrap();
+        let raw = p.value(kv_keys::TOKENS).unwrap();
+        assert!(!raw.contains("plain-access-token") && !raw.contains("plain-refresh-token"));
+        let back = block_on(load(&p, &key)).unwrap().unwrap();
+        assert_eq!(back.refresh_token.expose(), "plain-refresh-token");
+        assert_eq!(back.expires_at_ms, NOW + 1000);
+
+        let other = SealKey::from_bytes([5; 32]);
+        assert_eq!(
+            block_on(load(&p, &other)).unwrap_err(),
+            LoadError::Unreadable(Unreadable::Seal(OpenError::OtherKey))
+        );
+    }
+
+    #[test]
+    fn a_sealed_value_of_another_kind_is_not_a_token_record() {
+        let key = SealKey::from_bytes([4; 32]);
+        let sealed = seal::seal(&key, kv_keys::TOKENS, b"{\"something\":\"else\"}");
+        assert_eq!(
+            TokenRecord::open(&key, &sealed).unwrap_err(),
+            Unreadable::NotARecord
+        );
+        let outbox = seal::seal(&key, kv_keys::OUTBOX_LABEL, b"{}");
+        assert_eq!(
+            TokenRecord::open(&key, &outbox).unwrap_err(),
+            Unreadable::Seal(OpenError::Rejected)
+        );
+    }
+}
