@@ -8,6 +8,7 @@
 
 pub mod admin_auth;
 pub mod alerts;
+pub mod answer;
 pub mod body;
 pub mod config;
 pub mod cors;
@@ -18,6 +19,7 @@ pub mod forms;
 pub mod html;
 pub mod http;
 pub mod kv_keys;
+pub mod lead;
 pub mod oauth;
 pub mod origin;
 pub mod platform;

@@ -1,0 +1,550 @@
+//! From a submission's fields to a [`Lead`]: what the visitor gave,
+//! checked against the form, ready for Keap or the outbox.
+//!
+//! A lead keeps only what was given (`None` for an absent field), so the
+//! upsert never blanks a returning contact's data, and it carries the form
+//! settings that shape its delivery (tags, duplicate option, opt-in), so a
+//! queued lead is delivered as the form said when it was sent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::answer::ErrorCode;
+use crate::body::Fields;
+use crate::email;
+use crate::forms::{CustomFieldId, DuplicateOption, Form, TagId};
+
+/// Longest values, in characters.
+pub const MAX_EMAIL: usize = email::MAX_LEN;
+pub const MAX_NAME: usize = 100;
+pub const MAX_PHONE: usize = 40;
+pub const MAX_CUSTOM: usize = 1000;
+pub const MAX_TAG_NAME: usize = 100;
+
+/// A value for one of Keap's custom fields.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomValue {
+    pub id: CustomFieldId,
+    pub content: String,
+}
+
+impl std::fmt::Debug for CustomValue {
+    /// The id only: the content is the visitor's.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomValue({}, [given])", self.id)
+    }
+}
+
+/// A validated submission.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    pub form_id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub custom_fields: Vec<CustomValue>,
+    /// The form's fixed tags, then the ones the visitor chose; no repeats.
+    pub tag_ids: Vec<TagId>,
+    pub duplicate_option: DuplicateOption,
+    /// Set only when the visitor consented (or the form asks no consent).
+    pub opt_in_reason: Option<String>,
+    /// The visitor's IP (`CF-Connecting-IP`), when it is one.
+    pub ip: Option<String>,
+    pub received_at_ms: u64,
+}
+
+impl std::fmt::Debug for Lead {
+    /// Shape only: a lead is a person's data and must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lead")
+            .field("form_id", &self.form_id)
+            .field("email", &self.email.as_ref().map(|_| "[given]"))
+            .field("first_name", &self.first_name.as_ref().map(|_| "[given]"))
+            .field("last_name", &self.last_name.as_ref().map(|_| "[given]"))
+            .field("phone", &self.phone.as_ref().map(|_| "[given]"))
+            .field("custom_fields", &self.custom_fields.len())
+            .field("tag_ids", &self.tag_ids)
+            .field("opted_in", &self.opt_in_reason.is_some())
+            .field("received_at_ms", &self.received_at_ms)
+            .finish()
+    }
+}
+
+impl Lead {
+    /// Every value the visitor typed, to scrub from messages (a Keap error
+    /// may quote the address it refused).
+    pub fn personal_values(&self) -> Vec<&str> {
+        [&self.email, &self.first_name, &self.last_name, &self.phone]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .chain(self.custom_fields.iter().map(|c| c.content.as_str()))
+            .chain(self.ip.as_deref())
+            .collect()
+    }
+}
+
+/// Why a submission is refused, and which field caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub code: ErrorCode,
+    pub field: String,
+}
+
+impl Invalid {
+    fn new(code: ErrorCode, field: &str) -> Invalid {
+        Invalid {
+            code,
+            field: field.to_string(),
+        }
+    }
+}
+
+/// Values a checkbox sends when ticked, or a JSON client for "yes".
+const TRUTHY: [&str; 12] = [
+    "on", "true", "yes", "y", "1", "checked", "agree", "agreed", "accept", "accepted", "consent",
+    "ok",
+];
+
+/// True when a consent value means yes.
+pub fn truthy(value: &str) -> bool {
+    let v = value.trim().to_lowercase();
+    TRUTHY.contains(&v.as_str())
+}
+
+/// Checks `fields` against `form`. `ip` is the `CF-Connecting-IP` header.
+pub fn validate(
+    form: &Form,
+    fields: &Fields,
+    ip: Option<&str>,
+    received_at_ms: u64,
+) -> Result<Lead, Invalid> {
+    let email = single_line(fields, "email", MAX_EMAIL)?;
+    if let Some(address) = &email {
+        if email::validate(address).is_err() {
+            return Err(Invalid::new(ErrorCode::InvalidEmail, "email"));
+        }
+    }
+    let first_name = single_line(fields, "first_name", MAX_NAME)?;
+    let last_name = single_line(fields, "last_name", MAX_NAME)?;
+    let phone = single_line(fields, "phone", MAX_PHONE)?;
+    if phone
+        .as_deref()
+        .is_some_and(|p| !p.chars().any(|c| c.is_ascii_digit()))
+    {
+        return Err(Invalid::new(ErrorCode::InvalidPhone, "phone"));
+    }
+
+    let mut custom_fields = Vec::new();
+    for (name, id) in &form.custom_fields {
+        if let Some(content) = multi_line(fields, name, MAX_CUSTOM)? {
+            custom_fields.push(CustomValue { id: *id, content });
+        }
+    }
+
+    let mut tag_ids: Vec<TagId> = Vec::new();
+    for tag in &form.tags {
+        if !tag_ids.contains(tag) {
+            tag_ids.push(*tag);
+        }
+    }
+    let mut chose_a_tag = false;
+    for name in fields.all("tags") {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        if name.chars().count() > MAX_TAG_NAME {
+            return Err(Invalid::new(ErrorCode::FieldTooLong, "tags"));
+        }
+        let id = form
+            .optional_tags
+            .get(name)
+            .ok_or_else(|| Invalid::new(ErrorCode::UnknownTag, "tags"))?;
+        chose_a_tag = true;
+        if !tag_ids.contains(id) {
+            tag_ids.push(*id);
+        }
+    }
+
+    let consented = form
+        .consent_field
+        .as_deref()
+        .map(|field| fields.all(field).any(truthy));
+
+    for name in &form.required {
+        let present = match name.as_str() {
+            "email" => email.is_some(),
+            "first_name" => first_name.is_some(),
+            "last_name" => last_name.is_some(),
+            "phone" => phone.is_some(),
+            "tags" => chose_a_tag,
+            n if form.consent_field.as_deref() == Some(n) => consented == Some(true),
+            n => form
+                .custom_fields
+                .get(n)
+                .is_some_and(|id| custom_fields.iter().any(|c| c.id == *id)),
+        };
+        if !present {
+            return Err(Invalid::new(ErrorCode::MissingField, name));
+        }
+    }
+    // Keap creates a contact only from an email or a phone number.
+    if email.is_none() && phone.is_none() {
+        return Err(Invalid::new(ErrorCode::MissingField, "email"));
+    }
+
+    let opt_in_reason = match consented {
+        Some(false) => None,
+        Some(true) | None => form.opt_in_reason.clone(),
+    };
+    let ip = ip
+        .map(str::trim)
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string);
+
+    Ok(Lead {
+        form_id: form.id.clone(),
+        email,
+        first_name,
+        last_name,
+        phone,
+        custom_fields,
+        tag_ids,
+        duplicate_option: form.duplicate_option,
+        opt_in_reason,
+        ip,
+        received_at_ms,
+    })
+}
+
+/// The first value of `name`, trimmed; `None` when absent or blank.
+fn given<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+    fields.get(name).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A one-line field: no control characters at all.
+fn single_line(fields: &Fields, name: &str, max: usize) -> Result<Option<String>, Invalid> {
+    checked(fields, name, max, |c| c.is_control())
+}
+
+/// A free-text field (a message, an address): line breaks and tabs are
+/// fine, other control characters are not.
+fn multi_line(fields: &Fields, name: &str, max: usize) -> Result<Option<String>, Invalid> {
+    checked(fields, name, max, |c| {
+        c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+    })
+}
+
+fn checked(
+    fields: &Fields,
+    name: &str,
+    max: usize,
+    forbidden: impl Fn(char) -> bool,
+) -> Result<Option<String>, Invalid> {
+    let Some(value) = given(fields, name) else {
+        return Ok(None);
+    };
+    if value.chars().count() > max {
+        return Err(Invalid::new(ErrorCode::FieldTooLong, name));
+    }
+    // U+FFFD stands for bytes that were not UTF-8: the text is garbled.
+    if value.chars().any(|c| forbidden(c) || c == '\u{FFFD}') {
+        return Err(Invalid::new(ErrorCode::InvalidValue, name));
+    }
+    Ok(Some(value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn form() -> Form {
+        Form::from_json(
+            "contact",
+            &json!({
+                "tags": [101, 102],
+                "optional_tags": {"newsletter": 103, "offers": 104},
+                "opt_in_reason": "Signed up on example.com",
+                "consent_field": "consent",
+                "custom_fields": {"company": 7, "message": 8},
+            }),
+        )
+        .unwrap()
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        let mut f = Fields::new();
+        for (k, v) in pairs {
+            f.push(*k, *v);
+        }
+        f
+    }
+
+    fn check(pairs: &[(&str, &str)]) -> Result<Lead, Invalid> {
+        validate(&form(), &fields(pairs), Some("203.0.113.9"), 42)
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> (ErrorCode, String) {
+        let e = check(pairs).unwrap_err();
+        (e.code, e.field)
+    }
+
+    #[test]
+    fn keeps_only_what_was_given_trimmed() {
+        let lead = check(&[
+            ("email", "  jane+news@example.com "),
+            ("first_name", " Jane "),
+            ("company", "ACME"),
+            ("ignored", "x"),
+        ])
+        .unwrap();
+        assert_eq!(lead.email.as_deref(), Some("jane+news@example.com"));
+        assert_eq!(lead.first_name.as_deref(), Some("Jane"));
+        assert_eq!(lead.last_name, None);
+        assert_eq!(lead.phone, None);
+        assert_eq!(
+            lead.custom_fields,
+            vec![CustomValue {
+                id: 7,
+                content: "ACME".into()
+            }]
+        );
+        assert_eq!(lead.tag_ids, vec![101, 102]);
+        assert_eq!(lead.ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(lead.received_at_ms, 42);
+        assert_eq!(lead.form_id, "contact");
+    }
+
+    #[test]
+    fn opt_in_only_on_consent() {
+        let yes = check(&[("email", "a@example.com"), ("consent", "on")]).unwrap();
+        assert_eq!(
+            yes.opt_in_reason.as_deref(),
+            Some("Signed up on example.com")
+        );
+        // A hidden "no" before the checkbox's "yes" is the usual pattern.
+        let both = check(&[
+            ("email", "a@example.com"),
+            ("consent", "0"),
+            ("consent", "Yes"),
+        ])
+        .unwrap();
+        assert!(both.opt_in_reason.is_some());
+        for no in [
+            &[("email", "a@example.com")][..],
+            &[("email", "a@example.com"), ("consent", "false")],
+        ] {
+            assert_eq!(check(no).unwrap().opt_in_reason, None);
+        }
+        // A form without a consent field opts in whenever it has a reason.
+        let mut f = form();
+        f.consent_field = None;
+        let lead = validate(&f, &fields(&[("email", "a@example.com")]), None, 0).unwrap();
+        assert!(lead.opt_in_reason.is_some());
+        f.opt_in_reason = None;
+        let lead = validate(&f, &fields(&[("email", "a@example.com")]), None, 0).unwrap();
+        assert_eq!(lead.opt_in_reason, None);
+    }
+
+    #[test]
+    fn chosen_tags_from_the_allow_list_only() {
+        let lead = check(&[
+            ("email", "a@example.com"),
+            ("tags", "offers"),
+            ("tags", "newsletter"),
+            ("tags", "offers"),
+            ("tags", " "),
+        ])
+        .unwrap();
+        assert_eq!(lead.tag_ids, vec![101, 102, 104, 103]);
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("tags", "vip")]),
+            (ErrorCode::UnknownTag, "tags".into())
+        );
+        let long = "n".repeat(101);
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("tags", &long)]),
+            (ErrorCode::FieldTooLong, "tags".into())
+        );
+    }
+
+    #[test]
+    fn every_field_error() {
+        use ErrorCode::*;
+        assert_eq!(refused(&[]), (MissingField, "email".into()));
+        assert_eq!(refused(&[("email", "   ")]), (MissingField, "email".into()));
+        assert_eq!(
+            refused(&[("email", "jane@example")]),
+            (InvalidEmail, "email".into())
+        );
+        let long_email = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(
+            refused(&[("email", &long_email)]),
+            (FieldTooLong, "email".into())
+        );
+        let long_name = "é".repeat(101);
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("last_name", &long_name)]),
+            (FieldTooLong, "last_name".into())
+        );
+        assert!(check(&[("email", "a@example.com"), ("last_name", &"é".repeat(100))]).is_ok());
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("first_name", "Ja\nne")]),
+            (InvalidValue, "first_name".into())
+        );
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("first_name", "Ja\u{FFFD}ne")]),
+            (InvalidValue, "first_name".into())
+        );
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("phone", "call me")]),
+            (InvalidPhone, "phone".into())
+        );
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("phone", &"1".repeat(41))]),
+            (FieldTooLong, "phone".into())
+        );
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("message", &"m".repeat(1001))]),
+            (FieldTooLong, "message".into())
+        );
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("message", "bell\u{7}")]),
+            (InvalidValue, "message".into())
+        );
+        let ok = check(&[
+            ("email", "a@example.com"),
+            ("message", "line 1\r\nline 2\ttab"),
+        ])
+        .unwrap();
+        assert_eq!(ok.custom_fields[0].content, "line 1\r\nline 2\ttab");
+    }
+
+    #[test]
+    fn required_fields_include_consent_custom_fields_and_tags() {
+        let mut f = form();
+        f.required = vec![
+            "email".into(),
+            "consent".into(),
+            "company".into(),
+            "tags".into(),
+        ];
+        let run =
+            |pairs: &[(&str, &str)]| validate(&f, &fields(pairs), None, 0).map_err(|e| e.field);
+        assert_eq!(run(&[("email", "a@example.com")]).unwrap_err(), "consent");
+        assert_eq!(
+            run(&[("email", "a@example.com"), ("consent", "no")]).unwrap_err(),
+            "consent"
+        );
+        assert_eq!(
+            run(&[("email", "a@example.com"), ("consent", "yes")]).unwrap_err(),
+            "company"
+        );
+        assert_eq!(
+            run(&[
+                ("email", "a@example.com"),
+                ("consent", "yes"),
+                ("company", "X")
+            ])
+            .unwrap_err(),
+            "tags"
+        );
+        assert!(run(&[
+            ("email", "a@example.com"),
+            ("consent", "yes"),
+            ("company", "X"),
+            ("tags", "offers")
+        ])
+        .is_ok());
+        // Phone alone is enough for Keap when the form does not ask for email.
+        f.required = vec!["phone".into()];
+        let lead = validate(&f, &fields(&[("phone", "+1 555 0100")]), None, 0).unwrap();
+        assert_eq!(lead.email, None);
+    }
+
+    #[test]
+    fn bad_ips_are_dropped_and_debug_hides_the_person() {
+        let lead = validate(
+            &form(),
+            &fields(&[("email", "secret@example.com"), ("first_name", "Zelda")]),
+            Some("not-an-ip"),
+            0,
+        )
+        .unwrap();
+        assert_eq!(lead.ip, None);
+        let shown = format!("{lead:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("Zelda"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let lead = check(&[
+            ("email", "a@example.com"),
+            ("consent", "on"),
+            ("company", "ACME"),
+        ])
+        .unwrap();
+        let text = serde_json::to_string(&lead).unwrap();
+        assert_eq!(serde_json::from_str::<Lead>(&text).unwrap(), lead);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_field_values_never_panic(
+            pairs in proptest::collection::vec(
+                (prop_oneof![
+                    Just("email".to_string()), Just("first_name".to_string()),
+                    Just("last_name".to_string()), Just("phone".to_string()),
+                    Just("tags".to_string()), Just("consent".to_string()),
+                    Just("company".to_string()), Just("message".to_string()), ".{0,8}",
+                ], any::<String>()),
+                0..8,
+            ),
+            ip in proptest::option::of(any::<String>()),
+        ) {
+            let mut f = Fields::new();
+            for (k, v) in pairs {
+                f.push(k, v);
+            }
+            if let Ok(lead) = validate(&form(), &f, ip.as_deref(), 0) {
+                // Whatever passes is within the limits.
+                prop_assert!(lead.email.as_deref().is_none_or(email::is_valid));
+                prop_assert!(lead.first_name.as_deref().is_none_or(|n| n.chars().count() <= MAX_NAME));
+            }
+        }
+
+        #[test]
+        fn parse_then_validate_never_panics(
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            ct in prop_oneof![
+                Just("application/x-www-form-urlencoded"),
+                Just("application/json"),
+                Just("multipart/form-data; boundary=b"),
+            ],
+        ) {
+            if let Ok(f) = body::parse(Some(ct), &body) {
+                let _ = validate(&form(), &f, Some("::1"), 0);
+            }
+        }
+
+        #[test]
+        fn urlencoded_text_then_validate_never_panics(
+            pairs in proptest::collection::vec(("(email|first_name|tags|consent|phone|company)", ".{0,60}"), 0..6),
+        ) {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish();
+            let f = body::parse(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap();
+            let _ = validate(&form(), &f, None, 0);
+        }
+    }
+}
