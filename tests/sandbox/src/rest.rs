@@ -204,7 +204,11 @@ fn contacts_put(schemas: &Schemas, state: &mut State, request: &Request, now: u6
 }
 
 fn tags_post(schemas: &Schemas, state: &mut State, request: &Request) -> Response {
-    let rest_path = request.path.strip_prefix("/crm/rest").unwrap_or_default();
+    let rest_path = request
+        .path
+        .trim_end_matches('/')
+        .strip_prefix("/crm/rest")
+        .unwrap_or_default();
     let Some(contact_id) = contact_tags_id(rest_path).and_then(|id| id.parse::<i64>().ok()) else {
         return Response::message(400, "contactId must be an integer");
     };

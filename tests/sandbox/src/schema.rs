@@ -174,9 +174,9 @@ pub struct Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
-            write!(f, "request body: {}", self.problem)
+            write!(f, "the request body {}", self.problem)
         } else {
-            write!(f, "{}: {}", self.path, self.problem)
+            write!(f, "{} {}", self.path, self.problem)
         }
     }
 }

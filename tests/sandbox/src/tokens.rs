@@ -139,7 +139,7 @@ impl TokenStore {
             code: code.clone(),
             client_id: client_id.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
-            expires_at: now + CODE_LIFETIME,
+            expires_at: now.saturating_add(CODE_LIFETIME),
             used: false,
         });
         code
