@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::clock;
+use crate::dashboard;
 use crate::http::{Request, Response};
 use crate::state::State;
 
@@ -27,6 +28,10 @@ pub fn handle(app: &App, request: &Request) -> Response {
     let path = request.path.trim_end_matches('/');
     let now = clock::now();
     match (request.method.as_str(), path) {
+        ("GET", "/_sandbox") => {
+            let page = dashboard::render(&app.state().to_json(now));
+            Response::html(200, page).with_header("Cache-Control", "no-store")
+        }
         ("GET", "/_sandbox/state") => Response::json(200, &app.state().to_json(now)),
         ("POST", "/_sandbox/faults") => {
             let body = match body_json(request) {

@@ -87,6 +87,9 @@
 //!
 //! ## Control API (for tests; JSON, no auth, loopback only)
 //!
+//! - `GET /_sandbox/`: an HTML page listing the contacts (with tag names
+//!   and opt-in reason) and the latest requests, for a person running
+//!   `make dev`.
 //! - `GET /_sandbox/state`: `contacts` (everything stored, with `tag_ids`,
 //!   `opt_in_reason`, `custom_fields`, ...), `tags`, `counts` of calls per
 //!   route (`authorize`, `authorize_decision`, `token_authorization_code`,
@@ -124,6 +127,7 @@ mod clock;
 mod config;
 mod contacts;
 mod control;
+mod dashboard;
 mod faults;
 mod http;
 mod oauth;

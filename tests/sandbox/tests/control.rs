@@ -153,6 +153,9 @@ fn delay_and_clear_are_accepted_and_reset_forgets_everything() {
     assert_eq!(sandbox.state()["faults"]["delay_ms"], 1);
     sandbox.control("faults", &json!({"clear": true}));
     assert_eq!(sandbox.rest("PUT", "/v1/contacts", &contact()).status, 200);
+    let page = sandbox.get("/_sandbox/", &[]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("grace@example.com"));
     sandbox.control("reset", &json!({}));
     let state = sandbox.state();
     assert_eq!(state["contacts"], json!([]));

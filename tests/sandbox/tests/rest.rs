@@ -318,3 +318,21 @@ fn unknown_rest_paths_are_404_after_authentication() {
     assert_eq!(reply.status, 404);
     assert_eq!(sandbox.get("/nowhere", &[]).status, 404);
 }
+
+#[test]
+fn concurrent_upserts_of_one_email_make_one_contact() {
+    let sandbox = Sandbox::start();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| sandbox.rest("PUT", "/v1/contacts", &ada()).status))
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().ok()).collect()
+    });
+    assert_eq!(statuses.len(), 8);
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 7);
+    assert_eq!(
+        sandbox.state()["contacts"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
