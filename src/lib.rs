@@ -18,6 +18,7 @@ pub mod flows;
 pub mod forms;
 pub mod html;
 pub mod http;
+pub mod keap;
 pub mod kv_keys;
 pub mod lead;
 pub mod oauth;
