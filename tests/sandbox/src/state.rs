@@ -174,6 +174,22 @@ fn pairs_json(pairs: &[(String, String)]) -> Value {
     Value::Object(object)
 }
 
+/// How much of a body the log keeps (the worker's bodies are far smaller).
+const LOG_BODY_LIMIT: usize = 64 * 1024;
+
+fn logged_body(request: &Request) -> String {
+    let mut text = request.body_text();
+    if text.len() > LOG_BODY_LIMIT {
+        let mut cut = LOG_BODY_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("…[truncated]");
+    }
+    text
+}
+
 /// How many requests the log keeps; older ones are dropped and counted.
 const LOG_CAPACITY: usize = 2_000;
 
@@ -238,7 +254,7 @@ impl State {
             path: request.path.clone(),
             query: request.query.clone(),
             headers: request.headers.clone(),
-            body: request.body_text(),
+            body: logged_body(request),
             media_type: request.media_type(),
             status: None,
         });
