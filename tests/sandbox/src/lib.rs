@@ -77,7 +77,9 @@
 //!     name): 201 created, 200 updated, with the full contact (integer
 //!     `id`, `tag_ids`, `email_status`, `origin.date`, ...). An update
 //!     changes only the fields sent: array fields merge by their `field`
-//!     (custom fields by `id`).
+//!     (custom fields by `id`). A custom field's `content` may be any JSON
+//!     value: the spec's bare `{"type":"object"}` there is springfox's
+//!     rendering of `java.lang.Object`, and Keap takes strings.
 //!   - `POST /v1/contacts/{id}/tags` `{"tagIds":[...]}` (at most 100): 200
 //!     with a map `{"101":"SUCCESS","102":"DUPLICATE","999":"TAG_ID_NOT_FOUND"}`.
 //!     An unknown contact gets `CONTACT_NOT_FOUND` for every tag (the spec

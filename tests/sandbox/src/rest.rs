@@ -246,16 +246,10 @@ fn query_number(request: &Request, name: &str) -> Result<Option<i64>, Response> 
 }
 
 fn tags_list(state: &State, request: &Request) -> Response {
-    let parsed = (|| {
-        Ok::<_, Response>((
-            query_number(request, "limit")?,
-            query_number(request, "offset")?,
-            query_number(request, "category")?,
-        ))
-    })();
-    let (limit, offset, category) = match parsed {
-        Ok(values) => values,
-        Err(response) => return response,
+    let numbers = ["limit", "offset", "category"].map(|name| query_number(request, name));
+    let [limit, offset, category] = match numbers {
+        [Ok(limit), Ok(offset), Ok(category)] => [limit, offset, category],
+        [Err(refused), ..] | [_, Err(refused), _] | [.., Err(refused)] => return refused,
     };
     let limit = usize::try_from(limit.filter(|l| *l > 0).unwrap_or(1000).min(1000)).unwrap_or(1000);
     let offset = usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX);
