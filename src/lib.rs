@@ -13,6 +13,7 @@ pub mod body;
 pub mod config;
 pub mod cors;
 pub mod credentials;
+pub mod delivery;
 pub mod email;
 pub mod flows;
 pub mod forms;
@@ -23,6 +24,7 @@ pub mod kv_keys;
 pub mod lead;
 pub mod oauth;
 pub mod origin;
+pub mod outbox;
 pub mod platform;
 pub mod seal;
 pub mod secret;
@@ -35,3 +37,4 @@ mod shell;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod turnstile;

@@ -1,0 +1,347 @@
+//! Delivering one lead to Keap: the upsert, then its tags. Shared by the
+//! form path and the outbox drain.
+//!
+//! [`Progress`] records how far a lead got, so a lead whose contact was
+//! created but whose tags failed only re-sends its tags next time: no
+//! second upsert, and fewer of the run's outbound requests spent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::keap::{self, ContactId, Reading};
+use crate::lead::Lead;
+use crate::platform::Platform;
+
+/// How far a lead's delivery has got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Progress {
+    /// Nothing done yet: upsert the contact, then tag it.
+    #[default]
+    NeedsContact,
+    /// The contact exists; only the tags remain.
+    NeedsTags { contact_id: ContactId },
+}
+
+impl Progress {
+    /// Keap calls a delivery from here makes at most (for the drain's
+    /// per-invocation request budget).
+    pub fn calls_needed(self, lead: &Lead) -> usize {
+        let tags = keap::tag_calls(&lead.tag_ids);
+        match self {
+            Progress::NeedsContact => 1 + tags,
+            Progress::NeedsTags { .. } => tags,
+        }
+    }
+}
+
+/// What the upsert did, as far as this delivery knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactWrite {
+    Created,
+    Updated,
+    /// An earlier attempt wrote the contact; this one only tagged it.
+    Earlier,
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered {
+        contact_id: ContactId,
+        contact: ContactWrite,
+    },
+    /// Try again later from `progress`. `token_rejected`: Keap answered 401
+    /// (the refresher should look at the token). No personal data in
+    /// `reason`.
+    Retry {
+        progress: Progress,
+        reason: String,
+        token_rejected: bool,
+    },
+    /// Keap refuses this lead; keep it as a dead letter for the owner.
+    Permanent { progress: Progress, reason: String },
+}
+
+/// Delivers `lead` from `progress` with `creds`: at most one upsert and
+/// one tag call per hundred tags.
+pub async fn deliver<P: Platform>(
+    platform: &P,
+    config: &Config,
+    creds: &Credentials,
+    lead: &Lead,
+    progress: Progress,
+) -> DeliveryOutcome {
+    let api = config.settings.api_url();
+    let (contact_id, contact) = match progress {
+        Progress::NeedsTags { contact_id } => (contact_id, ContactWrite::Earlier),
+        Progress::NeedsContact => {
+            let request = creds.apply(keap::upsert_request(api, lead));
+            let answer = platform.fetch(request).await;
+            match keap::read_upsert(&answer, lead) {
+                Reading::Done(u) => {
+                    let write = if u.created {
+                        ContactWrite::Created
+                    } else {
+                        ContactWrite::Updated
+                    };
+                    (u.contact_id, write)
+                }
+                other => return failed(other, Progress::NeedsContact),
+            }
+        }
+    };
+    let tagged = Progress::NeedsTags { contact_id };
+    for (request, sent) in keap::tag_requests(api, contact_id, &lead.tag_ids) {
+        let answer = platform.fetch(creds.apply(request)).await;
+        match keap::read_tags(&answer, &sent, lead) {
+            Reading::Done(()) => {}
+            // The contact is gone (merged, deleted): upsert it again.
+            Reading::ContactGone => {
+                return DeliveryOutcome::Retry {
+                    progress: Progress::NeedsContact,
+                    reason: format!(
+                        "Keap no longer has contact {contact_id}; it will be written again"
+                    ),
+                    token_rejected: false,
+                }
+            }
+            other => return failed(other, tagged),
+        }
+    }
+    DeliveryOutcome::Delivered {
+        contact_id,
+        contact,
+    }
+}
+
+fn failed<T>(reading: Reading<T>, progress: Progress) -> DeliveryOutcome {
+    match reading {
+        Reading::Retry {
+            reason,
+            token_rejected,
+        } => DeliveryOutcome::Retry {
+            progress,
+            reason,
+            token_rejected,
+        },
+        Reading::Permanent { reason } => DeliveryOutcome::Permanent { progress, reason },
+        Reading::ContactGone => DeliveryOutcome::Retry {
+            progress: Progress::NeedsContact,
+            reason: "Keap no longer has the contact; it will be written again".into(),
+            token_rejected: false,
+        },
+        Reading::Done(_) => DeliveryOutcome::Retry {
+            progress,
+            reason: "internal: a finished call was read as a failure".into(),
+            token_rejected: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forms::DuplicateOption;
+    use crate::http::{FetchError, InResponse, Method};
+    use crate::secret::Secret;
+    use crate::settings::Settings;
+    use crate::testing::{block_on, MemoryPlatform};
+
+    fn config() -> Config {
+        Config::from_settings(Settings {
+            keap_api_key: Some(Secret::new("KeapAK-test")),
+            keap_api_url: Some("https://keap.test/crm/rest".into()),
+            ..Settings::default()
+        })
+    }
+
+    fn lead(tags: Vec<u64>) -> Lead {
+        Lead {
+            form_id: "contact".into(),
+            email: Some("jane@example.com".into()),
+            first_name: None,
+            last_name: None,
+            phone: None,
+            custom_fields: vec![],
+            tag_ids: tags,
+            duplicate_option: DuplicateOption::Email,
+            opt_in_reason: None,
+            ip: None,
+            received_at_ms: 0,
+        }
+    }
+
+    fn creds() -> Credentials {
+        Credentials::ApiKey(Secret::new("KeapAK-test"))
+    }
+
+    fn keap(upsert: (u16, &'static str), tags: (u16, &'static str)) -> MemoryPlatform {
+        let p = MemoryPlatform::new();
+        p.respond(move |r| {
+            let (status, body) = if r.method == Method::Put {
+                upsert
+            } else {
+                tags
+            };
+            Ok(InResponse::new(status, body))
+        });
+        p
+    }
+
+    #[test]
+    fn upserts_then_tags_with_the_credentials() {
+        let p = keap(
+            (201, r#"{"id":42}"#),
+            (200, r#"{"101":"SUCCESS","102":"SUCCESS"}"#),
+        );
+        let out = block_on(deliver(
+            &p,
+            &config(),
+            &creds(),
+            &lead(vec![101, 102]),
+            Progress::NeedsContact,
+        ));
+        assert_eq!(
+            out,
+            DeliveryOutcome::Delivered {
+                contact_id: 42,
+                contact: ContactWrite::Created
+            }
+        );
+        let sent = p.requests.borrow();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].url, "https://keap.test/crm/rest/v1/contacts");
+        assert_eq!(
+            sent[1].url,
+            "https://keap.test/crm/rest/v1/contacts/42/tags"
+        );
+        assert!(sent
+            .iter()
+            .all(|r| r.headers.get("X-Keap-API-Key") == Some("KeapAK-test")));
+    }
+
+    #[test]
+    fn no_tags_means_one_call() {
+        let p = keap((200, r#"{"id":7}"#), (500, ""));
+        let out = block_on(deliver(
+            &p,
+            &config(),
+            &creds(),
+            &lead(vec![]),
+            Progress::NeedsContact,
+        ));
+        assert_eq!(
+            out,
+            DeliveryOutcome::Delivered {
+                contact_id: 7,
+                contact: ContactWrite::Updated
+            }
+        );
+        assert_eq!(p.requests.borrow().len(), 1);
+        assert_eq!(Progress::NeedsContact.calls_needed(&lead(vec![])), 1);
+    }
+
+    #[test]
+    fn a_tag_failure_keeps_the_contact_and_a_retry_only_tags() {
+        let p = keap((201, r#"{"id":42}"#), (503, ""));
+        let l = lead(vec![101]);
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        let DeliveryOutcome::Retry {
+            progress,
+            token_rejected: false,
+            ..
+        } = out
+        else {
+            panic!("{out:?}");
+        };
+        assert_eq!(progress, Progress::NeedsTags { contact_id: 42 });
+        assert_eq!(progress.calls_needed(&l), 1);
+
+        let p = keap((500, ""), (200, r#"{"101":"DUPLICATE"}"#));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, progress));
+        assert_eq!(
+            out,
+            DeliveryOutcome::Delivered {
+                contact_id: 42,
+                contact: ContactWrite::Earlier
+            }
+        );
+        assert!(p.requests.borrow().iter().all(|r| r.method == Method::Post));
+    }
+
+    #[test]
+    fn retry_permanent_and_token_rejection() {
+        let l = lead(vec![101]);
+        let p = keap((401, "{}"), (200, ""));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(matches!(
+            out,
+            DeliveryOutcome::Retry {
+                progress: Progress::NeedsContact,
+                token_rejected: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            p.requests.borrow().len(),
+            1,
+            "no tag call after a failed upsert"
+        );
+
+        let p = keap((422, r#"{"message":"bad"}"#), (200, ""));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(matches!(
+            out,
+            DeliveryOutcome::Permanent {
+                progress: Progress::NeedsContact,
+                ..
+            }
+        ));
+
+        let p = keap((201, r#"{"id":5}"#), (200, r#"{"101":"TAG_ID_NOT_FOUND"}"#));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(matches!(
+            out,
+            DeliveryOutcome::Permanent {
+                progress: Progress::NeedsTags { contact_id: 5 },
+                ..
+            }
+        ));
+
+        let p = keap(
+            (201, r#"{"id":5}"#),
+            (200, r#"{"101":"CONTACT_NOT_FOUND"}"#),
+        );
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(matches!(
+            out,
+            DeliveryOutcome::Retry {
+                progress: Progress::NeedsContact,
+                ..
+            }
+        ));
+
+        let p = MemoryPlatform::new();
+        p.respond(|_| Err(FetchError::Timeout));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(matches!(
+            out,
+            DeliveryOutcome::Retry {
+                token_rejected: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn progress_serialises_compactly() {
+        let text = serde_json::to_string(&Progress::NeedsTags { contact_id: 9 }).unwrap();
+        assert_eq!(text, r#"{"stage":"needs_tags","contact_id":9}"#);
+        assert_eq!(
+            serde_json::from_str::<Progress>(r#"{"stage":"needs_contact"}"#).unwrap(),
+            Progress::NeedsContact
+        );
+    }
+}

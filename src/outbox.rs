@@ -1,0 +1,565 @@
+//! The outbox: leads Keap could not take yet, kept sealed in KV until a
+//! scheduled run delivers them, and dead letters Keap refused, kept for
+//! the owner. Nothing here ever expires.
+//!
+//! Keys are `outbox/<13-digit ms>-<random>` (dead letters: `dead/` and the
+//! same id), so a KV listing is oldest first. Each key's metadata holds
+//! `{"next_attempt_at":ms,"attempts":n}`, so a drain skips entries still
+//! in back-off from the listing alone, without reading or opening them.
+
+use std::hash::{BuildHasher, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::delivery::Progress;
+use crate::kv_keys;
+use crate::lead::Lead;
+use crate::platform::{Platform, PutOptions, StoreError};
+use crate::seal::{self, KeyProblem, OpenError, SealKey};
+
+/// Waits before the next attempt, by attempts made so far: the first try
+/// is at once (the next scheduled run), then 5 min, 15 min, 1 h, then
+/// every 6 h. Never given up on by time; only Keap's permanent refusals
+/// make dead letters.
+const BACKOFF_MS: [u64; 5] = [0, 5 * MINUTE, 15 * MINUTE, HOUR, 6 * HOUR];
+const MINUTE: u64 = 60_000;
+const HOUR: u64 = 60 * MINUTE;
+
+/// The wait before attempt number `attempts + 1`.
+pub fn backoff_ms(attempts: u32) -> u64 {
+    let at = (attempts as usize).min(BACKOFF_MS.len() - 1);
+    BACKOFF_MS.get(at).copied().unwrap_or(6 * HOUR)
+}
+
+/// One queued lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub lead: Lead,
+    pub progress: Progress,
+    /// Delivery attempts made from the outbox so far.
+    pub attempts: u32,
+    pub first_queued_at_ms: u64,
+    pub next_attempt_at_ms: u64,
+    /// Why the last attempt failed (no personal data).
+    pub last_error: Option<String>,
+}
+
+impl Entry {
+    /// A fresh entry: due at once.
+    pub fn new(lead: Lead, progress: Progress, reason: &str, now_ms: u64) -> Entry {
+        Entry {
+            lead,
+            progress,
+            attempts: 0,
+            first_queued_at_ms: now_ms,
+            next_attempt_at_ms: now_ms,
+            last_error: Some(reason.to_string()),
+        }
+    }
+
+    /// The entry after a failed attempt at `now_ms`, reaching `progress`.
+    pub fn failed(mut self, progress: Progress, reason: &str, now_ms: u64) -> Entry {
+        self.attempts = self.attempts.saturating_add(1);
+        self.progress = progress;
+        self.next_attempt_at_ms = now_ms.saturating_add(backoff_ms(self.attempts));
+        self.last_error = Some(reason.to_string());
+        self
+    }
+
+    fn metadata(&self) -> String {
+        serde_json::json!({"next_attempt_at": self.next_attempt_at_ms, "attempts": self.attempts})
+            .to_string()
+    }
+}
+
+/// Which list an entry is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Pending,
+    Dead,
+}
+
+impl Queue {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Queue::Pending => kv_keys::OUTBOX_PREFIX,
+            Queue::Dead => kv_keys::DEAD_PREFIX,
+        }
+    }
+}
+
+/// An entry's id: the key without its prefix, the same in both lists.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryId(String);
+
+impl EntryId {
+    /// A new id sorting after every id made earlier (to the millisecond).
+    fn new(now_ms: u64) -> EntryId {
+        let mut bytes = [0u8; 6];
+        if getrandom::getrandom(&mut bytes).is_err() {
+            // A per-process random hasher still tells two entries of one
+            // millisecond apart.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(now_ms);
+            bytes.copy_from_slice(&h.finish().to_le_bytes()[..6]);
+        }
+        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        EntryId(format!("{now_ms:013}-{suffix}"))
+    }
+
+    /// The id of a listed key of `queue`.
+    pub fn from_key(queue: Queue, key: &str) -> Option<EntryId> {
+        key.strip_prefix(queue.prefix())
+            .filter(|id| !id.is_empty())
+            .map(|id| EntryId(id.to_string()))
+    }
+
+    pub fn key(&self, queue: Queue) -> String {
+        format!("{}{}", queue.prefix(), self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a lead could not be queued. The visitor is then told so honestly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueError {
+    /// No usable `ENCRYPTION_KEY`: a person's data is never stored in clear.
+    NoSealKey(KeyProblem),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueError::NoSealKey(p) => write!(f, "cannot queue the lead: {p}"),
+            QueueError::Store(e) => write!(f, "cannot queue the lead: {e}"),
+        }
+    }
+}
+
+/// Why a stored entry could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    NoSealKey(KeyProblem),
+    Store(StoreError),
+    /// Sealed under another key, or tampered with.
+    Unreadable(OpenError),
+    /// Opened, but not an entry this worker understands.
+    Corrupt,
+}
+
+fn key_of(config: &Config) -> Result<&SealKey, KeyProblem> {
+    config.seal_key.as_ref().map_err(Clone::clone)
+}
+
+async fn write<P: Platform>(
+    platform: &P,
+    config: &Config,
+    queue: Queue,
+    id: &EntryId,
+    entry: &Entry,
+) -> Result<(), QueueError> {
+    let key = key_of(config).map_err(QueueError::NoSealKey)?;
+    let plain = serde_json::to_vec(entry).unwrap_or_default();
+    let sealed = seal::seal(key, kv_keys::OUTBOX_LABEL, &plain);
+    let options = PutOptions {
+        ttl_secs: None,
+        metadata: Some(entry.metadata()),
+    };
+    platform
+        .kv_put(&id.key(queue), &sealed, options)
+        .await
+        .map_err(QueueError::Store)
+}
+
+/// Queues a lead Keap could not take now (`reason`, no personal data).
+/// One KV write. On error nothing was stored.
+pub async fn enqueue<P: Platform>(
+    platform: &P,
+    config: &Config,
+    lead: &Lead,
+    progress: Progress,
+    reason: &str,
+) -> Result<EntryId, QueueError> {
+    let now = platform.now_ms();
+    let id = EntryId::new(now);
+    let entry = Entry::new(lead.clone(), progress, reason, now);
+    write(platform, config, Queue::Pending, &id, &entry).await?;
+    Ok(id)
+}
+
+/// Keeps a lead Keap refused as a dead letter, for the owner to see and
+/// replay. One KV write.
+pub async fn enqueue_dead<P: Platform>(
+    platform: &P,
+    config: &Config,
+    lead: &Lead,
+    progress: Progress,
+    reason: &str,
+) -> Result<EntryId, QueueError> {
+    let now = platform.now_ms();
+    let id = EntryId::new(now);
+    let mut entry = Entry::new(lead.clone(), progress, reason, now).failed(progress, reason, now);
+    entry.next_attempt_at_ms = now;
+    write(platform, config, Queue::Dead, &id, &entry).await?;
+    Ok(id)
+}
+
+/// Writes an entry back (after a failed attempt).
+pub async fn save<P: Platform>(
+    platform: &P,
+    config: &Config,
+    queue: Queue,
+    id: &EntryId,
+    entry: &Entry,
+) -> Result<(), QueueError> {
+    write(platform, config, queue, id, entry).await
+}
+
+/// Reads and opens an entry; `None` when it is gone.
+pub async fn load<P: Platform>(
+    platform: &P,
+    config: &Config,
+    queue: Queue,
+    id: &EntryId,
+) -> Result<Option<Entry>, LoadError> {
+    let key = key_of(config).map_err(LoadError::NoSealKey)?;
+    let Some(sealed) = platform
+        .kv_get(&id.key(queue))
+        .await
+        .map_err(LoadError::Store)?
+    else {
+        return Ok(None);
+    };
+    let plain = seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(LoadError::Unreadable)?;
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|_| LoadError::Corrupt)
+}
+
+/// Removes an entry (delivered, or moved).
+pub async fn delete<P: Platform>(
+    platform: &P,
+    queue: Queue,
+    id: &EntryId,
+) -> Result<(), StoreError> {
+    platform.kv_delete(&id.key(queue)).await
+}
+
+/// Moves an entry between lists: written to the new one first, then
+/// removed from the old, so a failure in between leaves it in both (and
+/// never in neither).
+pub async fn move_to<P: Platform>(
+    platform: &P,
+    config: &Config,
+    from: Queue,
+    to: Queue,
+    id: &EntryId,
+    entry: &Entry,
+) -> Result<(), QueueError> {
+    write(platform, config, to, id, entry).await?;
+    delete(platform, from, id).await.map_err(QueueError::Store)
+}
+
+/// A key of a listing, triaged from its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: EntryId,
+    pub attempts: u32,
+    pub next_attempt_at_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    next_attempt_at: u64,
+    attempts: u32,
+}
+
+/// One page of `queue`, oldest first. Keys whose metadata cannot be read
+/// are listed as due (they are opened to find out).
+pub async fn list<P: Platform>(
+    platform: &P,
+    queue: Queue,
+    cursor: Option<String>,
+    limit: u32,
+) -> Result<(Vec<Listed>, Option<String>), StoreError> {
+    let page = platform.kv_list(queue.prefix(), cursor, limit).await?;
+    let listed = page
+        .keys
+        .iter()
+        .filter_map(|k| {
+            let id = EntryId::from_key(queue, &k.name)?;
+            let meta = k
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str::<Meta>(m).ok());
+            Some(Listed {
+                id,
+                attempts: meta.as_ref().map_or(0, |m| m.attempts),
+                next_attempt_at_ms: meta.map_or(0, |m| m.next_attempt_at),
+            })
+        })
+        .collect();
+    Ok((listed, page.cursor))
+}
+
+/// Up to `limit` pending entries due at `now_ms`, oldest first, reading
+/// listing pages only.
+pub async fn list_due<P: Platform>(
+    platform: &P,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<Listed>, StoreError> {
+    let mut due = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = list(platform, Queue::Pending, cursor, 1000).await?;
+        due.extend(page.into_iter().filter(|l| l.next_attempt_at_ms <= now_ms));
+        if due.len() >= limit {
+            due.truncate(limit);
+            return Ok(due);
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(due),
+        }
+    }
+}
+
+/// How many entries each list holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: u64,
+    pub dead: u64,
+}
+
+/// Counts both lists (listing only).
+pub async fn counts<P: Platform>(platform: &P) -> Result<Counts, StoreError> {
+    let mut counts = Counts::default();
+    for queue in [Queue::Pending, Queue::Dead] {
+        let mut cursor = None;
+        let mut n = 0u64;
+        loop {
+            let page = platform.kv_list(queue.prefix(), cursor, 1000).await?;
+            n += page.keys.len() as u64;
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        match queue {
+            Queue::Pending => counts.pending = n,
+            Queue::Dead => counts.dead = n,
+        }
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forms::DuplicateOption;
+    use crate::lead::CustomValue;
+    use crate::secret::Secret;
+    use crate::settings::Settings;
+    use crate::testing::{block_on, MemoryPlatform};
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn config(with_key: bool) -> Config {
+        Config::from_settings(Settings {
+            encryption_key: with_key.then(|| Secret::new(KEY)),
+            ..Settings::default()
+        })
+    }
+
+    fn lead() -> Lead {
+        Lead {
+            form_id: "contact".into(),
+            email: Some("zelda.secret@example.com".into()),
+            first_name: Some("Zelda".into()),
+            last_name: Some("Hyrule".into()),
+            phone: Some("+1 555 0199".into()),
+            custom_fields: vec![CustomValue {
+                id: 7,
+                content: "Triforce Ltd".into(),
+            }],
+            tag_ids: vec![101],
+            duplicate_option: DuplicateOption::Email,
+            opt_in_reason: None,
+            ip: Some("203.0.113.9".into()),
+            received_at_ms: 5,
+        }
+    }
+
+    #[test]
+    fn backoff_grows_then_stays_at_six_hours() {
+        let waits: Vec<u64> = (0..8).map(|a| backoff_ms(a) / MINUTE).collect();
+        assert_eq!(waits, vec![0, 5, 15, 60, 360, 360, 360, 360]);
+    }
+
+    #[test]
+    fn enqueue_seals_and_round_trips() {
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let id = block_on(enqueue(
+            &p,
+            &c,
+            &lead(),
+            Progress::NeedsContact,
+            "Keap had an error (503)",
+        ))
+        .unwrap();
+        assert_eq!(p.kv_writes.get(), 1);
+        let key = id.key(Queue::Pending);
+        assert!(key.starts_with("outbox/1767225600000-"), "{key}");
+        assert_eq!(key.len(), "outbox/".len() + 13 + 1 + 12);
+        let stored = p.value(&key).unwrap();
+        for personal in ["zelda", "Zelda", "Hyrule", "555", "Triforce", "203.0.113"] {
+            assert!(!stored.contains(personal), "{personal} in clear");
+        }
+        let meta = p.kv.borrow().get(&key).unwrap().metadata.clone().unwrap();
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        assert_eq!(
+            meta,
+            serde_json::json!({"attempts": 0, "next_attempt_at": 1_767_225_600_000u64})
+        );
+        assert_eq!(p.kv.borrow().get(&key).unwrap().expires_at_ms, None);
+
+        let entry = block_on(load(&p, &c, Queue::Pending, &id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.lead, lead());
+        assert_eq!(entry.progress, Progress::NeedsContact);
+        assert_eq!(entry.last_error.as_deref(), Some("Keap had an error (503)"));
+    }
+
+    #[test]
+    fn no_key_or_failed_write_is_an_error_not_a_success() {
+        let p = MemoryPlatform::new();
+        let r = block_on(enqueue(
+            &p,
+            &config(false),
+            &lead(),
+            Progress::NeedsContact,
+            "x",
+        ));
+        assert!(matches!(r, Err(QueueError::NoSealKey(KeyProblem::Missing))));
+        p.fail_writes.set(true);
+        let r = block_on(enqueue(
+            &p,
+            &config(true),
+            &lead(),
+            Progress::NeedsContact,
+            "x",
+        ));
+        assert!(matches!(r, Err(QueueError::Store(_))));
+        assert!(p.keys("").is_empty());
+    }
+
+    #[test]
+    fn listing_is_oldest_first_and_skips_entries_in_backoff() {
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let first = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "a")).unwrap();
+        p.advance_ms(1);
+        let second = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "b")).unwrap();
+        p.advance_ms(1);
+        let third = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "c")).unwrap();
+        let now = p.now_ms();
+        let ids = |v: Vec<Listed>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(block_on(list_due(&p, now, 10)).unwrap()),
+            vec![first.clone(), second.clone(), third.clone()]
+        );
+        assert_eq!(
+            ids(block_on(list_due(&p, now, 2)).unwrap()),
+            vec![first.clone(), second.clone()]
+        );
+
+        // The second fails: not due again for five minutes.
+        let entry = block_on(load(&p, &c, Queue::Pending, &second))
+            .unwrap()
+            .unwrap();
+        let entry = entry.failed(
+            Progress::NeedsTags { contact_id: 9 },
+            "Keap had an error (500)",
+            now,
+        );
+        block_on(save(&p, &c, Queue::Pending, &second, &entry)).unwrap();
+        assert_eq!(
+            ids(block_on(list_due(&p, now, 10)).unwrap()),
+            vec![first.clone(), third.clone()]
+        );
+        assert_eq!(
+            ids(block_on(list_due(&p, now + 5 * MINUTE, 10)).unwrap()).len(),
+            3
+        );
+        let reloaded = block_on(load(&p, &c, Queue::Pending, &second))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (reloaded.attempts, reloaded.progress),
+            (1, Progress::NeedsTags { contact_id: 9 })
+        );
+
+        // Dead letters: moved, counted, and loadable.
+        block_on(move_to(&p, &c, Queue::Pending, Queue::Dead, &first, &entry)).unwrap();
+        block_on(delete(&p, Queue::Pending, &third)).unwrap();
+        assert_eq!(
+            block_on(counts(&p)).unwrap(),
+            Counts {
+                pending: 1,
+                dead: 1
+            }
+        );
+        assert!(block_on(load(&p, &c, Queue::Dead, &first))
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            block_on(load(&p, &c, Queue::Pending, &first)).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn dead_letters_go_straight_to_the_dead_list() {
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let id = block_on(enqueue_dead(
+            &p,
+            &c,
+            &lead(),
+            Progress::NeedsContact,
+            "Keap refused the lead (400)",
+        ))
+        .unwrap();
+        assert_eq!(p.keys("dead/"), vec![id.key(Queue::Dead)]);
+        assert!(p.keys("outbox/").is_empty());
+        let e = block_on(load(&p, &c, Queue::Dead, &id)).unwrap().unwrap();
+        assert_eq!(e.attempts, 1);
+    }
+
+    #[test]
+    fn a_value_under_another_label_or_key_is_refused() {
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let id = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "x")).unwrap();
+        let other = Config::from_settings(Settings {
+            encryption_key: Some(Secret::new("HyAdGxoZGBcWFRQTEhEQDw4NDAsKCQgHBgUEAwIBAAA=")),
+            ..Settings::default()
+        });
+        assert!(matches!(
+            block_on(load(&p, &other, Queue::Pending, &id)),
+            Err(LoadError::Unreadable(_))
+        ));
+        let id2 = EntryId::from_key(Queue::Pending, &id.key(Queue::Pending)).unwrap();
+        assert_eq!(id2, id);
+        assert_eq!(EntryId::from_key(Queue::Pending, "outbox/"), None);
+        assert_eq!(EntryId::from_key(Queue::Pending, "dead/x"), None);
+    }
+}

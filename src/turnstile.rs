@@ -1,0 +1,186 @@
+//! Cloudflare Turnstile server-side check, for forms with `turnstile = true`.
+//!
+//! Fails closed: no secret, no token, an unreachable verifier or an answer
+//! that cannot be read all refuse the submission. A token solved on some
+//! other site is refused too: the verifier's `hostname` must be the host
+//! of the page that posted.
+
+use crate::http::{Method, OutRequest};
+use crate::platform::Platform;
+use crate::secret::Secret;
+
+/// The form field the Turnstile widget fills in.
+pub const RESPONSE_FIELD: &str = "cf-turnstile-response";
+/// Turnstile tokens are at most 2048 characters.
+const MAX_TOKEN_LEN: usize = 2048;
+
+/// Why a check failed (for the log; the visitor sees `turnstile_failed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// `TURNSTILE_SECRET` is not set although a form requires Turnstile.
+    NoSecret,
+    /// The submission has no (plausible) token.
+    NoToken,
+    /// The verifier could not be asked or its answer could not be read.
+    Unavailable(String),
+    /// The verifier said no (`error-codes` as given).
+    Rejected(Vec<String>),
+    /// The token was solved on another host.
+    WrongHost,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NoSecret => f.write_str("TURNSTILE_SECRET is not set"),
+            Failure::NoToken => f.write_str("no Turnstile token in the submission"),
+            Failure::Unavailable(why) => write!(f, "Turnstile verifier unavailable: {why}"),
+            Failure::Rejected(codes) => {
+                write!(f, "Turnstile refused the token: {}", codes.join(","))
+            }
+            Failure::WrongHost => f.write_str("Turnstile token was solved on another host"),
+        }
+    }
+}
+
+/// Asks the verifier at `verify_url` about `token`, expecting it to have
+/// been solved on `expected_host`.
+pub async fn verify<P: Platform>(
+    platform: &P,
+    verify_url: &str,
+    secret: Option<&Secret>,
+    token: Option<&str>,
+    remote_ip: Option<&str>,
+    expected_host: &str,
+) -> Result<(), Failure> {
+    let secret = secret.filter(|s| !s.is_empty()).ok_or(Failure::NoSecret)?;
+    let token = token
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
+        .ok_or(Failure::NoToken)?;
+    let mut pairs = vec![("secret", secret.expose()), ("response", token)];
+    if let Some(ip) = remote_ip {
+        pairs.push(("remoteip", ip));
+    }
+    let request = OutRequest::new(Method::Post, verify_url).form(&pairs);
+    let response = platform
+        .fetch(request)
+        .await
+        .map_err(|e| Failure::Unavailable(e.to_string()))?;
+    if !(200..300).contains(&response.status) {
+        return Err(Failure::Unavailable(format!("status {}", response.status)));
+    }
+    let body = response
+        .json_body()
+        .ok_or_else(|| Failure::Unavailable("unreadable answer".into()))?;
+    if body.get("success").and_then(serde_json::Value::as_bool) != Some(true) {
+        let codes = body
+            .get("error-codes")
+            .and_then(serde_json::Value::as_array)
+            .map(|codes| {
+                codes
+                    .iter()
+                    .filter_map(|c| c.as_str().map(|s| s.chars().take(64).collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Err(Failure::Rejected(codes));
+    }
+    let hostname = body.get("hostname").and_then(serde_json::Value::as_str);
+    if hostname.is_some_and(|h| h.trim_end_matches('.').eq_ignore_ascii_case(expected_host)) {
+        Ok(())
+    } else {
+        Err(Failure::WrongHost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{FetchError, InResponse};
+    use crate::testing::{block_on, MemoryPlatform};
+
+    const URL: &str = "https://verify.test/siteverify";
+
+    fn run(p: &MemoryPlatform, secret: Option<&str>, token: Option<&str>) -> Result<(), Failure> {
+        let secret = secret.map(Secret::new);
+        block_on(verify(
+            p,
+            URL,
+            secret.as_ref(),
+            token,
+            Some("203.0.113.9"),
+            "example.com",
+        ))
+    }
+
+    fn answering(status: u16, body: &'static str) -> MemoryPlatform {
+        let p = MemoryPlatform::new();
+        p.respond(move |_| Ok(InResponse::new(status, body)));
+        p
+    }
+
+    #[test]
+    fn passes_with_success_on_the_right_host_and_sends_the_form() {
+        let p = answering(
+            200,
+            r#"{"success":true,"hostname":"Example.com","error-codes":[]}"#,
+        );
+        assert_eq!(run(&p, Some("s3cret"), Some("tok")), Ok(()));
+        let sent = p.requests.borrow();
+        assert_eq!(sent[0].url, URL);
+        let body = String::from_utf8(sent[0].body.clone().unwrap()).unwrap();
+        assert_eq!(body, "secret=s3cret&response=tok&remoteip=203.0.113.9");
+    }
+
+    #[test]
+    fn fails_closed() {
+        let good = r#"{"success":true,"hostname":"example.com"}"#;
+        assert_eq!(
+            run(&answering(200, good), None, Some("tok")),
+            Err(Failure::NoSecret)
+        );
+        assert_eq!(
+            run(&answering(200, good), Some("s"), None),
+            Err(Failure::NoToken)
+        );
+        assert_eq!(
+            run(&answering(200, good), Some("s"), Some("  ")),
+            Err(Failure::NoToken)
+        );
+        let long = "t".repeat(2049);
+        assert_eq!(
+            run(&answering(200, good), Some("s"), Some(&long)),
+            Err(Failure::NoToken)
+        );
+        assert!(matches!(
+            run(&answering(500, good), Some("s"), Some("t")),
+            Err(Failure::Unavailable(_))
+        ));
+        assert!(matches!(
+            run(&answering(200, "<html>"), Some("s"), Some("t")),
+            Err(Failure::Unavailable(_))
+        ));
+        let other = r#"{"success":true,"hostname":"evil.example"}"#;
+        assert_eq!(
+            run(&answering(200, other), Some("s"), Some("t")),
+            Err(Failure::WrongHost)
+        );
+        let no_host = r#"{"success":true}"#;
+        assert_eq!(
+            run(&answering(200, no_host), Some("s"), Some("t")),
+            Err(Failure::WrongHost)
+        );
+        let no = r#"{"success":false,"error-codes":["invalid-input-response"]}"#;
+        assert_eq!(
+            run(&answering(200, no), Some("s"), Some("t")),
+            Err(Failure::Rejected(vec!["invalid-input-response".into()]))
+        );
+        let p = MemoryPlatform::new();
+        p.respond(|_| Err(FetchError::Timeout));
+        assert!(matches!(
+            run(&p, Some("s"), Some("t")),
+            Err(Failure::Unavailable(_))
+        ));
+    }
+}
