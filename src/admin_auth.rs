@@ -90,7 +90,11 @@ pub fn refusal(decision: AdminDecision, json: bool) -> Option<Reply> {
             status,
             html::page(
                 title,
-                &format!("<h1>{}</h1><p>{}</p>", html::escape(title), html::escape(text)),
+                &format!(
+                    "<h1>{}</h1><p>{}</p>",
+                    html::escape(title),
+                    html::escape(text)
+                ),
             ),
         )
     };
@@ -141,8 +145,14 @@ mod tests {
     #[test]
     fn bearer_with_the_token_is_allowed() {
         let t = token();
-        assert_eq!(decide(Some(&t), Some("Bearer s3cret-admin-token")), AdminDecision::Allowed);
-        assert_eq!(decide(Some(&t), Some("bearer  s3cret-admin-token ")), AdminDecision::Allowed);
+        assert_eq!(
+            decide(Some(&t), Some("Bearer s3cret-admin-token")),
+            AdminDecision::Allowed
+        );
+        assert_eq!(
+            decide(Some(&t), Some("bearer  s3cret-admin-token ")),
+            AdminDecision::Allowed
+        );
     }
 
     #[test]
@@ -180,7 +190,11 @@ mod tests {
             "s3cret-admin-token".to_string(),
             String::new(),
         ] {
-            assert_eq!(decide(Some(&t), Some(&header)), AdminDecision::Challenge, "{header:?}");
+            assert_eq!(
+                decide(Some(&t), Some(&header)),
+                AdminDecision::Challenge,
+                "{header:?}"
+            );
         }
         assert_eq!(decide(Some(&t), None), AdminDecision::Challenge);
     }
@@ -202,7 +216,11 @@ mod tests {
             reply.headers.get("WWW-Authenticate"),
             Some("Basic realm=\"keap-form-worker\"")
         );
-        assert!(reply.headers.get("Content-Type").unwrap().starts_with("text/html"));
+        assert!(reply
+            .headers
+            .get("Content-Type")
+            .unwrap()
+            .starts_with("text/html"));
     }
 
     #[test]
@@ -211,7 +229,9 @@ mod tests {
             let reply = refusal(AdminDecision::NotConfigured, json).unwrap();
             assert_eq!(reply.status, 503);
             assert!(reply.headers.get("WWW-Authenticate").is_none());
-            assert!(reply.body_text().contains("wrangler secret put ADMIN_TOKEN"));
+            assert!(reply
+                .body_text()
+                .contains("wrangler secret put ADMIN_TOKEN"));
             assert!(reply.body_text().contains(".dev.vars"));
         }
         let json = refusal(AdminDecision::NotConfigured, true).unwrap();

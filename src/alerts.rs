@@ -55,14 +55,22 @@ pub enum AlertOutcome {
 }
 
 /// Sends an alert of `kind`, unless one was sent recently.
-pub async fn alert<P: Platform>(p: &P, config: &Config, kind: AlertKind, message: &str) -> AlertOutcome {
+pub async fn alert<P: Platform>(
+    p: &P,
+    config: &Config,
+    kind: AlertKind,
+    message: &str,
+) -> AlertOutcome {
     let Some(webhook) = config
         .settings
         .alert_webhook_url
         .as_ref()
         .filter(|u| !u.is_empty())
     else {
-        p.log(&format!("alert {} (no ALERT_WEBHOOK_URL set): {message}", kind.as_str()));
+        p.log(&format!(
+            "alert {} (no ALERT_WEBHOOK_URL set): {message}",
+            kind.as_str()
+        ));
         return AlertOutcome::NoWebhook;
     };
     let now = p.now_ms();
@@ -84,7 +92,10 @@ pub async fn alert<P: Platform>(p: &P, config: &Config, kind: AlertKind, message
         .kv_put(&key, &time::to_rfc3339(now), PutOptions::default())
         .await
     {
-        p.log(&format!("alert {}: could not record the send time: {e}", kind.as_str()));
+        p.log(&format!(
+            "alert {}: could not record the send time: {e}",
+            kind.as_str()
+        ));
     }
     let at = time::to_rfc3339(now);
     let body = serde_json::json!({
@@ -100,7 +111,11 @@ pub async fn alert<P: Platform>(p: &P, config: &Config, kind: AlertKind, message
             AlertOutcome::Sent
         }
         Ok(r) => {
-            p.log(&format!("alert {}: the webhook answered HTTP {}", kind.as_str(), r.status));
+            p.log(&format!(
+                "alert {}: the webhook answered HTTP {}",
+                kind.as_str(),
+                r.status
+            ));
             AlertOutcome::Failed
         }
         Err(e) => {
@@ -131,12 +146,18 @@ mod tests {
     fn posts_the_event_as_json() {
         let p = MemoryPlatform::new();
         p.respond(|_| Ok(InResponse::new(200, "ok")));
-        let outcome = block_on(alert(&p, &config(Some(HOOK)), AlertKind::NeedsReauth, "reconnect at /admin"));
+        let outcome = block_on(alert(
+            &p,
+            &config(Some(HOOK)),
+            AlertKind::NeedsReauth,
+            "reconnect at /admin",
+        ));
         assert_eq!(outcome, AlertOutcome::Sent);
         let sent = p.sent_to(HOOK);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].method, Method::Post);
-        let body: serde_json::Value = serde_json::from_slice(sent[0].body.as_deref().unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(sent[0].body.as_deref().unwrap()).unwrap();
         assert_eq!(body["event"], "needs_reauth");
         assert_eq!(body["message"], "reconnect at /admin");
         assert_eq!(body["at"], "2026-01-01T00:00:00Z");
@@ -164,17 +185,31 @@ mod tests {
         let p = MemoryPlatform::new();
         p.respond(|_| Err(FetchError::Network("refused".into())));
         let c = config(Some(HOOK));
-        assert_eq!(block_on(alert(&p, &c, AlertKind::RefreshFailed, "m")), AlertOutcome::Failed);
-        assert_eq!(block_on(alert(&p, &c, AlertKind::RefreshFailed, "m")), AlertOutcome::RateLimited);
+        assert_eq!(
+            block_on(alert(&p, &c, AlertKind::RefreshFailed, "m")),
+            AlertOutcome::Failed
+        );
+        assert_eq!(
+            block_on(alert(&p, &c, AlertKind::RefreshFailed, "m")),
+            AlertOutcome::RateLimited
+        );
         p.respond(|_| Ok(InResponse::new(500, "")));
-        assert_eq!(block_on(alert(&p, &c, AlertKind::OutboxStuck, "m")), AlertOutcome::Failed);
+        assert_eq!(
+            block_on(alert(&p, &c, AlertKind::OutboxStuck, "m")),
+            AlertOutcome::Failed
+        );
     }
 
     #[test]
     fn without_a_webhook_only_logs() {
         let p = MemoryPlatform::new();
         assert_eq!(
-            block_on(alert(&p, &config(None), AlertKind::DeadLetter, "a lead was refused")),
+            block_on(alert(
+                &p,
+                &config(None),
+                AlertKind::DeadLetter,
+                "a lead was refused"
+            )),
             AlertOutcome::NoWebhook
         );
         assert!(p.requests.borrow().is_empty());

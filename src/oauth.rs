@@ -56,7 +56,12 @@ pub fn redirect_uri(settings: &Settings, request_url: &url::Url) -> String {
 }
 
 /// Where `/oauth/start` sends the browser.
-pub fn authorize_url(settings: &Settings, client_id: &str, redirect_uri: &str, state: &str) -> String {
+pub fn authorize_url(
+    settings: &Settings,
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+) -> String {
     let base = settings.authorize_url();
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client_id)
@@ -79,7 +84,12 @@ pub fn new_state() -> Option<String> {
 
 /// Trades the authorization code for tokens (credentials in the body, as
 /// Keap's code exchange expects).
-pub fn exchange_request(settings: &Settings, client: Client<'_>, code: &str, redirect_uri: &str) -> OutRequest {
+pub fn exchange_request(
+    settings: &Settings,
+    client: Client<'_>,
+    code: &str,
+    redirect_uri: &str,
+) -> OutRequest {
     OutRequest::new(Method::Post, settings.token_url())
         .form(&[
             ("grant_type", "authorization_code"),
@@ -93,7 +103,11 @@ pub fn exchange_request(settings: &Settings, client: Client<'_>, code: &str, red
 
 /// Trades the refresh token for a new pair (credentials as HTTP Basic, as
 /// Keap's refresh expects).
-pub fn refresh_request(settings: &Settings, client: Client<'_>, refresh_token: &Secret) -> OutRequest {
+pub fn refresh_request(
+    settings: &Settings,
+    client: Client<'_>,
+    refresh_token: &Secret,
+) -> OutRequest {
     let basic = STANDARD.encode(format!("{}:{}", client.id, client.secret.expose()));
     OutRequest::new(Method::Post, settings.token_url())
         .form(&[
@@ -131,11 +145,23 @@ pub enum TokenFailure {
 impl std::fmt::Display for TokenFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TokenFailure::Refused { status, error: Some(e) } => {
-                write!(f, "Keap's token endpoint refused the request (HTTP {status}, {e})")
+            TokenFailure::Refused {
+                status,
+                error: Some(e),
+            } => {
+                write!(
+                    f,
+                    "Keap's token endpoint refused the request (HTTP {status}, {e})"
+                )
             }
-            TokenFailure::Refused { status, error: None } => {
-                write!(f, "Keap's token endpoint refused the request (HTTP {status})")
+            TokenFailure::Refused {
+                status,
+                error: None,
+            } => {
+                write!(
+                    f,
+                    "Keap's token endpoint refused the request (HTTP {status})"
+                )
             }
             TokenFailure::Transient(why) => f.write_str(why),
         }
@@ -143,7 +169,9 @@ impl std::fmt::Display for TokenFailure {
 }
 
 /// Reads the token endpoint's answer (or the failure to get one).
-pub fn read_token_answer(answer: Result<InResponse, FetchError>) -> Result<TokenGrant, TokenFailure> {
+pub fn read_token_answer(
+    answer: Result<InResponse, FetchError>,
+) -> Result<TokenGrant, TokenFailure> {
     let response = match answer {
         Ok(r) => r,
         Err(FetchError::Timeout) => {
@@ -159,15 +187,12 @@ pub fn read_token_answer(answer: Result<InResponse, FetchError>) -> Result<Token
     };
     let body = response.json_body();
     match response.status {
-        200..=299 => body
-            .as_ref()
-            .and_then(grant_from_json)
-            .ok_or_else(|| {
-                TokenFailure::Transient(format!(
-                    "Keap's token endpoint answered HTTP {} without usable tokens",
-                    response.status
-                ))
-            }),
+        200..=299 => body.as_ref().and_then(grant_from_json).ok_or_else(|| {
+            TokenFailure::Transient(format!(
+                "Keap's token endpoint answered HTTP {} without usable tokens",
+                response.status
+            ))
+        }),
         400 | 401 => Err(TokenFailure::Refused {
             status: response.status,
             error: body.as_ref().and_then(error_code),
@@ -196,7 +221,10 @@ fn grant_from_json(v: &Value) -> Option<TokenGrant> {
         access_token: token("access_token")?,
         refresh_token: token("refresh_token")?,
         expires_in_secs,
-        tenant: v.get("scope").and_then(Value::as_str).and_then(tenant_from_scope),
+        tenant: v
+            .get("scope")
+            .and_then(Value::as_str)
+            .and_then(tenant_from_scope),
     })
 }
 
@@ -260,18 +288,29 @@ mod tests {
             oauth_redirect_uri: Some("https://forms.example.com/oauth/callback".into()),
             ..Settings::default()
         };
-        assert_eq!(redirect_uri(&s, &url), "https://forms.example.com/oauth/callback");
+        assert_eq!(
+            redirect_uri(&s, &url),
+            "https://forms.example.com/oauth/callback"
+        );
     }
 
     #[test]
     fn authorize_url_carries_every_parameter() {
-        let u = authorize_url(&settings(), "cid", "https://w.example/oauth/callback", "st&te");
+        let u = authorize_url(
+            &settings(),
+            "cid",
+            "https://w.example/oauth/callback",
+            "st&te",
+        );
         let parsed = url::Url::parse(&u).unwrap();
         assert_eq!(parsed.path(), "/authorize");
         let q: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("client_id"), Some("cid"));
-        assert_eq!(get("redirect_uri"), Some("https://w.example/oauth/callback"));
+        assert_eq!(
+            get("redirect_uri"),
+            Some("https://w.example/oauth/callback")
+        );
         assert_eq!(get("response_type"), Some("code"));
         assert_eq!(get("scope"), Some("full"));
         assert_eq!(get("state"), Some("st&te"));
@@ -287,7 +326,10 @@ mod tests {
     #[test]
     fn exchange_is_form_encoded_with_credentials_in_the_body() {
         let secret = client_secret();
-        let client = Client { id: "cid", secret: &secret };
+        let client = Client {
+            id: "cid",
+            secret: &secret,
+        };
         let req = exchange_request(&settings(), client, "the-code", "https://w/cb");
         assert_eq!(req.method, Method::Post);
         assert_eq!(req.url, "http://keap.test/token");
@@ -310,10 +352,15 @@ mod tests {
     #[test]
     fn refresh_uses_basic_auth_and_sends_no_secret_in_the_body() {
         let secret = client_secret();
-        let client = Client { id: "cid", secret: &secret };
+        let client = Client {
+            id: "cid",
+            secret: &secret,
+        };
         let req = refresh_request(&settings(), client, &Secret::new("rt-1"));
         let auth = req.headers.get("Authorization").unwrap();
-        let decoded = STANDARD.decode(auth.strip_prefix("Basic ").unwrap()).unwrap();
+        let decoded = STANDARD
+            .decode(auth.strip_prefix("Basic ").unwrap())
+            .unwrap();
         assert_eq!(decoded, b"cid:client-secret-xyz");
         assert_eq!(
             form(&req),
@@ -345,7 +392,8 @@ mod tests {
     fn a_grant_without_expires_in_is_still_kept() {
         // The old refresh token is already dead: dropping the new pair would
         // lose the connection, so a missing expiry gets a short default.
-        let g = read_token_answer(answer(200, r#"{"access_token":"at","refresh_token":"rt"}"#)).unwrap();
+        let g = read_token_answer(answer(200, r#"{"access_token":"at","refresh_token":"rt"}"#))
+            .unwrap();
         assert_eq!(g.expires_in_secs, FALLBACK_EXPIRES_IN_SECS);
         assert_eq!(g.tenant, None);
         let g = read_token_answer(answer(
@@ -358,9 +406,18 @@ mod tests {
 
     #[test]
     fn a_success_without_tokens_is_transient() {
-        for body in ["", "{}", r#"{"access_token":"at"}"#, r#"{"access_token":"","refresh_token":"rt"}"#, "<html>"] {
+        for body in [
+            "",
+            "{}",
+            r#"{"access_token":"at"}"#,
+            r#"{"access_token":"","refresh_token":"rt"}"#,
+            "<html>",
+        ] {
             assert!(
-                matches!(read_token_answer(answer(200, body)), Err(TokenFailure::Transient(_))),
+                matches!(
+                    read_token_answer(answer(200, body)),
+                    Err(TokenFailure::Transient(_))
+                ),
                 "{body:?}"
             );
         }
@@ -389,15 +446,25 @@ mod tests {
 
     #[test]
     fn only_plain_error_codes_are_kept() {
-        let e = read_token_answer(answer(400, r#"{"error":"Bad token rt-123 <script>"}"#)).unwrap_err();
-        assert_eq!(e, TokenFailure::Refused { status: 400, error: None });
+        let e =
+            read_token_answer(answer(400, r#"{"error":"Bad token rt-123 <script>"}"#)).unwrap_err();
+        assert_eq!(
+            e,
+            TokenFailure::Refused {
+                status: 400,
+                error: None
+            }
+        );
     }
 
     #[test]
     fn throttling_outages_and_network_errors_are_transient() {
         for status in [429, 500, 502, 503, 404, 403] {
             assert!(
-                matches!(read_token_answer(answer(status, "{}")), Err(TokenFailure::Transient(_))),
+                matches!(
+                    read_token_answer(answer(status, "{}")),
+                    Err(TokenFailure::Transient(_))
+                ),
                 "{status}"
             );
         }
@@ -405,13 +472,17 @@ mod tests {
             read_token_answer(Err(FetchError::Timeout)),
             Err(TokenFailure::Transient(_))
         ));
-        let e = read_token_answer(Err(FetchError::Network("secret-ish detail".into()))).unwrap_err();
+        let e =
+            read_token_answer(Err(FetchError::Network("secret-ish detail".into()))).unwrap_err();
         assert!(!e.to_string().contains("secret-ish"));
     }
 
     #[test]
     fn tenant_comes_after_the_bar() {
-        assert_eq!(tenant_from_scope("full|ab12.infusionsoft.com").as_deref(), Some("ab12.infusionsoft.com"));
+        assert_eq!(
+            tenant_from_scope("full|ab12.infusionsoft.com").as_deref(),
+            Some("ab12.infusionsoft.com")
+        );
         assert_eq!(tenant_from_scope("full"), None);
         assert_eq!(tenant_from_scope("full|"), None);
         assert_eq!(tenant_from_scope("full|<b>"), None);
@@ -420,7 +491,10 @@ mod tests {
     #[test]
     fn client_only_in_oauth_mode() {
         let secret = client_secret();
-        let oauth = AuthMode::OAuth { client_id: "cid".into(), client_secret: secret };
+        let oauth = AuthMode::OAuth {
+            client_id: "cid".into(),
+            client_secret: secret,
+        };
         assert_eq!(Client::of(&oauth).unwrap().id, "cid");
         assert!(Client::of(&AuthMode::ApiKey(Secret::new("k"))).is_none());
         assert!(Client::of(&AuthMode::Unconfigured).is_none());

@@ -205,10 +205,12 @@ fn synthetic_nonce(key: &SealKey, label: &str, plaintext: &[u8]) -> [u8; NONCE_L
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -319,8 +321,14 @@ mod tests {
     #[test]
     fn synthetic_nonce_depends_on_value() {
         let k = key(3);
-        assert_ne!(synthetic_nonce(&k, "l", b"a"), synthetic_nonce(&k, "l", b"b"));
-        assert_ne!(synthetic_nonce(&k, "l", b"a"), synthetic_nonce(&k, "m", b"a"));
+        assert_ne!(
+            synthetic_nonce(&k, "l", b"a"),
+            synthetic_nonce(&k, "l", b"b")
+        );
+        assert_ne!(
+            synthetic_nonce(&k, "l", b"a"),
+            synthetic_nonce(&k, "m", b"a")
+        );
     }
 
     #[test]
@@ -349,7 +357,10 @@ mod tests {
         ] {
             let text = p.to_string();
             assert!(text.contains("openssl rand -base64 32"), "{text}");
-            assert!(text.contains("wrangler secret put ENCRYPTION_KEY"), "{text}");
+            assert!(
+                text.contains("wrangler secret put ENCRYPTION_KEY"),
+                "{text}"
+            );
         }
     }
 

@@ -78,7 +78,7 @@ fn digits(b: &[u8], at: usize, len: usize) -> Option<u64> {
 }
 
 fn is_leap(year: u64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 fn days_in_month(year: u64, month: u64) -> u64 {
@@ -133,10 +133,22 @@ mod tests {
 
     #[test]
     fn parses_what_it_writes_and_fractions() {
-        assert_eq!(from_rfc3339("2026-11-28T15:04:54Z"), Some(1_795_878_294_000));
-        assert_eq!(from_rfc3339("2026-11-28t15:04:54z"), Some(1_795_878_294_000));
-        assert_eq!(from_rfc3339("2026-11-28T15:04:54.5Z"), Some(1_795_878_294_500));
-        assert_eq!(from_rfc3339("2026-11-28T15:04:54.123456Z"), Some(1_795_878_294_123));
+        assert_eq!(
+            from_rfc3339("2026-11-28T15:04:54Z"),
+            Some(1_795_878_294_000)
+        );
+        assert_eq!(
+            from_rfc3339("2026-11-28t15:04:54z"),
+            Some(1_795_878_294_000)
+        );
+        assert_eq!(
+            from_rfc3339("2026-11-28T15:04:54.5Z"),
+            Some(1_795_878_294_500)
+        );
+        assert_eq!(
+            from_rfc3339("2026-11-28T15:04:54.123456Z"),
+            Some(1_795_878_294_123)
+        );
         assert_eq!(from_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400_000));
     }
 

@@ -75,7 +75,9 @@ impl std::fmt::Display for Unreadable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Unreadable::Seal(e) => write!(f, "the stored Keap tokens cannot be opened: {e}"),
-            Unreadable::NotARecord => f.write_str("the stored Keap tokens are not in a format this worker reads"),
+            Unreadable::NotARecord => {
+                f.write_str("the stored Keap tokens are not in a format this worker reads")
+            }
         }
     }
 }
@@ -130,7 +132,10 @@ pub enum TokenState {
 impl TokenState {
     /// Whether the scheduled run should refresh.
     pub fn wants_refresh(self) -> bool {
-        matches!(self, TokenState::Rejected | TokenState::Expired | TokenState::Due)
+        matches!(
+            self,
+            TokenState::Rejected | TokenState::Expired | TokenState::Due
+        )
     }
 }
 
@@ -198,7 +203,11 @@ pub async fn load<P: Platform>(p: &P, key: &SealKey) -> Result<Option<TokenRecor
 }
 
 /// Seals and stores the record.
-pub async fn store<P: Platform>(p: &P, key: &SealKey, record: &TokenRecord) -> Result<(), StoreError> {
+pub async fn store<P: Platform>(
+    p: &P,
+    key: &SealKey,
+    record: &TokenRecord,
+) -> Result<(), StoreError> {
     p.kv_put(kv_keys::TOKENS, &record.seal(key), PutOptions::default())
         .await
 }
@@ -216,13 +225,17 @@ pub async fn load_markers<P: Platform>(p: &P) -> (Option<String>, Option<ReauthM
     (rejected, reauth)
 }
 
-pub async fn write_reauth_marker<P: Platform>(p: &P, refused_refresh_token: &Secret) -> Result<(), StoreError> {
+pub async fn write_reauth_marker<P: Platform>(
+    p: &P,
+    refused_refresh_token: &Secret,
+) -> Result<(), StoreError> {
     let marker = ReauthMarker {
         refresh_fingerprint: fingerprint(refused_refresh_token),
         at: time::to_rfc3339(p.now_ms()),
     };
     let json = serde_json::to_string(&marker).unwrap_or_default();
-    p.kv_put(kv_keys::REAUTH, &json, PutOptions::default()).await
+    p.kv_put(kv_keys::REAUTH, &json, PutOptions::default())
+        .await
 }
 
 pub async fn load_last_refresh<P: Platform>(p: &P) -> Option<LastRefresh> {
@@ -239,7 +252,10 @@ pub async fn record_last_refresh<P: Platform>(p: &P, ok: bool, error: Option<Str
         error,
     };
     let json = serde_json::to_string(&entry).unwrap_or_default();
-    if let Err(e) = p.kv_put(kv_keys::LAST_REFRESH, &json, PutOptions::default()).await {
+    if let Err(e) = p
+        .kv_put(kv_keys::LAST_REFRESH, &json, PutOptions::default())
+        .await
+    {
         p.log(&format!("refresh: could not record the outcome: {e}"));
     }
 }
@@ -272,7 +288,10 @@ mod tests {
     fn not_connected_without_a_record() {
         assert_eq!(classify(None, None, None, NOW), TokenState::NotConnected);
         let m = marker_for("rt");
-        assert_eq!(classify(None, Some("x"), Some(&m), NOW), TokenState::NotConnected);
+        assert_eq!(
+            classify(None, Some("x"), Some(&m), NOW),
+            TokenState::NotConnected
+        );
     }
 
     #[test]
@@ -280,13 +299,19 @@ mod tests {
         let fresh = record("at", "rt", NOW + 24 * HOUR_MS);
         assert_eq!(classify(Some(&fresh), None, None, NOW), TokenState::Fresh);
         let just_fresh = record("at", "rt", NOW + REFRESH_AHEAD_MS + 1);
-        assert_eq!(classify(Some(&just_fresh), None, None, NOW), TokenState::Fresh);
+        assert_eq!(
+            classify(Some(&just_fresh), None, None, NOW),
+            TokenState::Fresh
+        );
         let due = record("at", "rt", NOW + REFRESH_AHEAD_MS);
         assert_eq!(classify(Some(&due), None, None, NOW), TokenState::Due);
         let nearly = record("at", "rt", NOW + 1);
         assert_eq!(classify(Some(&nearly), None, None, NOW), TokenState::Due);
         let expired = record("at", "rt", NOW);
-        assert_eq!(classify(Some(&expired), None, None, NOW), TokenState::Expired);
+        assert_eq!(
+            classify(Some(&expired), None, None, NOW),
+            TokenState::Expired
+        );
         assert!(!TokenState::Fresh.wants_refresh());
         assert!(TokenState::Due.wants_refresh() && TokenState::Expired.wants_refresh());
     }
@@ -296,8 +321,14 @@ mod tests {
         let r = record("at-2", "rt", NOW + 24 * HOUR_MS);
         let current = fingerprint(&Secret::new("at-2"));
         let older = fingerprint(&Secret::new("at-1"));
-        assert_eq!(classify(Some(&r), Some(&current), None, NOW), TokenState::Rejected);
-        assert_eq!(classify(Some(&r), Some(&older), None, NOW), TokenState::Fresh);
+        assert_eq!(
+            classify(Some(&r), Some(&current), None, NOW),
+            TokenState::Rejected
+        );
+        assert_eq!(
+            classify(Some(&r), Some(&older), None, NOW),
+            TokenState::Fresh
+        );
         assert!(TokenState::Rejected.wants_refresh());
     }
 
@@ -306,12 +337,23 @@ mod tests {
         let r = record("at", "rt-2", NOW + 24 * HOUR_MS);
         let current = marker_for("rt-2");
         let stale = marker_for("rt-1");
-        assert_eq!(classify(Some(&r), None, Some(&current), NOW), TokenState::NeedsReauth);
-        assert_eq!(classify(Some(&r), None, Some(&stale), NOW), TokenState::Fresh);
+        assert_eq!(
+            classify(Some(&r), None, Some(&current), NOW),
+            TokenState::NeedsReauth
+        );
+        assert_eq!(
+            classify(Some(&r), None, Some(&stale), NOW),
+            TokenState::Fresh
+        );
         // Re-authorization outranks everything else, since refreshing cannot help.
         let rejected = fingerprint(&Secret::new("at"));
         assert_eq!(
-            classify(Some(&r), Some(&rejected), Some(&current), NOW + 48 * HOUR_MS),
+            classify(
+                Some(&r),
+                Some(&rejected),
+                Some(&current),
+                NOW + 48 * HOUR_MS
+            ),
             TokenState::NeedsReauth
         );
         assert!(!TokenState::NeedsReauth.wants_refresh());

@@ -1,2 +1,9 @@
 //! The worker's flows: each answers one route or runs one scheduled job,
 //! written against [`crate::platform::Platform`].
+
+pub mod admin;
+#[cfg(test)]
+mod auth_tests;
+pub mod connect;
+pub mod pages;
+pub mod refresh;

@@ -1,0 +1,359 @@
+//! Connecting the worker to a Keap app, once, in a browser:
+//! `/oauth/start` sends the administrator to Keap's consent screen, and
+//! Keap sends them back to `/oauth/callback`, where the code becomes
+//! tokens, sealed into KV.
+//!
+//! Every failure answers with a page that says what happened and what to
+//! do next; no page ever shows a token, code or secret.
+
+use serde::{Deserialize, Serialize};
+
+use super::pages::{page, BACK_TO_ADMIN};
+use crate::config::{AuthMode, Config};
+use crate::html::escape;
+use crate::http::{Incoming, Reply};
+use crate::kv_keys;
+use crate::oauth::{self, Client, TokenFailure};
+use crate::platform::{Platform, PutOptions};
+use crate::seal::SealKey;
+use crate::tokens::{self, TokenRecord};
+
+/// How long an authorization may take, from start to callback.
+pub const STATE_TTL_SECS: u64 = 600;
+
+/// What `/oauth/start` remembers about one authorization, under its state.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingAuthorization {
+    /// Sent again in the code exchange, which must repeat it exactly.
+    redirect_uri: String,
+    created_at_ms: u64,
+}
+
+/// `GET /oauth/start` (the caller has checked admin authentication).
+pub async fn oauth_start<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
+    let (client, _key) = match ready(config) {
+        Ok(ready) => ready,
+        Err(reply) => return reply,
+    };
+    let Some(state) = oauth::new_state() else {
+        return page(
+            500,
+            "Could not start the authorization",
+            "<p>The worker's random number source failed, so no safe authorization link could be \
+             made. Nothing was changed. Try again in a moment.</p>",
+        );
+    };
+    let redirect_uri = oauth::redirect_uri(&config.settings, &request.url);
+    let pending = PendingAuthorization {
+        redirect_uri: redirect_uri.clone(),
+        created_at_ms: p.now_ms(),
+    };
+    let stored = p
+        .kv_put(
+            &state_key(&state),
+            &serde_json::to_string(&pending).unwrap_or_default(),
+            PutOptions {
+                ttl_secs: Some(STATE_TTL_SECS),
+                metadata: None,
+            },
+        )
+        .await;
+    if let Err(e) = stored {
+        p.log(&format!("oauth start: could not store the state: {e}"));
+        return page(
+            503,
+            "Could not start the authorization",
+            "<p>The worker could not write to its KV store (the <code>STORE</code> binding), so \
+             the authorization could not be started. Check that <code>STORE</code> is bound in \
+             <code>wrangler.toml</code>, then try again.</p>",
+        );
+    }
+    let location = oauth::authorize_url(&config.settings, client.id, &redirect_uri, &state);
+    Reply::redirect(302, &location).with_header("Cache-Control", "no-store")
+}
+
+/// `GET /oauth/callback`: where Keap sends the browser back.
+pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
+    if let Some(error) = request.query("error") {
+        // The state, if any, is spent either way.
+        if let Some(state) = request.query("state") {
+            let _ = p.kv_delete(&state_key(&state)).await;
+        }
+        return keap_said_no(&error);
+    }
+    let (client, key) = match ready(config) {
+        Ok(ready) => ready,
+        Err(reply) => return reply,
+    };
+    let (Some(code), Some(state)) = (
+        request.query("code").filter(|c| !c.is_empty()),
+        request.query("state").filter(|s| !s.is_empty()),
+    ) else {
+        return page(
+            400,
+            "This is not a complete Keap answer",
+            &format!(
+                "<p>The callback address was opened without the <code>code</code> and \
+                 <code>state</code> Keap adds. It is only meant to be reached from Keap's \
+                 consent screen. To connect, use the button on the admin page.</p>{BACK_TO_ADMIN}"
+            ),
+        );
+    };
+    let pending = match take_state(p, &state).await {
+        Ok(pending) => pending,
+        Err(reply) => return reply,
+    };
+    let answer = p
+        .fetch(oauth::exchange_request(
+            &config.settings,
+            client,
+            &code,
+            &pending.redirect_uri,
+        ))
+        .await;
+    let grant = match oauth::read_token_answer(answer) {
+        Ok(grant) => grant,
+        Err(failure) => {
+            p.log(&format!("oauth callback: code exchange failed: {failure}"));
+            return exchange_failed(&failure, &pending.redirect_uri);
+        }
+    };
+    let record = TokenRecord::from_grant(grant, p.now_ms(), None);
+    if let Err(e) = tokens::store(p, key, &record).await {
+        p.log(&format!("oauth callback: could not store the tokens: {e}"));
+        return page(
+            503,
+            "Keap said yes, but the tokens could not be saved",
+            &format!(
+                "<p>The worker could not write to its KV store (the <code>STORE</code> binding), \
+                 so the connection was not saved. Check the binding, then connect again.</p>\
+                 {BACK_TO_ADMIN}"
+            ),
+        );
+    }
+    // Markers about older tokens are stale already; removing them keeps the
+    // store tidy and makes the fresh start obvious.
+    for marker in [kv_keys::REAUTH, kv_keys::REJECTED] {
+        if let Err(e) = p.kv_delete(marker).await {
+            p.log(&format!("oauth callback: could not clear {marker}: {e}"));
+        }
+    }
+    let tenant = record.tenant.as_deref().unwrap_or("unknown app");
+    p.log(&format!("oauth callback: connected to Keap ({tenant})"));
+    Reply::redirect(303, "/admin").with_header("Cache-Control", "no-store")
+}
+
+/// The OAuth client and sealing key, or the page explaining why the
+/// worker is not set up for OAuth.
+fn ready(config: &Config) -> Result<(Client<'_>, &SealKey), Reply> {
+    let client = match &config.auth {
+        AuthMode::ApiKey(_) => {
+            return Err(page(
+                200,
+                "OAuth is not in use",
+                &format!(
+                    "<p>This worker is in API-key mode: <code>KEAP_API_KEY</code> is set, and every \
+                     call to Keap carries that key. There is nothing to connect and nothing to \
+                     refresh, and that is fine.</p>\
+                     <p>To use OAuth instead (a user's consent, tokens refreshed automatically), \
+                     remove the key with <code>wrangler secret delete KEAP_API_KEY</code> and set \
+                     <code>KEAP_CLIENT_ID</code> and <code>KEAP_CLIENT_SECRET</code>.</p>{BACK_TO_ADMIN}"
+                ),
+            ))
+        }
+        AuthMode::Unconfigured => {
+            return Err(page(
+                503,
+                "Keap access is not configured",
+                &format!(
+                    "<p>To connect with OAuth, set the developer app's keys (from Keap's developer \
+                     portal, the app's <em>Key</em> and <em>Secret</em>):</p>\
+                     <p><code>wrangler secret put KEAP_CLIENT_ID</code><br>\
+                     <code>wrangler secret put KEAP_CLIENT_SECRET</code></p>\
+                     <p>(Locally, put them in <code>.dev.vars</code>.) Or, for one site writing into \
+                     its own Keap app, set a Personal Access Token or Service Account Key with \
+                     <code>wrangler secret put KEAP_API_KEY</code> and skip OAuth entirely.</p>\
+                     {BACK_TO_ADMIN}"
+                ),
+            ))
+        }
+        auth => Client::of(auth),
+    };
+    let Some(client) = client else {
+        return Err(page(503, "Keap access is not configured", BACK_TO_ADMIN));
+    };
+    match &config.seal_key {
+        Ok(key) => Ok((client, key)),
+        Err(problem) => Err(page(
+            503,
+            "ENCRYPTION_KEY is needed first",
+            &format!(
+                "<p>The worker keeps Keap's tokens sealed with <code>ENCRYPTION_KEY</code> and \
+                 refuses to store them without it. {}.</p><p>Then start again from the admin page.</p>\
+                 {BACK_TO_ADMIN}",
+                escape(&problem.to_string())
+            ),
+        )),
+    }
+}
+
+/// Reads and deletes the state: single use, so a replayed callback URL
+/// never reaches the token endpoint. Deleted before the code exchange.
+async fn take_state<P: Platform>(p: &P, state: &str) -> Result<PendingAuthorization, Reply> {
+    let looks_like_ours = state.len() <= 64
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !looks_like_ours {
+        return Err(unknown_state());
+    }
+    let key = state_key(state);
+    let stored = match p.kv_get(&key).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            p.log(&format!("oauth callback: could not read the state: {e}"));
+            return Err(store_unavailable());
+        }
+    };
+    let Some(pending) = stored.and_then(|s| serde_json::from_str::<PendingAuthorization>(&s).ok())
+    else {
+        return Err(unknown_state());
+    };
+    if let Err(e) = p.kv_delete(&key).await {
+        p.log(&format!("oauth callback: could not delete the state: {e}"));
+        return Err(store_unavailable());
+    }
+    if p.now_ms().saturating_sub(pending.created_at_ms) > STATE_TTL_SECS * 1000 {
+        return Err(page(
+            400,
+            "This authorization link has expired",
+            &format!(
+                "<p>More than 10 minutes passed between starting the authorization and Keap's \
+                 answer, so it was not completed. Nothing was changed.</p><p>Start again with \
+                 \"Connect to Keap\" on the admin page.</p>{BACK_TO_ADMIN}"
+            ),
+        ));
+    }
+    Ok(pending)
+}
+
+fn unknown_state() -> Reply {
+    page(
+        400,
+        "This authorization link is not valid",
+        &format!(
+            "<p>The <code>state</code> in this link is unknown: it was already used, it expired \
+             (a link lasts 10 minutes), or the authorization was not started from this worker. \
+             Nothing was changed.</p><p>Start again with \"Connect to Keap\" on the admin \
+             page.</p>{BACK_TO_ADMIN}"
+        ),
+    )
+}
+
+fn store_unavailable() -> Reply {
+    page(
+        503,
+        "The worker's store is unavailable",
+        &format!(
+            "<p>The worker could not use its KV store (the <code>STORE</code> binding), so the \
+             authorization could not be checked. Nothing was changed. Try again in a moment.</p>\
+             {BACK_TO_ADMIN}"
+        ),
+    )
+}
+
+/// Keap redirected back with `error=...` instead of a code.
+fn keap_said_no(error: &str) -> Reply {
+    match error {
+        "access_denied" => page(
+            403,
+            "Keap did not grant access",
+            &format!(
+                "<p>Keap answered <code>access_denied</code>. Either \"Deny\" was chosen on Keap's \
+                 consent screen, or the Keap login used has no Keap app attached to it: a login \
+                 that only has a developer account (or no Keap app) also ends here. Sign in as a \
+                 user of the Keap app the leads should go to, then allow access.</p>\
+                 <p>Nothing was changed. Start again with \"Connect to Keap\" on the admin page.</p>\
+                 {BACK_TO_ADMIN}"
+            ),
+        ),
+        "server_error" => page(
+            400,
+            "Keap could not start the authorization",
+            &format!(
+                "<p>Keap answered <code>server_error</code>. This usually means the worker sent \
+                 the wrong client id: <code>KEAP_CLIENT_ID</code> must be the app's <em>Key</em> \
+                 (client id) from Keap's developer portal, not the app's id or name. Fix it with \
+                 <code>wrangler secret put KEAP_CLIENT_ID</code> and connect again. If it is \
+                 right, Keap may be having trouble: try again later.</p>{BACK_TO_ADMIN}"
+            ),
+        ),
+        other => {
+            let plain = !other.is_empty()
+                && other.len() <= 40
+                && other.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            let code = if plain {
+                format!(" <code>{}</code>", escape(other))
+            } else {
+                String::new()
+            };
+            page(
+                400,
+                "Keap did not complete the authorization",
+                &format!(
+                    "<p>Keap answered with an error{code} instead of an authorization code. \
+                     Nothing was changed. Check <code>KEAP_CLIENT_ID</code> and the callback URL \
+                     registered for the app, then start again from the admin page.</p>{BACK_TO_ADMIN}"
+                ),
+            )
+        }
+    }
+}
+
+/// The code exchange failed: say which setting to check.
+fn exchange_failed(failure: &TokenFailure, redirect_uri: &str) -> Reply {
+    match failure {
+        TokenFailure::Refused { status, error } => {
+            let code = error
+                .as_deref()
+                .map(|e| format!(", <code>{}</code>", escape(e)))
+                .unwrap_or_default();
+            let bad_client = *status == 401 || error.as_deref() == Some("invalid_client");
+            let advice = if bad_client {
+                "<p>Keap did not accept the worker's client credentials. Check that \
+                 <code>KEAP_CLIENT_ID</code> and <code>KEAP_CLIENT_SECRET</code> are the app's \
+                 <em>Key</em> and <em>Secret</em> from Keap's developer portal (set them with \
+                 <code>wrangler secret put KEAP_CLIENT_SECRET</code>), then connect again.</p>"
+                    .to_string()
+            } else {
+                format!(
+                    "<p>Keap did not accept the authorization code. Most often the callback URL \
+                     registered for the app in Keap's developer portal differs from the one this \
+                     worker used:</p><p><code>{}</code></p><p>Register exactly this URL (or set \
+                     <code>OAUTH_REDIRECT_URI</code> to the registered one). A code is also \
+                     refused when it was already used or is more than a few minutes old. Then \
+                     connect again.</p>",
+                    escape(redirect_uri)
+                )
+            };
+            page(
+                400,
+                "Keap refused the authorization code",
+                &format!("<p>Keap's token endpoint answered HTTP {status}{code}. No tokens were stored.</p>{advice}{BACK_TO_ADMIN}"),
+            )
+        }
+        TokenFailure::Transient(why) => page(
+            502,
+            "Keap could not be reached",
+            &format!(
+                "<p>{}. No tokens were stored. Try again in a few minutes with \"Connect to Keap\" \
+                 on the admin page.</p>{BACK_TO_ADMIN}",
+                escape(why)
+            ),
+        ),
+    }
+}
+
+fn state_key(state: &str) -> String {
+    format!("{}{state}", kv_keys::OAUTH_STATE_PREFIX)
+}
