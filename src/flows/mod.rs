@@ -7,3 +7,4 @@ mod auth_tests;
 pub mod connect;
 pub mod pages;
 pub mod refresh;
+pub mod submit;

@@ -1,0 +1,229 @@
+//! `POST /forms/{form_id}` and its `OPTIONS` preflight (DESIGN.md 3).
+//!
+//! The order matters: the origin is checked before anything else (a post
+//! from elsewhere learns nothing and costs nothing), validation before any
+//! outbound call, and a lead is answered as accepted only once it is in
+//! Keap or durably in the outbox.
+//!
+//! On the happy path the flow reads KV at most once (the OAuth token; none
+//! with an API key), writes nothing, and makes two Keap calls. It never
+//! refreshes a token: when Keap cannot take the lead now, the lead is
+//! queued for the scheduled run, which owns the refresh.
+//!
+//! A lead Keap refuses outright (400/404/422, an unknown tag id) was valid
+//! by the form's own rules, so the visitor is not at fault: it is kept as
+//! a dead letter, shown to the owner on `/admin` and replayable after the
+//! owner fixes the cause, and the visitor gets the same `202 queued` as
+//! for any lead that is safe but not yet in Keap.
+
+use crate::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
+use crate::body::{self, BodyError};
+use crate::config::Config;
+use crate::cors;
+use crate::credentials::{self, Credentials, Unavailable};
+use crate::delivery::{self, ContactWrite, DeliveryOutcome, Progress};
+use crate::forms::valid_form_id;
+use crate::http::{Incoming, Reply};
+use crate::lead::{self, Lead};
+use crate::outbox;
+use crate::platform::{Platform, RateDecision};
+use crate::turnstile;
+
+/// The rate limiter's key when Cloudflare gave no client IP (local runs).
+const UNKNOWN_CLIENT: &str = "unknown";
+
+/// Answers a CORS preflight. An unknown form is granted too, so that the
+/// page's script can read the `unknown_form` answer to its post.
+pub fn preflight(config: &Config, request: &Incoming, _form_id: &str) -> Reply {
+    cors::preflight(cors::allowed_origin(&config.origins, request))
+}
+
+/// Handles a submission to `form_id`.
+pub async fn submit<P: Platform>(
+    p: &P,
+    config: &Config,
+    request: &Incoming,
+    form_id: &str,
+) -> Reply {
+    let mut answer = Answering {
+        mode: Some(Mode::of(request)),
+        ..Answering::default()
+    };
+    // A form id from the URL goes into log lines only when it is a valid one.
+    let shown_id = if valid_form_id(form_id) { form_id } else { "?" };
+
+    // 1. Origin: nothing else happens for a post from elsewhere.
+    let Some(origin) = cors::allowed_origin(&config.origins, request) else {
+        p.log(&format!(
+            "form {shown_id}: refused a post from an origin not in ALLOWED_ORIGINS"
+        ));
+        return answer.error(&Problem::new(ErrorCode::OriginNotAllowed));
+    };
+    answer.origin = Some(origin);
+
+    // 2. The form.
+    let forms = match &config.forms {
+        Ok(forms) => forms,
+        Err(problem) => {
+            p.log(&format!("form {shown_id}: FORMS cannot be read: {problem}"));
+            return answer.error(&Problem::new(ErrorCode::NotConfigured));
+        }
+    };
+    let Some(form) = forms.get(form_id) else {
+        return answer.error(&Problem::new(ErrorCode::UnknownForm));
+    };
+    answer.form = Some(form);
+
+    // 3. The body.
+    let fields = match body::parse(request.header("Content-Type"), &request.body) {
+        Ok(fields) => fields,
+        Err(e) => return answer.error(&body_problem(e)),
+    };
+    answer.next = answer::next_target(&fields, &config.origins, Some(origin));
+
+    // 4. The honeypot: a bot gets what a person would, and nothing happens.
+    if fields.get("_gotcha").is_some_and(|v| !v.trim().is_empty()) {
+        p.log(&format!(
+            "form {}: honeypot filled; submission dropped",
+            form.id
+        ));
+        return answer.success(Accepted::Created);
+    }
+
+    // 5. Validation.
+    let lead = match lead::validate(form, &fields, request.client_ip(), p.now_ms()) {
+        Ok(lead) => lead,
+        Err(invalid) => return answer.error(&Problem::on_field(invalid.code, &invalid.field)),
+    };
+
+    // 6. Rate limit, per client IP.
+    let client = lead.ip.as_deref().unwrap_or(UNKNOWN_CLIENT);
+    if p.rate_limit(client).await == RateDecision::Limited {
+        return answer.error(&Problem::new(ErrorCode::RateLimited));
+    }
+
+    // 7. Turnstile, when the form asks for it.
+    if form.turnstile {
+        let checked = turnstile::verify(
+            p,
+            config.settings.turnstile_verify_url(),
+            config.settings.turnstile_secret.as_ref(),
+            fields.get(turnstile::RESPONSE_FIELD),
+            lead.ip.as_deref(),
+            origin.host(),
+        )
+        .await;
+        if let Err(failure) = checked {
+            p.log(&format!(
+                "form {}: Turnstile check failed: {failure}",
+                form.id
+            ));
+            return answer.error(&Problem::new(ErrorCode::TurnstileFailed));
+        }
+    }
+
+    // 8. Delivery, or the outbox.
+    let creds = match credentials::load(p, config).await {
+        Ok(creds) => creds,
+        Err(why) => {
+            let reason = unavailable_reason(&why);
+            return queue(p, config, &answer, &lead, Progress::NeedsContact, &reason).await;
+        }
+    };
+    match delivery::deliver(p, config, &creds, &lead, Progress::NeedsContact).await {
+        DeliveryOutcome::Delivered { contact, .. } => answer.success(match contact {
+            ContactWrite::Created => Accepted::Created,
+            ContactWrite::Updated | ContactWrite::Earlier => Accepted::Updated,
+        }),
+        DeliveryOutcome::Retry {
+            progress,
+            reason,
+            token_rejected,
+        } => {
+            if token_rejected {
+                if let Credentials::Bearer(token) = &creds {
+                    credentials::mark_rejected(p, token).await;
+                }
+            }
+            queue(p, config, &answer, &lead, progress, &reason).await
+        }
+        DeliveryOutcome::Permanent { progress, reason } => {
+            match outbox::enqueue_dead(p, config, &lead, progress, &reason).await {
+                Ok(id) => {
+                    p.log(&format!(
+                        "form {}: Keap refused a lead, kept as dead letter {}: {reason}",
+                        form.id,
+                        id.as_str()
+                    ));
+                    answer.success(Accepted::Queued)
+                }
+                Err(e) => {
+                    p.log(&format!(
+                        "form {}: Keap refused a lead ({reason}) and {e}",
+                        form.id
+                    ));
+                    answer.error(&Problem::new(ErrorCode::QueueUnavailable))
+                }
+            }
+        }
+    }
+}
+
+/// Puts the lead in the outbox: `202 queued`, or an honest 503 when it
+/// cannot be stored.
+async fn queue<P: Platform>(
+    p: &P,
+    config: &Config,
+    answer: &Answering<'_>,
+    lead: &Lead,
+    progress: Progress,
+    reason: &str,
+) -> Reply {
+    match outbox::enqueue(p, config, lead, progress, reason).await {
+        Ok(id) => {
+            p.log(&format!(
+                "form {}: lead queued as {} ({reason})",
+                lead.form_id,
+                id.as_str()
+            ));
+            answer.success(Accepted::Queued)
+        }
+        Err(e) => {
+            p.log(&format!(
+                "form {}: lead NOT accepted: Keap unavailable ({reason}) and {e}",
+                lead.form_id
+            ));
+            answer.error(&Problem::new(ErrorCode::QueueUnavailable))
+        }
+    }
+}
+
+fn body_problem(e: BodyError) -> Problem {
+    match e {
+        BodyError::TooLarge => Problem::new(ErrorCode::PayloadTooLarge),
+        BodyError::Unsupported => Problem::new(ErrorCode::UnsupportedMediaType),
+        BodyError::Malformed(why) => Problem::new(ErrorCode::MalformedBody)
+            .with_message(format!("The form data could not be read: {why}.")),
+        BodyError::FileUpload(field) => Problem::on_field(ErrorCode::FileNotAccepted, &field),
+    }
+}
+
+fn unavailable_reason(why: &Unavailable) -> String {
+    match why {
+        Unavailable::Unconfigured => {
+            "Keap is not configured (no KEAP_API_KEY or OAuth client)".into()
+        }
+        Unavailable::NotConnected => "not connected to Keap yet (open /admin to connect)".into(),
+        Unavailable::Expired => {
+            "the access token has expired; the scheduled run refreshes it".into()
+        }
+        Unavailable::NoSealKey => {
+            "ENCRYPTION_KEY is missing or wrong, so the tokens cannot be read".into()
+        }
+        Unavailable::Unreadable => "the stored tokens cannot be opened".into(),
+        Unavailable::Store(e) => format!("the tokens could not be read: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,858 @@
+//! The whole submission flow on the in-memory platform: every answer of
+//! DESIGN.md 3 from the input that should produce it.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+
+use super::{preflight, submit};
+use crate::config::Config;
+use crate::delivery::Progress;
+use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest, Reply};
+use crate::kv_keys;
+use crate::outbox::{self, Queue};
+use crate::platform::Platform;
+use crate::secret::Secret;
+use crate::settings::Settings;
+use crate::testing::{block_on, MemoryPlatform};
+
+const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const SITE: &str = "https://example.com";
+const API: &str = "https://keap.test/crm/rest";
+const VERIFY: &str = "https://turnstile.test/siteverify";
+
+fn forms() -> Value {
+    json!({
+        "contact": {
+            "tags": [101, 102],
+            "optional_tags": {"newsletter": 103},
+            "opt_in_reason": "Signed up on example.com",
+            "consent_field": "consent",
+            "custom_fields": {"company": 7},
+        },
+        "html": {
+            "redirect": "https://example.com/thanks",
+            "error_redirect": "https://example.com/oops",
+        },
+        "human": {"turnstile": true},
+    })
+}
+
+fn settings() -> Settings {
+    Settings {
+        keap_api_key: Some(Secret::new("KeapAK-test")),
+        encryption_key: Some(Secret::new(KEY_B64)),
+        turnstile_secret: Some(Secret::new("ts-secret")),
+        allowed_origins: Some(format!("{SITE},https://www.example.com")),
+        forms: Some(forms()),
+        keap_api_url: Some(API.into()),
+        turnstile_verify_url: Some(VERIFY.into()),
+        ..Settings::default()
+    }
+}
+
+fn api_key() -> Config {
+    Config::from_settings(settings())
+}
+
+/// OAuth configured, nobody connected yet.
+fn oauth_unconnected() -> Config {
+    Config::from_settings(Settings {
+        keap_api_key: None,
+        keap_client_id: Some("cid".into()),
+        keap_client_secret: Some(Secret::new("csecret")),
+        ..settings()
+    })
+}
+
+struct Req {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Req {
+    fn new() -> Req {
+        Req {
+            headers: vec![
+                ("Origin".into(), SITE.into()),
+                ("CF-Connecting-IP".into(), "203.0.113.9".into()),
+            ],
+            body: Vec::new(),
+        }
+    }
+
+    fn json(body: Value) -> Req {
+        Req::new()
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&body).unwrap())
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Req {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        Req::new()
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.into_bytes())
+    }
+
+    fn header(mut self, k: &str, v: &str) -> Req {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+
+    fn without(mut self, k: &str) -> Req {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        self
+    }
+
+    fn body(mut self, body: Vec<u8>) -> Req {
+        self.body = body;
+        self
+    }
+
+    fn incoming(&self, method: Method, form: &str) -> Incoming {
+        Incoming {
+            method,
+            url: url::Url::parse(&format!("https://worker.test/forms/{form}")).unwrap(),
+            headers: Headers(self.headers.clone()),
+            body: self.body.clone(),
+        }
+    }
+}
+
+/// A Keap that creates contact 42 (or updates it, after the first time)
+/// and applies every tag.
+fn keap() -> MemoryPlatform {
+    let p = MemoryPlatform::new();
+    let seen = Rc::new(Cell::new(false));
+    p.respond(move |r| Ok(keap_answer(r, &seen)));
+    p
+}
+
+fn keap_answer(r: &OutRequest, seen: &Cell<bool>) -> InResponse {
+    if r.url.starts_with(VERIFY) {
+        return InResponse::new(200, r#"{"success":true,"hostname":"example.com"}"#);
+    }
+    if r.method == Method::Put {
+        let status = if seen.replace(true) { 200 } else { 201 };
+        return InResponse::new(status, r#"{"id":42}"#);
+    }
+    let body: Value = serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}")).unwrap();
+    let results: serde_json::Map<String, Value> = body["tagIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|id| (id.to_string(), json!("SUCCESS")))
+        .collect();
+    InResponse::new(200, serde_json::to_vec(&results).unwrap())
+}
+
+fn post(p: &MemoryPlatform, config: &Config, form: &str, req: &Req) -> Reply {
+    block_on(submit(p, config, &req.incoming(Method::Post, form), form))
+}
+
+fn json_of(reply: &Reply) -> Value {
+    serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
+}
+
+fn error_code(reply: &Reply) -> String {
+    json_of(reply)["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn acao(reply: &Reply) -> Option<&str> {
+    reply.headers.get("Access-Control-Allow-Origin")
+}
+
+fn sent_nothing(p: &MemoryPlatform) -> bool {
+    p.requests.borrow().is_empty() && p.kv.borrow().is_empty() && p.kv_writes.get() == 0
+}
+
+const GOOD: &[(&str, &str)] = &[
+    ("email", "jane+news@example.com"),
+    ("first_name", "Jane"),
+    ("consent", "on"),
+    ("tags", "newsletter"),
+];
+
+#[test]
+fn happy_path_creates_then_updates_with_two_keap_calls_and_no_kv_write() {
+    let p = keap();
+    let config = api_key();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::json(json!({
+            "email": "jane+news@example.com", "first_name": "Jane", "consent": true,
+            "tags": ["newsletter"], "company": "ACME"
+        })),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body_text());
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "created"}));
+    assert_eq!(acao(&reply), Some(SITE));
+    assert_eq!(reply.headers.get("Vary"), Some("Origin"));
+    assert_eq!(p.kv_reads.get(), 0, "API-key mode reads nothing");
+    assert_eq!(p.kv_writes.get(), 0);
+
+    let sent = p.requests.borrow().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        (sent[0].method, sent[0].url.as_str()),
+        (Method::Put, "https://keap.test/crm/rest/v1/contacts")
+    );
+    let upsert: Value = serde_json::from_slice(sent[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        upsert["email_addresses"],
+        json!([{"email": "jane+news@example.com", "field": "EMAIL1"}])
+    );
+    assert_eq!(upsert["opt_in_reason"], json!("Signed up on example.com"));
+    assert_eq!(upsert["origin"], json!({"ip_address": "203.0.113.9"}));
+    assert_eq!(
+        upsert["custom_fields"],
+        json!([{"id": 7, "content": "ACME"}])
+    );
+    assert!(upsert.get("family_name").is_none() && upsert.get("phone_numbers").is_none());
+    assert_eq!(
+        sent[1].url,
+        "https://keap.test/crm/rest/v1/contacts/42/tags"
+    );
+    assert_eq!(
+        sent[1].body.as_deref(),
+        Some(br#"{"tagIds":[101,102,103]}"#.as_slice())
+    );
+    assert!(sent
+        .iter()
+        .all(|r| r.headers.get("X-Keap-API-Key") == Some("KeapAK-test")));
+    drop(sent);
+
+    let again = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(&[("email", "jane+news@example.com")]).header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&again), json!({"ok": true, "status": "updated"}));
+    assert_eq!(p.kv_writes.get(), 0);
+}
+
+#[test]
+fn oauth_happy_path_reads_kv_once_and_writes_nothing() {
+    let p = keap();
+    let config = Config::from_settings(Settings {
+        keap_api_key: None,
+        keap_client_id: Some("cid".into()),
+        keap_client_secret: Some(Secret::new("csecret")),
+        ..settings()
+    });
+    let key = crate::seal::SealKey::from_base64(KEY_B64).unwrap();
+    let record = crate::tokens::TokenRecord {
+        access_token: Secret::new("access-1"),
+        refresh_token: Secret::new("refresh-1"),
+        expires_at_ms: p.now_ms() + 3_600_000,
+        tenant: None,
+        obtained_at_ms: p.now_ms(),
+    };
+    block_on(crate::tokens::store(&p, &key, &record)).unwrap();
+    let (reads, writes) = (p.kv_reads.get(), p.kv_writes.get());
+
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "created"}));
+    assert_eq!(p.kv_reads.get() - reads, 1);
+    assert_eq!(p.kv_writes.get() - writes, 0);
+    let sent = p.requests.borrow();
+    assert_eq!(sent.len(), 2);
+    assert!(sent
+        .iter()
+        .all(|r| r.headers.get("Authorization") == Some("Bearer access-1")));
+}
+
+#[test]
+fn opt_in_only_with_consent() {
+    let p = keap();
+    let reply = post(
+        &p,
+        &api_key(),
+        "contact",
+        &Req::json(json!({"email": "a@example.com", "consent": false})),
+    );
+    assert_eq!(reply.status, 200);
+    let sent = p.requests.borrow();
+    let upsert: Value = serde_json::from_slice(sent[0].body.as_deref().unwrap()).unwrap();
+    assert!(upsert.get("opt_in_reason").is_none(), "{upsert}");
+}
+
+#[test]
+fn origins_are_checked_first_and_refusals_send_nothing() {
+    let config = api_key();
+    for req in [
+        Req::form(GOOD).header("Origin", "https://evil.example"),
+        Req::form(GOOD)
+            .header("Origin", "null")
+            .header("Referer", "https://example.com/contact"),
+        Req::form(GOOD).without("Origin"),
+        Req::form(GOOD).header("Origin", "http://example.com"),
+        Req::form(GOOD).header("Origin", "https://shop.example.com"),
+    ] {
+        let p = keap();
+        let reply = post(
+            &p,
+            &config,
+            "contact",
+            &req.header("Accept", "application/json"),
+        );
+        assert_eq!(
+            (reply.status, error_code(&reply).as_str()),
+            (403, "origin_not_allowed")
+        );
+        assert_eq!(acao(&reply), None);
+        assert!(sent_nothing(&p));
+        assert_eq!(p.kv_reads.get(), 0);
+    }
+    // Even an unknown form is not revealed to a foreign origin.
+    let p = keap();
+    let reply = post(
+        &p,
+        &config,
+        "nope",
+        &Req::json(json!({})).header("Origin", "https://evil.example"),
+    );
+    assert_eq!(error_code(&reply), "origin_not_allowed");
+
+    // Referer stands in for a missing Origin.
+    let p = keap();
+    let req = Req::form(GOOD)
+        .without("Origin")
+        .header("Referer", "https://www.example.com/contact.html?x=1");
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &req.header("Accept", "application/json"),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(acao(&reply), Some("https://www.example.com"));
+}
+
+#[test]
+fn preflight_grants_allowed_origins_only() {
+    let config = api_key();
+    let ok = preflight(
+        &config,
+        &Req::new().incoming(Method::Options, "contact"),
+        "contact",
+    );
+    assert_eq!(ok.status, 204);
+    assert_eq!(acao(&ok), Some(SITE));
+    assert_eq!(
+        ok.headers.get("Access-Control-Allow-Methods"),
+        Some("POST, OPTIONS")
+    );
+    assert_eq!(ok.headers.get("Access-Control-Max-Age"), Some("86400"));
+    let no = preflight(
+        &config,
+        &Req::new()
+            .header("Origin", "https://evil.example")
+            .incoming(Method::Options, "contact"),
+        "contact",
+    );
+    assert_eq!(acao(&no), None);
+    assert_ne!(no.status, 204);
+}
+
+#[test]
+fn every_error_code_from_its_input() {
+    let config = api_key();
+    let big = vec![b'a'; 32 * 1024 + 1];
+    let cases: Vec<(&str, Req, u16, &str, Option<&str>)> = vec![
+        ("nope", Req::json(json!({"email": "a@example.com"})), 404, "unknown_form", None),
+        ("contact", Req::json(json!({"first_name": "Jane"})), 400, "missing_field", Some("email")),
+        ("contact", Req::json(json!({"email": "jane@example"})), 400, "invalid_email", Some("email")),
+        ("contact", Req::json(json!({"email": "a@example.com", "first_name": "x".repeat(101)})), 400, "field_too_long", Some("first_name")),
+        ("contact", Req::json(json!({"email": "a@example.com", "tags": ["vip"]})), 400, "unknown_tag", Some("tags")),
+        ("contact", Req::json(json!({"email": "a@example.com", "phone": "none"})), 400, "invalid_phone", Some("phone")),
+        ("contact", Req::json(json!({"email": "a@example.com", "first_name": "a\u{0}b"})), 400, "invalid_value", Some("first_name")),
+        ("contact", Req::new().header("Content-Type", "application/json").body(b"{\"email\":".to_vec()), 400, "malformed_body", None),
+        ("contact", Req::new().header("Content-Type", "multipart/form-data; boundary=b").body(b"--b\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\n\r\n%PDF\r\n--b--".to_vec()), 400, "file_not_accepted", Some("cv")),
+        ("contact", Req::new().header("Content-Type", "application/x-www-form-urlencoded").body(big), 413, "payload_too_large", None),
+        ("contact", Req::new().header("Content-Type", "text/plain").body(b"email=a@example.com".to_vec()), 415, "unsupported_media_type", None),
+        ("contact", Req::json(json!({})).header("Origin", "https://evil.example"), 403, "origin_not_allowed", None),
+        ("human", Req::json(json!({"email": "a@example.com"})), 403, "turnstile_failed", None),
+    ];
+    for (form, req, status, code, field) in cases {
+        let p = keap();
+        let reply = post(&p, &config, form, &req.header("Accept", "application/json"));
+        assert_eq!(
+            (reply.status, error_code(&reply).as_str()),
+            (status, code),
+            "{}",
+            reply.body_text()
+        );
+        let v = json_of(&reply);
+        assert_eq!(v["ok"], json!(false));
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        assert_eq!(v["error"]["field"].as_str(), field, "{code}");
+        assert!(
+            p.sent_to("keap.test").is_empty(),
+            "{code}: nothing goes to Keap"
+        );
+        assert_eq!(p.kv_writes.get(), 0, "{code}: nothing stored");
+        if code != "origin_not_allowed" {
+            assert_eq!(acao(&reply), Some(SITE), "{code}: readable by the page");
+        }
+    }
+}
+
+#[test]
+fn rate_limited_with_retry_after() {
+    let p = keap();
+    p.limited.set(true);
+    let reply = post(
+        &p,
+        &api_key(),
+        "contact",
+        &Req::json(json!({"email": "a@example.com"})),
+    );
+    assert_eq!(
+        (reply.status, error_code(&reply).as_str()),
+        (429, "rate_limited")
+    );
+    assert_eq!(reply.headers.get("Retry-After"), Some("60"));
+    assert!(sent_nothing(&p));
+}
+
+#[test]
+fn turnstile_passes_on_the_right_host_and_fails_closed() {
+    let p = keap();
+    let ok = post(
+        &p,
+        &api_key(),
+        "human",
+        &Req::json(json!({"email": "a@example.com", "cf-turnstile-response": "tok"})),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body_text());
+    assert_eq!(p.sent_to("turnstile.test").len(), 1);
+
+    let p = MemoryPlatform::new();
+    p.respond(|r| {
+        if r.url.starts_with(VERIFY) {
+            Err(FetchError::Network("down".into()))
+        } else {
+            Ok(InResponse::new(201, r#"{"id":1}"#))
+        }
+    });
+    let down = post(
+        &p,
+        &api_key(),
+        "human",
+        &Req::json(json!({"email": "a@example.com", "cf-turnstile-response": "tok"})),
+    );
+    assert_eq!(error_code(&down), "turnstile_failed");
+    assert!(p.sent_to("keap.test").is_empty());
+
+    let no_secret = Config::from_settings(Settings {
+        turnstile_secret: None,
+        ..settings()
+    });
+    let p = keap();
+    let reply = post(
+        &p,
+        &no_secret,
+        "human",
+        &Req::json(json!({"email": "a@example.com", "cf-turnstile-response": "tok"})),
+    );
+    assert_eq!(error_code(&reply), "turnstile_failed");
+}
+
+#[test]
+fn honeypot_gets_a_normal_success_and_nothing_happens() {
+    let p = keap();
+    let mut pairs = GOOD.to_vec();
+    pairs.push(("_gotcha", "I am a bot"));
+    let reply = post(&p, &api_key(), "html", &Req::form(&pairs));
+    assert_eq!(
+        (reply.status, reply.headers.get("Location")),
+        (303, Some("https://example.com/thanks"))
+    );
+    let reply = post(
+        &p,
+        &api_key(),
+        "contact",
+        &Req::form(&pairs).header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "created"}));
+    assert!(sent_nothing(&p));
+    // An empty honeypot is a person.
+    let mut pairs = GOOD.to_vec();
+    pairs.push(("_gotcha", ""));
+    let reply = post(
+        &p,
+        &api_key(),
+        "contact",
+        &Req::form(&pairs).header("Accept", "application/json"),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(p.requests.borrow().len(), 2);
+}
+
+#[test]
+fn html_mode_redirects_with_303() {
+    let config = api_key();
+    let p = keap();
+    let html = |pairs: &[(&str, &str)]| Req::form(pairs).header("Accept", "text/html,*/*;q=0.8");
+
+    let r = post(&p, &config, "html", &html(&[("email", "a@example.com")]));
+    assert_eq!(
+        (r.status, r.headers.get("Location")),
+        (303, Some("https://example.com/thanks"))
+    );
+    assert_eq!(acao(&r), Some(SITE));
+
+    let r = post(
+        &p,
+        &config,
+        "html",
+        &html(&[
+            ("email", "a@example.com"),
+            ("_next", "https://www.example.com/merci"),
+        ]),
+    );
+    assert_eq!(
+        r.headers.get("Location"),
+        Some("https://www.example.com/merci")
+    );
+
+    let r = post(
+        &p,
+        &config,
+        "html",
+        &html(&[
+            ("email", "a@example.com"),
+            ("_next", "https://evil.example/phish"),
+        ]),
+    );
+    assert_eq!(
+        r.headers.get("Location"),
+        Some("https://example.com/thanks"),
+        "foreign _next ignored"
+    );
+
+    let r = post(&p, &config, "html", &html(&[("email", "nope")]));
+    assert_eq!(
+        (r.status, r.headers.get("Location")),
+        (
+            303,
+            Some("https://example.com/oops?error=invalid_email&field=email")
+        )
+    );
+
+    // No redirect configured: a small page with the right status.
+    let r = post(&p, &config, "contact", &html(&[("email", "a@example.com")]));
+    assert_eq!(r.status, 200);
+    assert!(r.body_text().contains("Thank you"));
+    let r = post(&p, &config, "contact", &html(&[("email", "nope")]));
+    assert_eq!(r.status, 400);
+    assert!(r
+        .headers
+        .get("Content-Type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(r.body_text().contains("invalid_email"));
+    let r = post(
+        &p,
+        &config,
+        "contact",
+        &html(&[
+            ("email", "a@example.com"),
+            ("_next", "https://evil.example/"),
+        ]),
+    );
+    assert_eq!((r.status, r.headers.get("Location")), (200, None));
+}
+
+/// Asserts a `202 queued` answer and returns the one pending entry.
+fn queued_entry(p: &MemoryPlatform, config: &Config, reply: &Reply) -> outbox::Entry {
+    assert_eq!(reply.status, 202, "{}", reply.body_text());
+    assert_eq!(json_of(reply), json!({"ok": true, "status": "queued"}));
+    let keys = p.keys(kv_keys::OUTBOX_PREFIX);
+    assert_eq!(keys.len(), 1);
+    let id = outbox::EntryId::from_key(Queue::Pending, &keys[0]).unwrap();
+    block_on(outbox::load(p, config, Queue::Pending, &id))
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn queued_when_not_connected_and_sealed_in_kv() {
+    let p = keap();
+    let config = oauth_unconnected();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    let entry = queued_entry(&p, &config, &reply);
+    assert_eq!(entry.progress, Progress::NeedsContact);
+    assert_eq!(entry.lead.email.as_deref(), Some("jane+news@example.com"));
+    assert!(
+        p.requests.borrow().is_empty(),
+        "no Keap call without a token"
+    );
+    for (key, stored) in p.kv.borrow().iter() {
+        for personal in ["jane", "Jane", "203.0.113.9"] {
+            assert!(
+                !stored.value.contains(personal),
+                "{personal} in clear under {key}"
+            );
+            assert!(!stored
+                .metadata
+                .clone()
+                .unwrap_or_default()
+                .contains(personal));
+        }
+    }
+    // HTML mode: the same success redirect.
+    let r = post(
+        &p,
+        &config,
+        "html",
+        &Req::form(&[("email", "a@example.com")]),
+    );
+    assert_eq!(
+        (r.status, r.headers.get("Location")),
+        (303, Some("https://example.com/thanks"))
+    );
+}
+
+#[test]
+fn queued_on_keap_trouble() {
+    let failures: Vec<Box<dyn Fn() -> Result<InResponse, FetchError>>> = vec![
+        Box::new(|| {
+            Ok(InResponse::new(
+                401,
+                r#"{"fault":{"faultstring":"Invalid Access Token"}}"#,
+            ))
+        }),
+        Box::new(|| {
+            Ok(InResponse::new(
+                429,
+                r#"{"code":"429","message":"Quota Exceeded"}"#,
+            ))
+        }),
+        Box::new(|| Ok(InResponse::new(500, ""))),
+        Box::new(|| Ok(InResponse::new(503, "<html>down</html>"))),
+        Box::new(|| Err(FetchError::Network("connection reset".into()))),
+        Box::new(|| Err(FetchError::Timeout)),
+    ];
+    for failure in failures {
+        let p = MemoryPlatform::new();
+        p.respond(move |_| failure());
+        let config = api_key();
+        let reply = post(
+            &p,
+            &config,
+            "contact",
+            &Req::form(GOOD).header("Accept", "application/json"),
+        );
+        let entry = queued_entry(&p, &config, &reply);
+        assert_eq!(entry.progress, Progress::NeedsContact);
+        let reason = entry.last_error.unwrap_or_default();
+        assert!(!reason.contains("jane"), "{reason}");
+        assert_eq!(
+            p.requests.borrow().len(),
+            1,
+            "no tag call after a failed upsert"
+        );
+    }
+}
+
+#[test]
+fn a_tag_failure_queues_only_the_tags() {
+    let p = MemoryPlatform::new();
+    p.respond(|r| {
+        Ok(if r.method == Method::Put {
+            InResponse::new(201, r#"{"id":77}"#)
+        } else {
+            InResponse::new(502, "")
+        })
+    });
+    let config = api_key();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    let entry = queued_entry(&p, &config, &reply);
+    assert_eq!(entry.progress, Progress::NeedsTags { contact_id: 77 });
+}
+
+#[test]
+fn a_401_on_an_oauth_token_marks_it_rejected() {
+    let p = MemoryPlatform::new();
+    p.respond(|_| Ok(InResponse::new(401, "{}")));
+    let config = Config::from_settings(Settings {
+        keap_api_key: None,
+        keap_client_id: Some("cid".into()),
+        keap_client_secret: Some(Secret::new("csecret")),
+        ..settings()
+    });
+    let key = crate::seal::SealKey::from_base64(KEY_B64).unwrap();
+    let record = crate::tokens::TokenRecord {
+        access_token: Secret::new("access-1"),
+        refresh_token: Secret::new("refresh-1"),
+        expires_at_ms: p.now_ms() + 3_600_000,
+        tenant: None,
+        obtained_at_ms: p.now_ms(),
+    };
+    block_on(crate::tokens::store(&p, &key, &record)).unwrap();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    queued_entry(&p, &config, &reply);
+    let marker = p
+        .value(kv_keys::REJECTED)
+        .expect("token marked as rejected");
+    assert!(!marker.contains("access-1"), "only a fingerprint is stored");
+    assert!(
+        p.sent_to("/token").is_empty(),
+        "the form path never refreshes"
+    );
+}
+
+#[test]
+fn a_permanent_refusal_becomes_a_dead_letter_and_the_visitor_is_not_blamed() {
+    let p = MemoryPlatform::new();
+    p.respond(|_| {
+        Ok(InResponse::new(
+            400,
+            r#"{"message":"Invalid email a@example.com"}"#,
+        ))
+    });
+    let config = api_key();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "queued"}));
+    assert!(p.keys(kv_keys::OUTBOX_PREFIX).is_empty());
+    let dead = p.keys(kv_keys::DEAD_PREFIX);
+    assert_eq!(dead.len(), 1);
+    let id = outbox::EntryId::from_key(Queue::Dead, &dead[0]).unwrap();
+    let entry = block_on(outbox::load(&p, &config, Queue::Dead, &id))
+        .unwrap()
+        .unwrap();
+    let reason = entry.last_error.unwrap();
+    assert!(
+        reason.contains("400") && !reason.contains("a@example.com"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_unstorable_lead_is_an_honest_503() {
+    // No ENCRYPTION_KEY and Keap unreachable: nothing may claim success.
+    let p = MemoryPlatform::new();
+    p.respond(|_| Ok(InResponse::new(503, "")));
+    let config = Config::from_settings(Settings {
+        encryption_key: None,
+        ..settings()
+    });
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(
+        (reply.status, error_code(&reply).as_str()),
+        (503, "queue_unavailable")
+    );
+    assert!(p.kv.borrow().is_empty());
+
+    // KV failing while queueing: the same.
+    let p = MemoryPlatform::new();
+    p.fail_writes.set(true);
+    let reply = post(
+        &p,
+        &oauth_unconnected(),
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(
+        (reply.status, error_code(&reply).as_str()),
+        (503, "queue_unavailable")
+    );
+
+    // But a lead Keap takes needs no key at all.
+    let p = keap();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(reply.status, 200);
+}
+
+#[test]
+fn a_broken_forms_var_is_not_configured() {
+    let config = Config::from_settings(Settings {
+        forms: Some(json!({"contact": {"redirct": "x"}})),
+        ..settings()
+    });
+    let p = keap();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::json(json!({"email": "a@example.com"})),
+    );
+    assert_eq!(
+        (reply.status, error_code(&reply).as_str()),
+        (503, "not_configured")
+    );
+    assert!(sent_nothing(&p));
+}
+
+#[test]
+fn log_lines_hold_no_personal_data() {
+    let p = MemoryPlatform::new();
+    p.respond(|_| {
+        Ok(InResponse::new(
+            400,
+            r#"{"message":"Bad email jane+news@example.com"}"#,
+        ))
+    });
+    let config = api_key();
+    post(&p, &config, "contact", &Req::form(GOOD));
+    let p2 = keap();
+    post(&p2, &oauth_unconnected(), "contact", &Req::form(GOOD));
+    for line in p.logs.borrow().iter().chain(p2.logs.borrow().iter()) {
+        assert!(
+            !line.contains("jane") && !line.contains("Jane") && !line.contains("203.0.113"),
+            "{line}"
+        );
+    }
+    assert!(!p.logs.borrow().is_empty());
+}
