@@ -192,10 +192,10 @@ impl TagResult {
 /// `NO_PERMISSION` are permanent: the form names a tag this Keap app does
 /// not have or let us use, and only the owner can fix that. A
 /// `CONTACT_NOT_FOUND` asks for a new upsert. `FAILURE` is Keap's generic
-/// "did not work" and is retried; the drain's attempt limit turns a
-/// persistent one into a dead letter. Re-sending tags is harmless (Keap
-/// answers `DUPLICATE`), so an answer that does not cover every tag is
-/// retried too.
+/// "did not work", with nothing saying the lead is at fault: it is retried
+/// with the outbox's back-off (the entry stays pending and counted, with
+/// its reason). Re-sending tags is harmless (Keap answers `DUPLICATE`), so
+/// an answer that does not cover every tag is retried too.
 pub fn read_tags(
     answer: &Result<InResponse, FetchError>,
     sent: &[TagId],

@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::delivery::Progress;
+use crate::delivery::{DeliveryOutcome, Progress};
 use crate::kv_keys;
 use crate::lead::Lead;
 use crate::platform::{Platform, PutOptions, StoreError};
@@ -263,6 +263,63 @@ pub async fn move_to<P: Platform>(
 ) -> Result<(), QueueError> {
     write(platform, config, to, id, entry).await?;
     delete(platform, from, id).await.map_err(QueueError::Store)
+}
+
+/// What became of an entry after a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// In Keap; the entry is deleted.
+    Delivered,
+    /// Pending again, not before this time.
+    Retrying { next_attempt_at_ms: u64 },
+    /// Kept as a dead letter.
+    Dead,
+}
+
+/// Records the outcome of delivering entry `id` of `queue`: a delivered
+/// entry is deleted; one to retry is written back to the pending list
+/// with its progress and back-off (a replayed dead letter that now only
+/// fails for a while is pending again); a permanent refusal is kept as a
+/// dead letter. Each is one KV write (two for a move).
+pub async fn settle<P: Platform>(
+    platform: &P,
+    config: &Config,
+    queue: Queue,
+    id: &EntryId,
+    entry: Entry,
+    outcome: &DeliveryOutcome,
+) -> Result<Settled, QueueError> {
+    let now = platform.now_ms();
+    let (to, entry, settled) = match outcome {
+        DeliveryOutcome::Delivered { .. } => {
+            delete(platform, queue, id)
+                .await
+                .map_err(QueueError::Store)?;
+            return Ok(Settled::Delivered);
+        }
+        DeliveryOutcome::Retry {
+            progress, reason, ..
+        } => {
+            let entry = entry.failed(*progress, reason, now);
+            let next_attempt_at_ms = entry.next_attempt_at_ms;
+            (
+                Queue::Pending,
+                entry,
+                Settled::Retrying { next_attempt_at_ms },
+            )
+        }
+        DeliveryOutcome::Permanent { progress, reason } => (
+            Queue::Dead,
+            entry.failed(*progress, reason, now),
+            Settled::Dead,
+        ),
+    };
+    if to == queue {
+        save(platform, config, queue, id, &entry).await?;
+    } else {
+        move_to(platform, config, queue, to, id, &entry).await?;
+    }
+    Ok(settled)
 }
 
 /// A key of a listing, triaged from its metadata.
@@ -524,6 +581,61 @@ mod tests {
             block_on(load(&p, &c, Queue::Pending, &first)).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn settle_deletes_retries_and_buries() {
+        use crate::delivery::ContactWrite;
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let load_p = |id: &EntryId, q| block_on(load(&p, &c, q, id)).unwrap();
+
+        let id = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "x")).unwrap();
+        let entry = load_p(&id, Queue::Pending).unwrap();
+        let retry = DeliveryOutcome::Retry {
+            progress: Progress::NeedsTags { contact_id: 3 },
+            reason: "Keap had an error (502)".into(),
+            token_rejected: false,
+        };
+        let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &retry)).unwrap();
+        assert_eq!(
+            s,
+            Settled::Retrying {
+                next_attempt_at_ms: p.now_ms() + 5 * MINUTE
+            }
+        );
+        let entry = load_p(&id, Queue::Pending).unwrap();
+        assert_eq!(
+            (entry.attempts, entry.progress),
+            (1, Progress::NeedsTags { contact_id: 3 })
+        );
+
+        let refused = DeliveryOutcome::Permanent {
+            progress: Progress::NeedsTags { contact_id: 3 },
+            reason: "Keap has no tag with id 9".into(),
+        };
+        let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &refused)).unwrap();
+        assert_eq!(s, Settled::Dead);
+        assert_eq!(load_p(&id, Queue::Pending), None);
+        let dead = load_p(&id, Queue::Dead).unwrap();
+        assert_eq!(
+            dead.last_error.as_deref(),
+            Some("Keap has no tag with id 9")
+        );
+
+        // A replayed dead letter that meets an outage is pending again.
+        let s = block_on(settle(&p, &c, Queue::Dead, &id, dead, &retry)).unwrap();
+        assert!(matches!(s, Settled::Retrying { .. }));
+        assert_eq!(load_p(&id, Queue::Dead), None);
+        let entry = load_p(&id, Queue::Pending).unwrap();
+
+        let done = DeliveryOutcome::Delivered {
+            contact_id: 3,
+            contact: ContactWrite::Earlier,
+        };
+        let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &done)).unwrap();
+        assert_eq!(s, Settled::Delivered);
+        assert!(p.keys("").is_empty());
     }
 
     #[test]

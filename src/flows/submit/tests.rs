@@ -856,3 +856,83 @@ fn log_lines_hold_no_personal_data() {
     }
     assert!(!p.logs.borrow().is_empty());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("email".to_string()),
+            Just("first_name".to_string()),
+            Just("phone".to_string()),
+            Just("tags".to_string()),
+            Just("consent".to_string()),
+            Just("company".to_string()),
+            Just("_next".to_string()),
+            Just("_gotcha".to_string()),
+            ".{0,10}",
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = (String, Vec<u8>)> {
+        prop_oneof![
+            (
+                Just("application/x-www-form-urlencoded".to_string()),
+                proptest::collection::vec((field_name(), ".{0,40}"), 0..6).prop_map(|pairs| {
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(pairs.iter())
+                        .finish()
+                        .into_bytes()
+                })
+            ),
+            (
+                Just("application/json".to_string()),
+                proptest::collection::btree_map(field_name(), ".{0,40}", 0..6)
+                    .prop_map(|m| serde_json::to_vec(&m).unwrap_or_default())
+            ),
+            (
+                prop_oneof![
+                    Just("application/json".to_string()),
+                    Just("multipart/form-data; boundary=b".to_string()),
+                    Just("application/x-www-form-urlencoded".to_string()),
+                    ".{0,40}",
+                ],
+                proptest::collection::vec(any::<u8>(), 0..300)
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any submission gets a well-formed answer of a known status, and
+        /// an allowed origin can always read it.
+        #[test]
+        fn any_submission_gets_a_proper_answer(
+            (content_type, body) in body(),
+            origin in prop_oneof![Just(SITE.to_string()), Just("https://evil.example".to_string()), Just("null".to_string())],
+            accept in prop_oneof![Just("application/json"), Just("text/html")],
+            form in prop_oneof![Just("contact"), Just("html"), Just("human"), Just("nope")],
+            keap_up in any::<bool>(),
+        ) {
+            let p = if keap_up { keap() } else { MemoryPlatform::new() };
+            let req = Req::new()
+                .header("Origin", &origin)
+                .header("Accept", accept)
+                .header("Content-Type", &content_type)
+                .body(body);
+            let reply = post(&p, &api_key(), form, &req);
+            prop_assert!(
+                [200, 202, 303, 400, 403, 404, 413, 415, 429, 503].contains(&reply.status),
+                "status {}", reply.status
+            );
+            if reply.status != 303 && (accept == "application/json" || content_type.starts_with("application/json")) {
+                let v = json_of(&reply);
+                prop_assert!(v["ok"].is_boolean(), "{}", reply.body_text());
+            }
+            prop_assert_eq!(acao(&reply).is_some(), origin == SITE);
+            prop_assert!(reply.headers.iter().all(|(_, v)| v != "*"));
+        }
+    }
+}
