@@ -642,6 +642,32 @@ fn keap_down_keeps_the_old_tokens_and_alerts_only_near_expiry() {
 }
 
 #[test]
+fn a_refused_client_points_at_the_client_credentials() {
+    let h = Harness::oauth();
+    h.connect();
+    let wrong = Harness {
+        p: Rc::clone(&h.p),
+        keap: Rc::clone(&h.keap),
+        config: Config::from_settings(Settings {
+            keap_client_secret: Some(Secret::new("rotated-secret")),
+            ..oauth_settings()
+        }),
+    };
+    let report = wrong.refresh_now();
+    assert_eq!(report.outcome, RefreshOutcome::NeedsReauth);
+    assert!(report.message.contains("KEAP_CLIENT_SECRET"));
+    assert!(!report.message.contains("rotated-secret"));
+    let last = h.status()["last_refresh"]["error"].to_string();
+    assert!(
+        last.contains("HTTP 401") && last.contains("invalid_client"),
+        "{last}"
+    );
+    // Fixed credentials: "Refresh now" brings the connection back.
+    assert_eq!(h.refresh_now().outcome, RefreshOutcome::Refreshed);
+    assert_eq!(h.status()["needs_reauth"], false);
+}
+
+#[test]
 fn refresh_now_always_tries() {
     let h = Harness::oauth();
     h.connect();

@@ -223,8 +223,8 @@ async fn attempt<P: Platform>(
                 }
             }
         }
-        Err(TokenFailure::Refused { status, .. }) => {
-            judge_refusal(p, config, key, record, status).await
+        Err(refusal @ TokenFailure::Refused { .. }) => {
+            judge_refusal(p, config, key, record, &refusal).await
         }
         Err(TokenFailure::Transient(why)) => {
             let message =
@@ -251,7 +251,7 @@ async fn judge_refusal<P: Platform>(
     config: &Config,
     key: &SealKey,
     record: TokenRecord,
-    status: u16,
+    refusal: &TokenFailure,
 ) -> RefreshReport {
     let used = &record.refresh_token;
     for wait in std::iter::once(0).chain(REREAD_WAITS_MS) {
@@ -268,8 +268,8 @@ async fn judge_refusal<P: Platform>(
                     LoadError::Unreadable(u) => StoreError(u.to_string()),
                 };
                 let message = format!(
-                    "Keap refused the refresh token (HTTP {status}) and the stored tokens could \
-                     not be re-read ({why}); the next run checks again."
+                    "{refusal}, and the stored tokens could not be re-read ({why}); the next \
+                     run checks again."
                 );
                 p.log(&format!("refresh: {message}"));
                 tokens::record_last_refresh(p, false, Some(message.clone())).await;
@@ -307,10 +307,21 @@ async fn judge_refusal<P: Platform>(
             "refresh: could not record that re-authorization is needed: {e}"
         ));
     }
-    let reason = format!("Keap refused the refresh token (HTTP {status}).");
-    p.log(&format!("refresh: {reason} Re-authorization needed."));
-    tokens::record_last_refresh(p, false, Some(format!("{reason} Re-authorization needed."))).await;
-    let message = needs_reauth_message(&record);
+    let mut message = needs_reauth_message(&record);
+    if let TokenFailure::Refused { status: 401, .. } = refusal {
+        // 401 is how token endpoints refuse the client rather than the token.
+        message.push_str(
+            " (Keap answered HTTP 401, which usually means KEAP_CLIENT_ID or KEAP_CLIENT_SECRET \
+             is wrong: if they were changed, fix them and use \"Refresh now\" on /admin.)",
+        );
+    }
+    p.log(&format!("refresh: {refusal}; re-authorization needed"));
+    tokens::record_last_refresh(
+        p,
+        false,
+        Some(format!("{refusal}; re-authorization needed.")),
+    )
+    .await;
     alert(p, config, AlertKind::NeedsReauth, &message).await;
     RefreshReport::new(
         RefreshOutcome::NeedsReauth,
