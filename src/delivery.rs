@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::credentials::Credentials;
-use crate::keap::{self, ContactId, Reading};
+use crate::keap::{self, ContactId, Failure};
 use crate::lead::Lead;
 use crate::platform::Platform;
 
@@ -80,7 +80,7 @@ pub async fn deliver<P: Platform>(
             let request = creds.apply(keap::upsert_request(api, lead));
             let answer = platform.fetch(request).await;
             match keap::read_upsert(&answer, lead) {
-                Reading::Done(u) => {
+                Ok(u) => {
                     let write = if u.created {
                         ContactWrite::Created
                     } else {
@@ -88,7 +88,7 @@ pub async fn deliver<P: Platform>(
                     };
                     (u.contact_id, write)
                 }
-                other => return failed(other, Progress::NeedsContact),
+                Err(failure) => return failed(failure, Progress::NeedsContact),
             }
         }
     };
@@ -96,18 +96,8 @@ pub async fn deliver<P: Platform>(
     for (request, sent) in keap::tag_requests(api, contact_id, &lead.tag_ids) {
         let answer = platform.fetch(creds.apply(request)).await;
         match keap::read_tags(&answer, &sent, lead) {
-            Reading::Done(()) => {}
-            // The contact is gone (merged, deleted): upsert it again.
-            Reading::ContactGone => {
-                return DeliveryOutcome::Retry {
-                    progress: Progress::NeedsContact,
-                    reason: format!(
-                        "Keap no longer has contact {contact_id}; it will be written again"
-                    ),
-                    token_rejected: false,
-                }
-            }
-            other => return failed(other, tagged),
+            Ok(()) => {}
+            Err(failure) => return failed(failure, tagged),
         }
     }
     DeliveryOutcome::Delivered {
@@ -116,9 +106,10 @@ pub async fn deliver<P: Platform>(
     }
 }
 
-fn failed<T>(reading: Reading<T>, progress: Progress) -> DeliveryOutcome {
-    match reading {
-        Reading::Retry {
+/// The outcome of a failed call made from `progress`.
+fn failed(failure: Failure, progress: Progress) -> DeliveryOutcome {
+    match failure {
+        Failure::Retry {
             reason,
             token_rejected,
         } => DeliveryOutcome::Retry {
@@ -126,15 +117,11 @@ fn failed<T>(reading: Reading<T>, progress: Progress) -> DeliveryOutcome {
             reason,
             token_rejected,
         },
-        Reading::Permanent { reason } => DeliveryOutcome::Permanent { progress, reason },
-        Reading::ContactGone => DeliveryOutcome::Retry {
+        Failure::Permanent { reason } => DeliveryOutcome::Permanent { progress, reason },
+        // The contact is gone (merged, deleted): write it again, then tag.
+        Failure::ContactGone => DeliveryOutcome::Retry {
             progress: Progress::NeedsContact,
             reason: "Keap no longer has the contact; it will be written again".into(),
-            token_rejected: false,
-        },
-        Reading::Done(_) => DeliveryOutcome::Retry {
-            progress,
-            reason: "internal: a finished call was read as a failure".into(),
             token_rejected: false,
         },
     }

@@ -120,10 +120,9 @@ pub struct Upserted {
     pub created: bool,
 }
 
-/// How one Keap answer is to be taken.
+/// Why a Keap call did not do its job, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reading<T> {
-    Done(T),
+pub enum Failure {
     /// Not now (outage, throttling, bad token, unreadable answer): the
     /// same call may succeed later.
     Retry {
@@ -135,29 +134,27 @@ pub enum Reading<T> {
     ContactGone,
     /// Keap refuses this lead as it is; retrying will not help until the
     /// owner changes something (a tag id, the form, Keap's settings).
-    Permanent {
-        reason: String,
-    },
+    Permanent { reason: String },
 }
 
 /// Reads the upsert's answer.
-pub fn read_upsert(answer: &Result<InResponse, FetchError>, lead: &Lead) -> Reading<Upserted> {
-    let response = match classify(answer, lead) {
-        Ok(r) => r,
-        Err(reading) => return reading,
-    };
+pub fn read_upsert(
+    answer: &Result<InResponse, FetchError>,
+    lead: &Lead,
+) -> Result<Upserted, Failure> {
+    let response = classify(answer, lead)?;
     let id = response
         .json_body()
         .and_then(|v| v.get("id").and_then(id_of));
     match id {
-        Some(contact_id) => Reading::Done(Upserted {
+        Some(contact_id) => Ok(Upserted {
             contact_id,
             created: response.status == 201,
         }),
-        None => retry(format!(
+        None => Err(retry(format!(
             "Keap answered {} without a contact id",
             response.status
-        )),
+        ))),
     }
 }
 
@@ -200,16 +197,13 @@ pub fn read_tags(
     answer: &Result<InResponse, FetchError>,
     sent: &[TagId],
     lead: &Lead,
-) -> Reading<()> {
-    let response = match classify(answer, lead) {
-        Ok(r) => r,
-        Err(reading) => return reading,
-    };
+) -> Result<(), Failure> {
+    let response = classify(answer, lead)?;
     let Some(results) = response.json_body().and_then(|v| tag_results(&v)) else {
-        return retry(format!(
+        return Err(retry(format!(
             "Keap's tags answer ({}) could not be read",
             response.status
-        ));
+        )));
     };
     let result_for = |tag: TagId| -> Option<TagResult> {
         match results.iter().find(|(id, _)| *id == Some(tag)) {
@@ -228,16 +222,16 @@ pub fn read_tags(
         match result_for(*tag) {
             Some(TagResult::Success | TagResult::Duplicate) => {}
             Some(TagResult::TagIdNotFound) => {
-                return Reading::Permanent {
+                return Err(Failure::Permanent {
                     reason: format!("Keap has no tag with id {tag} (TAG_ID_NOT_FOUND)"),
-                }
+                })
             }
             Some(TagResult::NoPermission) => {
-                return Reading::Permanent {
+                return Err(Failure::Permanent {
                     reason: format!("Keap does not allow applying tag {tag} (NO_PERMISSION)"),
-                }
+                })
             }
-            Some(TagResult::ContactNotFound) => return Reading::ContactGone,
+            Some(TagResult::ContactNotFound) => return Err(Failure::ContactGone),
             Some(TagResult::Failure) => {
                 retry_reason = Some(format!("Keap could not apply tag {tag} (FAILURE)"))
             }
@@ -245,8 +239,8 @@ pub fn read_tags(
         }
     }
     match retry_reason {
-        Some(reason) => retry(reason),
-        None => Reading::Done(()),
+        Some(reason) => Err(retry(reason)),
+        None => Ok(()),
     }
 }
 
@@ -287,18 +281,18 @@ fn id_of(v: &Value) -> Option<u64> {
     .filter(|id| *id > 0)
 }
 
-fn retry<T>(reason: String) -> Reading<T> {
-    Reading::Retry {
+fn retry(reason: String) -> Failure {
+    Failure::Retry {
         reason,
         token_rejected: false,
     }
 }
 
 /// A 2xx response, or how a failed call is to be taken.
-fn classify<'a, T>(
+fn classify<'a>(
     answer: &'a Result<InResponse, FetchError>,
     lead: &Lead,
-) -> Result<&'a InResponse, Reading<T>> {
+) -> Result<&'a InResponse, Failure> {
     let response = match answer {
         Ok(r) => r,
         Err(FetchError::Timeout) => return Err(retry("Keap did not answer in time".into())),
@@ -308,7 +302,7 @@ fn classify<'a, T>(
     let said = keap_message(response, lead);
     Err(match status {
         200..=299 => return Ok(response),
-        401 => Reading::Retry {
+        401 => Failure::Retry {
             reason: format!("Keap rejected the credentials (401){said}"),
             token_rejected: true,
         },
@@ -318,7 +312,7 @@ fn classify<'a, T>(
         408 | 425 => retry(format!("Keap timed out ({status})")),
         429 => retry(format!("Keap throttled the request (429){said}")),
         500..=599 => retry(format!("Keap had an error ({status})")),
-        400..=499 => Reading::Permanent {
+        400..=499 => Failure::Permanent {
             reason: format!("Keap refused the lead ({status}){said}"),
         },
         _ => retry(format!("Keap answered with an unexpected status {status}")),
@@ -463,14 +457,14 @@ mod tests {
         let l = lead();
         assert_eq!(
             read_upsert(&answer(201, r#"{"id":42,"given_name":"Jane"}"#), &l),
-            Reading::Done(Upserted {
+            Ok(Upserted {
                 contact_id: 42,
                 created: true
             })
         );
         assert_eq!(
             read_upsert(&answer(200, r#"{"id":"42"}"#), &l),
-            Reading::Done(Upserted {
+            Ok(Upserted {
                 contact_id: 42,
                 created: false
             })
@@ -479,10 +473,10 @@ mod tests {
             assert!(
                 matches!(
                     read_upsert(&answer(200, bad), &l),
-                    Reading::Retry {
+                    Err(Failure::Retry {
                         token_rejected: false,
                         ..
-                    }
+                    })
                 ),
                 "{bad}"
             );
@@ -494,32 +488,35 @@ mod tests {
         let l = lead();
         let fault = r#"{"fault":{"faultstring":"Invalid Access Token","detail":{"errorcode":"keymanagement.service.invalid_access_token"}}}"#;
         match read_upsert(&answer(401, fault), &l) {
-            Reading::Retry {
+            Err(Failure::Retry {
                 token_rejected: true,
                 reason,
-            } => assert!(reason.contains("Invalid Access Token")),
+            }) => assert!(reason.contains("Invalid Access Token")),
             other => panic!("{other:?}"),
         }
         for status in [403, 408, 429, 500, 502, 503, 504] {
             assert!(
                 matches!(
                     read_upsert(&answer(status, "{}"), &l),
-                    Reading::Retry {
+                    Err(Failure::Retry {
                         token_rejected: false,
                         ..
-                    }
+                    })
                 ),
                 "{status}"
             );
         }
         for err in [FetchError::Timeout, FetchError::Network("reset".into())] {
-            assert!(matches!(read_upsert(&Err(err), &l), Reading::Retry { .. }));
+            assert!(matches!(
+                read_upsert(&Err(err), &l),
+                Err(Failure::Retry { .. })
+            ));
         }
         for status in [400, 404, 409, 422] {
             assert!(
                 matches!(
                     read_upsert(&answer(status, "{}"), &l),
-                    Reading::Permanent { .. }
+                    Err(Failure::Permanent { .. })
                 ),
                 "{status}"
             );
@@ -530,7 +527,7 @@ mod tests {
     fn permanent_reasons_carry_keaps_message_without_personal_data() {
         let l = lead();
         let body = r#"{"message":"Email jane+news@example.com is invalid for Jane, call +1 555 0100 or 5550100999"}"#;
-        let Reading::Permanent { reason } = read_upsert(&answer(400, body), &l) else {
+        let Err(Failure::Permanent { reason }) = read_upsert(&answer(400, body), &l) else {
             panic!("not permanent");
         };
         assert!(
@@ -547,28 +544,22 @@ mod tests {
         let l = lead();
         let sent = [101, 103];
         let ok = |body: &str| read_tags(&answer(200, body), &sent, &l);
-        assert_eq!(
-            ok(r#"{"101":"SUCCESS","103":"DUPLICATE"}"#),
-            Reading::Done(())
-        );
-        assert_eq!(
-            ok(r#"[{"key":"SUCCESS"},{"key":"DUPLICATE"}]"#),
-            Reading::Done(())
-        );
+        assert_eq!(ok(r#"{"101":"SUCCESS","103":"DUPLICATE"}"#), Ok(()));
+        assert_eq!(ok(r#"[{"key":"SUCCESS"},{"key":"DUPLICATE"}]"#), Ok(()));
         assert_eq!(
             ok(r#"[{"key":101,"value":"SUCCESS"},{"key":103,"value":"SUCCESS"}]"#),
-            Reading::Done(())
+            Ok(())
         );
         assert!(
-            matches!(ok(r#"{"101":"SUCCESS","103":"TAG_ID_NOT_FOUND"}"#), Reading::Permanent { reason } if reason.contains("103"))
+            matches!(ok(r#"{"101":"SUCCESS","103":"TAG_ID_NOT_FOUND"}"#), Err(Failure::Permanent { reason }) if reason.contains("103"))
         );
         assert!(matches!(
             ok(r#"{"101":"NO_PERMISSION","103":"SUCCESS"}"#),
-            Reading::Permanent { .. }
+            Err(Failure::Permanent { .. })
         ));
         assert_eq!(
             ok(r#"{"101":"CONTACT_NOT_FOUND","103":"CONTACT_NOT_FOUND"}"#),
-            Reading::ContactGone
+            Err(Failure::ContactGone)
         );
         for retried in [
             r#"{"101":"SUCCESS","103":"FAILURE"}"#,
@@ -580,18 +571,21 @@ mod tests {
             "",
             "null",
         ] {
-            assert!(matches!(ok(retried), Reading::Retry { .. }), "{retried}");
+            assert!(
+                matches!(ok(retried), Err(Failure::Retry { .. })),
+                "{retried}"
+            );
         }
         assert!(matches!(
             read_tags(&answer(401, ""), &sent, &l),
-            Reading::Retry {
+            Err(Failure::Retry {
                 token_rejected: true,
                 ..
-            }
+            })
         ));
         assert!(matches!(
             read_tags(&answer(404, r#"{"message":"Not found"}"#), &sent, &l),
-            Reading::Permanent { .. }
+            Err(Failure::Permanent { .. })
         ));
     }
 
