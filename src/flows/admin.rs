@@ -254,8 +254,8 @@ pub async fn admin_page<P: Platform>(
             body.push_str(&format!(
                 "<li><strong>{}</strong>: {} {}</li>",
                 escape(pr.setting),
-                escape(&pr.message),
-                escape(&pr.fix)
+                with_code(&pr.message),
+                with_code(&pr.fix)
             ));
         }
         body.push_str("</ul>");
@@ -320,6 +320,7 @@ fn connection_html(config: &Config, c: &Connection) -> String {
                  kept and delivered afterwards.</p>",
             );
             h.push_str(connect_button);
+            h.push_str(&callback_hint(config));
         }
         Some(TokenState::NeedsReauth) => {
             h.push_str(&format!(
@@ -328,6 +329,11 @@ fn connection_html(config: &Config, c: &Connection) -> String {
                  outbox meanwhile.</p>"
             ));
             h.push_str(connect_button);
+            h.push_str(
+                "<p>If Keap refused the worker's client credentials instead (HTTP 401 below) and \
+                 <code>KEAP_CLIENT_SECRET</code> has since been fixed, refreshing may be enough:</p>\
+                 <form method=\"post\" action=\"/admin/refresh\"><button>Refresh now</button></form>",
+            );
         }
         Some(state) => {
             h.push_str(&format!("<p class=\"ok\">Connected{app}.</p>"));
@@ -369,6 +375,43 @@ fn connection_html(config: &Config, c: &Connection) -> String {
     h
 }
 
+/// Escapes text and shows its `backticked` spans as code.
+fn with_code(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        // Odd parts were between backticks; an unpaired one stays plain.
+        if i % 2 == 1 && text.matches('`').count() % 2 == 0 {
+            out.push_str(&format!("<code>{}</code>", escape(part)));
+        } else {
+            if i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
+/// Which callback URL must be registered with Keap, for the connect step.
+fn callback_hint(config: &Config) -> String {
+    let url = match config
+        .settings
+        .oauth_redirect_uri
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(u) => format!("<code>{}</code>", escape(u.trim())),
+        None => "this worker's address followed by <code>/oauth/callback</code> (for example \
+                 <code>https://keap-form-worker.example.workers.dev/oauth/callback</code>), or \
+                 set <code>OAUTH_REDIRECT_URI</code>"
+            .to_string(),
+    };
+    format!(
+        "<p>The app's callback URL in Keap's developer portal must be exactly {url}; otherwise \
+         Keap will not send you back here.</p>"
+    )
+}
+
 fn outbox_html(outbox: OutboxCounts, dead_letters: &[DeadLetterSummary]) -> String {
     let mut h = String::new();
     if outbox.pending == 0 {
@@ -405,4 +448,19 @@ fn outbox_html(outbox: OutboxCounts, dead_letters: &[DeadLetterSummary]) -> Stri
         );
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_code;
+
+    #[test]
+    fn backticks_become_code_and_everything_is_escaped() {
+        assert_eq!(
+            with_code("run `wrangler secret put <X>` now"),
+            "run <code>wrangler secret put &lt;X&gt;</code> now"
+        );
+        assert_eq!(with_code("a ` b <c>"), "a ` b &lt;c&gt;");
+        assert_eq!(with_code("plain"), "plain");
+    }
 }

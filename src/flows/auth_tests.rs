@@ -817,6 +817,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
     assert_eq!(page.headers.get("Cache-Control"), Some("no-store"));
     assert!(page.body_text().contains("Not connected yet"));
     assert!(page.body_text().contains("href=\"/oauth/start\""));
+    assert!(page.body_text().contains("/oauth/callback"));
 
     h.connect();
     let dead = [DeadLetterSummary {
