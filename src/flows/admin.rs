@@ -377,13 +377,15 @@ fn connection_html(config: &Config, c: &Connection) -> String {
 
 /// Escapes text and shows its `backticked` spans as code.
 fn with_code(text: &str) -> String {
+    // With an odd number of backticks, the last one is unpaired: plain text.
+    let paired = text.matches('`').count().is_multiple_of(2);
     let mut out = String::new();
     for (i, part) in text.split('`').enumerate() {
-        // Odd parts were between backticks; an unpaired one stays plain.
-        if i % 2 == 1 && text.matches('`').count() % 2 == 0 {
+        let inside = i % 2 == 1;
+        if inside && paired {
             out.push_str(&format!("<code>{}</code>", escape(part)));
         } else {
-            if i % 2 == 1 {
+            if inside {
                 out.push('`');
             }
             out.push_str(&escape(part));
