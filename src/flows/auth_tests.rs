@@ -668,6 +668,22 @@ fn a_refused_client_points_at_the_client_credentials() {
 }
 
 #[test]
+fn the_refresh_answer_suits_scripts_and_people() {
+    let h = Harness::oauth();
+    h.connect();
+    let report = h.refresh_now();
+    let json = report.reply(true);
+    assert_eq!(json.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["outcome"], "refreshed");
+    assert_eq!(v["access_token_expires_at"], "2026-01-02T00:00:00Z");
+    let page = report.reply(false);
+    assert!(page.body_text().contains("New tokens stored."));
+    assert!(page.body_text().contains("href=\"/admin\""));
+}
+
+#[test]
 fn refresh_now_always_tries() {
     let h = Harness::oauth();
     h.connect();

@@ -10,8 +10,12 @@
 
 use serde::Serialize;
 
+use super::pages::{page, BACK_TO_ADMIN};
+
 use crate::alerts::{alert, AlertKind};
 use crate::config::{AuthMode, Config};
+use crate::html::escape;
+use crate::http::Reply;
 use crate::oauth::{self, Client, TokenFailure};
 use crate::platform::{Platform, StoreError};
 use crate::seal::SealKey;
@@ -82,6 +86,34 @@ impl RefreshReport {
             message: message.into(),
             access_token_expires_at: expires_at_ms.map(time::to_rfc3339),
         }
+    }
+
+    /// The answer to `POST /admin/refresh`: the report as JSON for scripts
+    /// (always 200; `ok` says how it went), or a short page for a person
+    /// who pressed "Refresh now" on `/admin`.
+    pub fn reply(&self, json: bool) -> Reply {
+        if json {
+            let value = serde_json::to_value(self).unwrap_or_default();
+            return Reply::json(200, &value).with_header("Cache-Control", "no-store");
+        }
+        let (class, title) = if self.ok {
+            ("ok", "Refresh done")
+        } else {
+            ("bad", "Refresh did not succeed")
+        };
+        let expires = self
+            .access_token_expires_at
+            .as_deref()
+            .map(|at| format!("<p>The access token expires at {}.</p>", escape(at)))
+            .unwrap_or_default();
+        page(
+            200,
+            title,
+            &format!(
+                "<p class=\"{class}\">{}</p>{expires}{BACK_TO_ADMIN}",
+                escape(&self.message)
+            ),
+        )
     }
 }
 
