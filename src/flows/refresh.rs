@@ -121,43 +121,41 @@ impl RefreshReport {
 /// rejected by Keap; never when fresh. When re-authorization is needed it
 /// does not call Keap and only reminds (alerts are rate-limited).
 pub async fn refresh_if_due<P: Platform>(p: &P, config: &Config) -> RefreshReport {
-    run(p, config, false).await
+    run(p, config, Trigger::Schedule).await
 }
 
 /// `/admin/refresh`: always tries, even when the tokens are fresh or
 /// marked for re-authorization (a person asked; if Keap now accepts the
 /// refresh token, the connection is back).
 pub async fn refresh_now<P: Platform>(p: &P, config: &Config) -> RefreshReport {
-    run(p, config, true).await
+    run(p, config, Trigger::Person).await
 }
 
-async fn run<P: Platform>(p: &P, config: &Config, forced: bool) -> RefreshReport {
-    let client =
-        match &config.auth {
-            AuthMode::ApiKey(_) => {
-                return RefreshReport::new(
-                    RefreshOutcome::ApiKeyMode,
-                    "API-key mode (KEAP_API_KEY is set): there are no tokens to refresh.",
-                    None,
-                )
-            }
-            AuthMode::Unconfigured => return RefreshReport::new(
+/// Who asked for the refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The scheduled run: only when needed.
+    Schedule,
+    /// A person on `/admin`: always.
+    Person,
+}
+
+async fn run<P: Platform>(p: &P, config: &Config, trigger: Trigger) -> RefreshReport {
+    let Some(client) = Client::of(&config.auth) else {
+        return match config.auth {
+            AuthMode::ApiKey(_) => RefreshReport::new(
+                RefreshOutcome::ApiKeyMode,
+                "API-key mode (KEAP_API_KEY is set): there are no tokens to refresh.",
+                None,
+            ),
+            _ => RefreshReport::new(
                 RefreshOutcome::NotConfigured,
                 "No Keap credentials are configured: set KEAP_CLIENT_ID and KEAP_CLIENT_SECRET \
                  (or KEAP_API_KEY). See /admin.",
                 None,
             ),
-            auth => match Client::of(auth) {
-                Some(c) => c,
-                None => {
-                    return RefreshReport::new(
-                        RefreshOutcome::NotConfigured,
-                        "OAuth is not configured.",
-                        None,
-                    )
-                }
-            },
         };
+    };
     let key = match &config.seal_key {
         Ok(k) => k,
         Err(problem) => {
@@ -197,7 +195,7 @@ async fn run<P: Platform>(p: &P, config: &Config, forced: bool) -> RefreshReport
         p.now_ms(),
     );
     match state {
-        TokenState::NeedsReauth if !forced => {
+        TokenState::NeedsReauth if trigger == Trigger::Schedule => {
             let message = needs_reauth_message(&record);
             alert(p, config, AlertKind::NeedsReauth, &message).await;
             RefreshReport::new(
@@ -206,7 +204,7 @@ async fn run<P: Platform>(p: &P, config: &Config, forced: bool) -> RefreshReport
                 Some(record.expires_at_ms),
             )
         }
-        TokenState::Fresh if !forced => RefreshReport::new(
+        TokenState::Fresh if trigger == Trigger::Schedule => RefreshReport::new(
             RefreshOutcome::NotDue,
             "The access token is not due for refresh.",
             Some(record.expires_at_ms),
