@@ -174,9 +174,11 @@ impl Accepted {
 }
 
 /// Which kind of answer the client wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Mode {
     Json,
+    /// A plain `<form>` post: a person is looking at the answer.
+    #[default]
     Html,
 }
 
@@ -235,7 +237,7 @@ pub fn next_target(
 /// Everything that shapes an answer, gathered as the flow learns it.
 #[derive(Debug, Clone, Default)]
 pub struct Answering<'a> {
-    pub mode: Option<Mode>,
+    pub mode: Mode,
     /// The request's origin when it is allowed (gets the CORS headers).
     pub origin: Option<&'a Origin>,
     pub form: Option<&'a Form>,
@@ -244,14 +246,10 @@ pub struct Answering<'a> {
 }
 
 impl Answering<'_> {
-    fn mode(&self) -> Mode {
-        self.mode.unwrap_or(Mode::Html)
-    }
-
     /// The answer to a refused submission.
     pub fn error(&self, problem: &Problem) -> Reply {
         let status = problem.code.status();
-        let mut reply = match self.mode() {
+        let mut reply = match self.mode {
             Mode::Json => Reply::json(
                 status,
                 &serde_json::json!({
@@ -287,7 +285,7 @@ impl Answering<'_> {
     /// The answer to an accepted submission (or a caught bot, which must
     /// not be able to tell).
     pub fn success(&self, accepted: Accepted) -> Reply {
-        let reply = match self.mode() {
+        let reply = match self.mode {
             Mode::Json => Reply::json(
                 accepted.status(),
                 &serde_json::json!({"ok": true, "status": accepted.as_str()}),
@@ -401,7 +399,7 @@ mod tests {
     fn json_error_and_success_bodies() {
         let o = origin();
         let a = Answering {
-            mode: Some(Mode::Json),
+            mode: Mode::Json,
             origin: Some(&o),
             ..Default::default()
         };
@@ -438,7 +436,7 @@ mod tests {
         let o = origin();
         let f = form();
         let a = Answering {
-            mode: Some(Mode::Html),
+            mode: Mode::Html,
             origin: Some(&o),
             form: Some(&f),
             next: None,
@@ -473,7 +471,7 @@ mod tests {
 
         let bare = Form::bare("x");
         let a = Answering {
-            mode: Some(Mode::Html),
+            mode: Mode::Html,
             origin: None,
             form: Some(&bare),
             next: None,

@@ -46,7 +46,7 @@ pub async fn submit<P: Platform>(
     form_id: &str,
 ) -> Reply {
     let mut answer = Answering {
-        mode: Some(Mode::of(request)),
+        mode: Mode::of(request),
         ..Answering::default()
     };
     // A form id from the URL goes into log lines only when it is a valid one.
