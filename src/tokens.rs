@@ -359,6 +359,20 @@ mod tests {
         assert!(!TokenState::NeedsReauth.wants_refresh());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn without_markers_refresh_is_wanted_exactly_within_the_window(
+            expires_at in 0u64..4_000_000_000_000,
+            now in 0u64..4_000_000_000_000,
+        ) {
+            let r = record("at", "rt", expires_at);
+            let state = classify(Some(&r), None, None, now);
+            let within = expires_at <= now.saturating_add(REFRESH_AHEAD_MS);
+            proptest::prop_assert_eq!(state.wants_refresh(), within);
+            proptest::prop_assert_eq!(state == TokenState::Expired, now >= expires_at);
+        }
+    }
+
     #[test]
     fn refusal_after_another_refresh_is_a_lost_race() {
         let used = Secret::new("rt-1");

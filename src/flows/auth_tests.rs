@@ -441,6 +441,16 @@ fn keap_down_during_the_exchange_stores_nothing() {
 }
 
 #[test]
+fn start_without_a_working_store_says_so() {
+    let h = Harness::oauth();
+    h.p.fail_writes.set(true);
+    let reply = h.start();
+    assert_eq!(reply.status, 503);
+    assert!(reply.body_text().contains("STORE"));
+    assert!(reply.headers.get("Location").is_none());
+}
+
+#[test]
 fn start_explains_api_key_mode_unconfigured_and_a_missing_key() {
     let api = Harness::new(Settings {
         keap_api_key: Some(Secret::new("KeapAK-zq7")),
@@ -898,6 +908,13 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
     h.keap.mode.set(Mode::Revoked);
     reports.push(h.refresh_now());
     reports.push(h.refresh_if_due());
+    for authorization in [None, Some("Bearer wrong"), Some("Basic d3Jvbmc6d3Jvbmc=")] {
+        let mut request = h.get("/admin");
+        if let Some(a) = authorization {
+            request.headers.set("Authorization", a);
+        }
+        keep(&crate::admin_auth::guard(&h.config, &request).unwrap_err());
+    }
     keep(&block_on(admin::admin_page(
         &*h.p,
         &h.config,
