@@ -25,6 +25,7 @@ use crate::delivery::{self, ContactWrite, DeliveryOutcome, Progress};
 use crate::forms::valid_form_id;
 use crate::http::{Incoming, Reply};
 use crate::lead::{self, Lead};
+use crate::origin::Origin;
 use crate::outbox;
 use crate::platform::{Platform, RateDecision};
 use crate::turnstile;
@@ -54,8 +55,14 @@ pub async fn submit<P: Platform>(
 
     // 1. Origin: nothing else happens for a post from elsewhere.
     let Some(origin) = cors::allowed_origin(&config.origins, request) else {
+        // The claimed origin is a site, not a person: logging it tells the
+        // owner which entry ALLOWED_ORIGINS may be missing.
+        let claimed = Origin::of_request(request.header("Origin"), request.header("Referer"));
+        let from = claimed
+            .as_ref()
+            .map_or("a page with no usable Origin or Referer", Origin::as_str);
         p.log(&format!(
-            "form {shown_id}: refused a post from an origin not in ALLOWED_ORIGINS"
+            "form {shown_id}: refused a post from {from}: not in ALLOWED_ORIGINS"
         ));
         return answer.error(&Problem::new(ErrorCode::OriginNotAllowed));
     };

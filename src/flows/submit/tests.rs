@@ -347,6 +347,43 @@ fn origins_are_checked_first_and_refusals_send_nothing() {
 }
 
 #[test]
+fn a_browser_multipart_post_is_delivered() {
+    let p = keap();
+    let body = b"------WebKitFormBoundaryAbc\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\njane@example.com\r\n------WebKitFormBoundaryAbc\r\nContent-Disposition: form-data; name=\"tags\"\r\n\r\nnewsletter\r\n------WebKitFormBoundaryAbc\r\nContent-Disposition: form-data; name=\"_gotcha\"\r\n\r\n\r\n------WebKitFormBoundaryAbc--\r\n";
+    let req = Req::new()
+        .header(
+            "Content-Type",
+            "multipart/form-data; boundary=----WebKitFormBoundaryAbc",
+        )
+        .header("Accept", "application/json")
+        .body(body.to_vec());
+    let reply = post(&p, &api_key(), "contact", &req);
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "created"}));
+    let sent = p.requests.borrow();
+    assert_eq!(
+        sent[1].body.as_deref(),
+        Some(br#"{"tagIds":[101,102,103]}"#.as_slice())
+    );
+}
+
+#[test]
+fn a_refused_origin_is_named_in_the_log() {
+    let p = keap();
+    post(
+        &p,
+        &api_key(),
+        "contact",
+        &Req::form(GOOD).header("Origin", "https://WWW.Example.org"),
+    );
+    let logs = p.logs.borrow();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("https://www.example.org") && l.contains("ALLOWED_ORIGINS")),
+        "{logs:?}"
+    );
+}
+
+#[test]
 fn preflight_grants_allowed_origins_only() {
     let config = api_key();
     let ok = preflight(
