@@ -594,20 +594,10 @@ mod tests {
     /// `applyTagsToContactIdUsingPOST`).
     #[test]
     fn bodies_validate_against_keaps_openapi_spec() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/keap-rest-v1.openapi.json"
-        );
-        let Ok(text) = std::fs::read_to_string(path) else {
-            println!("note: {path} not found; spec check skipped");
+        let Some((put, tags)) = request_schemas() else {
+            println!("note: ../shared/keap-rest-v1.openapi.json not found; spec check skipped");
             return;
         };
-        let spec: Value = serde_json::from_str(&text).unwrap();
-        let schema_of = |p: &str, method: &str| {
-            spec["paths"][p][method]["requestBody"]["content"]["application/json"]["schema"].clone()
-        };
-        let put = schema_of("/v1/contacts", "put");
-        let tags = schema_of("/v1/contacts/{contactId}/tags", "post");
         assert!(
             put.is_object() && tags.is_object(),
             "operations missing from the spec"
@@ -625,20 +615,81 @@ mod tests {
                 ..lead()
             }),
         ] {
-            spec_check::check(&put, &body, "$", &mut errors);
+            spec_check::check(put, &body, "$", &mut errors);
         }
-        spec_check::check(&tags, &tags_body(&[101, 103]), "$", &mut errors);
+        spec_check::check(tags, &tags_body(&[101, 103]), "$", &mut errors);
         assert!(errors.is_empty(), "{errors:#?}");
 
         // The checker does catch mistakes.
         let mut wrong = Vec::new();
         spec_check::check(
-            &put,
+            put,
             &json!({"email_addresses":[{"email":"a@b.co","field":"EMAIL9"}],"given_name":5,"nope":1}),
             "$",
             &mut wrong,
         );
         assert_eq!(wrong.len(), 3, "{wrong:#?}");
+    }
+
+    /// The request schemas of the two operations, read once; `None` when
+    /// the spec file is not beside the repository.
+    fn request_schemas() -> Option<&'static (Value, Value)> {
+        static SCHEMAS: std::sync::OnceLock<Option<(Value, Value)>> = std::sync::OnceLock::new();
+        SCHEMAS
+            .get_or_init(|| {
+                let path = concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../shared/keap-rest-v1.openapi.json"
+                );
+                let spec: Value =
+                    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+                let schema_of = |p: &str, method: &str| {
+                    spec["paths"][p][method]["requestBody"]["content"]["application/json"]["schema"]
+                        .clone()
+                };
+                Some((
+                    schema_of("/v1/contacts", "put"),
+                    schema_of("/v1/contacts/{contactId}/tags", "post"),
+                ))
+            })
+            .as_ref()
+    }
+
+    fn text() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        proptest::option::of(proptest::prelude::any::<String>())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, failure_persistence: None, ..Default::default() })]
+
+        /// Whatever a lead holds, the bodies sent fit Keap's schemas.
+        #[test]
+        fn every_lead_gives_bodies_that_fit_the_spec(
+            email in text(), first in text(), last in text(), phone in text(),
+            reason in text(), ip in text(), email_and_name in proptest::prelude::any::<bool>(),
+            custom in proptest::collection::vec((1u64..u64::MAX, proptest::prelude::any::<String>()), 0..4),
+            tags in proptest::collection::vec(1u64..u64::MAX, 0..150),
+        ) {
+            let Some((put, tag_schema)) = request_schemas() else {
+                return Ok(());
+            };
+            let lead = Lead {
+                form_id: "f".into(),
+                email, first_name: first, last_name: last, phone,
+                custom_fields: custom.into_iter().map(|(id, content)| CustomValue { id, content }).collect(),
+                tag_ids: tags.clone(),
+                duplicate_option: if email_and_name { DuplicateOption::EmailAndName } else { DuplicateOption::Email },
+                opt_in_reason: reason, ip, received_at_ms: 0,
+            };
+            let mut errors = Vec::new();
+            spec_check::check(put, &upsert_body(&lead), "$", &mut errors);
+            for (request, sent) in tag_requests("https://k.test", 1, &tags) {
+                proptest::prop_assert!(sent.len() <= MAX_TAGS_PER_CALL);
+                let body: Value = serde_json::from_slice(request.body.as_deref().unwrap_or_default()).unwrap_or_default();
+                spec_check::check(tag_schema, &body, "$", &mut errors);
+            }
+            proptest::prop_assert!(errors.is_empty(), "{:?}", errors);
+        }
     }
 
     /// The JSON Schema subset Keap's spec uses for these requests: type,
