@@ -100,7 +100,11 @@ impl Platform for WorkerPlatform {
                     metadata: k.metadata.map(|m| m.to_string()),
                 })
                 .collect(),
-            cursor: if page.list_complete { None } else { page.cursor },
+            cursor: if page.list_complete {
+                None
+            } else {
+                page.cursor
+            },
         })
     }
 
@@ -112,7 +116,8 @@ impl Platform for WorkerPlatform {
                 .map_err(|_| FetchError::Network("invalid request header".into()))?;
         }
         let mut init = RequestInit::new();
-        init.with_method(method(request.method)).with_headers(headers);
+        init.with_method(method(request.method))
+            .with_headers(headers);
         if let Some(body) = request.body {
             init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
         }
