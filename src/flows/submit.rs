@@ -81,7 +81,14 @@ pub async fn submit<P: Platform>(
     };
     answer.form = Some(form);
 
-    // 3. The body.
+    // 3. The body. The shell does not buffer a body whose declared length
+    // is already too large, so the declared length is checked too.
+    let declared = request
+        .header("Content-Length")
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body::MAX_BODY_BYTES as u64) {
+        return answer.error(&Problem::new(ErrorCode::PayloadTooLarge));
+    }
     let fields = match body::parse(request.header("Content-Type"), &request.body) {
         Ok(fields) => fields,
         Err(e) => return answer.error(&body_problem(e)),

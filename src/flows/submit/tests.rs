@@ -455,6 +455,25 @@ fn every_error_code_from_its_input() {
 }
 
 #[test]
+fn a_declared_length_over_the_limit_is_413_even_unread() {
+    // The shell leaves such a body unread; the header alone decides.
+    let p = keap();
+    let req = Req::new()
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Content-Length", "70000")
+        .header("Accept", "application/json");
+    let reply = post(&p, &api_key(), "contact", &req);
+    assert_eq!(
+        (reply.status, error_code(&reply).as_str()),
+        (413, "payload_too_large")
+    );
+    let exact = Req::form(GOOD)
+        .header("Content-Length", &(32 * 1024).to_string())
+        .header("Accept", "application/json");
+    assert_eq!(post(&p, &api_key(), "contact", &exact).status, 200);
+}
+
+#[test]
 fn rate_limited_with_retry_after() {
     let p = keap();
     p.limited.set(true);
