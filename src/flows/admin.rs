@@ -466,3 +466,32 @@ mod tests {
         assert_eq!(with_code("plain"), "plain");
     }
 }
+
+/// Outbox counts for the admin views; a KV failure shows as zero and is
+/// logged (the page must still load to say what is wrong).
+async fn outbox_counts<P: Platform>(p: &P) -> OutboxCounts {
+    match crate::outbox::counts(p).await {
+        Ok(c) => OutboxCounts {
+            pending: c.pending,
+            dead: c.dead,
+        },
+        Err(e) => {
+            p.log(&format!("admin: could not count the outbox: {e}"));
+            OutboxCounts::default()
+        }
+    }
+}
+
+/// `GET /admin/status` as an answer.
+pub async fn status_reply<P: Platform>(p: &P, config: &Config) -> Reply {
+    let counts = outbox_counts(p).await;
+    Reply::json(200, &status(p, config, counts).await).with_header("Cache-Control", "no-store")
+}
+
+/// `GET /admin` as an answer.
+pub async fn page_reply<P: Platform>(p: &P, config: &Config) -> Reply {
+    let counts = outbox_counts(p).await;
+    admin_page(p, config, counts, &[])
+        .await
+        .with_header("Cache-Control", "no-store")
+}

@@ -7,4 +7,6 @@ mod auth_tests;
 pub mod connect;
 pub mod pages;
 pub mod refresh;
+pub mod replay;
+pub mod scheduled;
 pub mod submit;

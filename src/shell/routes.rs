@@ -1,6 +1,8 @@
 //! The route table of DESIGN.md section 2, and the scheduled run.
 
+use crate::admin_auth;
 use crate::config::Config;
+use crate::flows;
 use crate::http::{Incoming, Method, Reply};
 use crate::platform::Platform;
 
@@ -11,31 +13,40 @@ pub async fn handle<P: Platform>(p: &P, config: &Config, req: Incoming) -> Reply
         (Method::Get | Method::Head, ["health"]) => {
             Reply::json(200, &serde_json::json!({"status": "ok"}))
         }
-        (Method::Post, ["forms", _form_id]) => not_built("POST /forms/{form_id}"),
-        (Method::Options, ["forms", _form_id]) => not_built("OPTIONS /forms/{form_id}"),
-        (Method::Get, ["admin"]) => not_built("GET /admin"),
-        (Method::Get, ["admin", "status"]) => not_built("GET /admin/status"),
-        (Method::Post, ["admin", "refresh"]) => not_built("POST /admin/refresh"),
-        (Method::Post, ["admin", "replay"]) => not_built("POST /admin/replay"),
-        (Method::Get, ["oauth", "start"]) => not_built("GET /oauth/start"),
-        (Method::Get, ["oauth", "callback"]) => not_built("GET /oauth/callback"),
-        _ => {
-            let _ = (p, config);
-            Reply::json(
-                404,
-                &serde_json::json!({"ok": false, "error": {"code": "not_found", "message": "no such route"}}),
-            )
+        (Method::Post, ["forms", form_id]) => flows::submit::submit(p, config, &req, form_id).await,
+        (Method::Options, ["forms", form_id]) => flows::submit::preflight(config, &req, form_id),
+        (Method::Get, ["oauth", "callback"]) => {
+            flows::connect::oauth_callback(p, config, &req).await
         }
+        (method, ["admin", ..] | ["oauth", "start"]) => {
+            if let Err(refusal) = admin_auth::guard(config, &req) {
+                return refusal;
+            }
+            match (method, segments.as_slice()) {
+                (Method::Get, ["admin"]) => flows::admin::page_reply(p, config).await,
+                (Method::Get, ["admin", "status"]) => flows::admin::status_reply(p, config).await,
+                (Method::Post, ["admin", "refresh"]) => flows::refresh::refresh_now(p, config)
+                    .await
+                    .reply(admin_auth::wants_json(&req)),
+                (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, &req).await,
+                (Method::Get, ["oauth", "start"]) => {
+                    flows::connect::oauth_start(p, config, &req).await
+                }
+                _ => not_found(),
+            }
+        }
+        _ => not_found(),
     }
 }
 
-fn not_built(route: &str) -> Reply {
+fn not_found() -> Reply {
     Reply::json(
-        501,
-        &serde_json::json!({"ok": false, "error": {"code": "not_implemented", "message": format!("{route} is not built yet")}}),
+        404,
+        &serde_json::json!({"ok": false, "error": {"code": "not_found", "message": "no such route"}}),
     )
 }
 
-pub async fn scheduled<P: Platform>(p: &P, _config: &Config) {
-    p.log("scheduled run: nothing to do yet");
+/// The Cron Trigger: refresh the tokens when due, then deliver the outbox.
+pub async fn scheduled<P: Platform>(p: &P, config: &Config) {
+    flows::scheduled::run(p, config).await;
 }
