@@ -1,5 +1,7 @@
 //! Reads the design's secrets and vars from `Env` into [`Settings`].
 
+use std::rc::Rc;
+
 use worker::Env;
 
 use crate::config::Config;
@@ -46,6 +48,16 @@ pub fn settings(env: &Env) -> Settings {
     }
 }
 
-pub fn config(env: &Env) -> Config {
-    Config::from_settings(settings(env))
+thread_local! {
+    /// The parsed configuration of this isolate. Secrets and vars cannot
+    /// change while an isolate lives (a new deployment starts new
+    /// isolates), so they are read and parsed once, not per request.
+    static CONFIG: std::cell::OnceCell<Rc<Config>> = const { std::cell::OnceCell::new() };
+}
+
+pub fn config(env: &Env) -> Rc<Config> {
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| Rc::new(Config::from_settings(settings(env))))
+            .clone()
+    })
 }
