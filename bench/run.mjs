@@ -1,0 +1,435 @@
+// The benchmark (`make bench`): our worker, a plain JavaScript baseline and
+// a constant-answer floor, side by side under `wrangler dev --local`
+// against the Keap sandbox. Prints a table and writes
+// bench/results/bench-<time>.json (and latest.json).
+//
+// Settings (environment): BENCH_ROUNDS (5), BENCH_REQUESTS (300 per worker,
+// scenario and round), BENCH_CONCURRENCY (8), BENCH_COLD (3 restarts per
+// worker). Needs build/ (sh scripts/build.sh) and the sandbox
+// (cargo build --release -p keap-sandbox): `make bench` does both.
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+import {
+  DEFAULT_FORMS,
+  NODE,
+  ROOT,
+  SANDBOX_CLIENT_ID,
+  SANDBOX_CLIENT_SECRET,
+  SITE_ORIGIN,
+  WORKER_JS,
+  WORKER_WASM,
+  WRANGLER_JS,
+  build,
+  connect,
+  consent,
+  startSandbox,
+  stopAll,
+} from '../tests/support/harness.mjs';
+import { instance } from './launch.mjs';
+import { load, median, quantile } from './load.mjs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const COLD = Number(process.env.BENCH_COLD ?? 3);
+const BENCH = path.join(ROOT, 'bench');
+const RESULTS = path.join(BENCH, 'results');
+const TOKEN_KEY = 'keap_token';
+
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+// ------------------------------------------------------------------ sizes
+
+function sizes() {
+  const of = (file) => {
+    const raw = fs.readFileSync(file);
+    return { raw: raw.length, gzip: gzipSync(raw, { level: 9 }).length };
+  };
+  return { wasm: of(WORKER_WASM), js: of(WORKER_JS) };
+}
+
+// ------------------------------------------------------------- the three
+
+const runDir = path.join(RESULTS, `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+const secretsOurs = {
+  KEAP_CLIENT_ID: SANDBOX_CLIENT_ID,
+  KEAP_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
+  ADMIN_TOKEN: `admin-${randomBytes(18).toString('hex')}`,
+  ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+};
+
+function makeInstances(sandbox) {
+  const common = { ALLOWED_ORIGINS: SITE_ORIGIN, FORMS: DEFAULT_FORMS };
+  const oursFiles = { 'index.js': WORKER_JS, 'index_bg.wasm': WORKER_WASM };
+  return {
+    ours: instance({
+      name: 'ours',
+      dir: path.join(runDir, 'ours'),
+      files: oursFiles,
+      main: 'index.js',
+      vars: { ...common, ...sandbox.keapVars },
+      secrets: secretsOurs,
+    }),
+    baseline: instance({
+      name: 'baseline',
+      dir: path.join(runDir, 'baseline'),
+      files: { 'worker.js': path.join(BENCH, 'baseline/worker.js') },
+      main: 'worker.js',
+      vars: { ...common, KEAP_API_URL: sandbox.keapVars.KEAP_API_URL },
+    }),
+    floor: instance({
+      name: 'floor',
+      dir: path.join(runDir, 'floor'),
+      files: { 'worker.js': path.join(BENCH, 'floor/worker.js') },
+      main: 'worker.js',
+      kv: false,
+    }),
+  };
+}
+
+/** The same worker behind bench/counting.js, on the same KV folder. */
+function countingTwin(inst, innerMain) {
+  const text = fs.readFileSync(path.join(BENCH, 'counting.js'), 'utf8').replace("'WORKER'", `'./${innerMain}'`);
+  fs.writeFileSync(path.join(inst.dir, 'counting.js'), text);
+  const config = JSON.parse(fs.readFileSync(inst.configFile, 'utf8'));
+  config.main = './counting.js';
+  fs.writeFileSync(inst.configFile, JSON.stringify(config, null, 2));
+  return inst;
+}
+
+// ------------------------------------------------------------- requests
+
+let emailSeq = 0;
+const runTag = randomBytes(3).toString('hex');
+const preflight = () => ({
+  path: '/forms/contact',
+  init: {
+    method: 'OPTIONS',
+    headers: { origin: SITE_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+  },
+});
+const submission = () => ({
+  path: '/forms/contact',
+  init: {
+    method: 'POST',
+    headers: { origin: SITE_ORIGIN, 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ email: `bench-${runTag}-${++emailSeq}@example.com`, first_name: 'Ada', last_name: 'Lovelace' }),
+  },
+});
+const SCENARIOS = {
+  preflight: { make: preflight, expect: { ours: 204, baseline: 204, floor: 200 } },
+  submission: { make: submission, expect: { ours: 200, baseline: 200, floor: 200 } },
+};
+
+/** A harness-shaped view of an instance, for harness.connect/consent. */
+function harnessView(inst, adminToken) {
+  const wrapRes = async (res) => {
+    const text = await res.text();
+    return { status: res.status, text, header: (n) => res.headers.get(n) };
+  };
+  const f = async (p, init = {}) => wrapRes(await fetch(new URL(p, inst.url), { redirect: 'manual', ...init }));
+  return {
+    fetch: f,
+    admin: (p, init = {}) =>
+      f(p, { ...init, headers: { accept: 'application/json', authorization: `Bearer ${adminToken}`, ...(init.headers || {}) } }),
+  };
+}
+
+/** A plain access token for the baseline: the code grant, done directly. */
+async function baselineToken(sandbox) {
+  const redirect = 'http://127.0.0.1:9/callback';
+  const authorize = new URL(sandbox.keapVars.KEAP_AUTHORIZE_URL);
+  for (const [k, v] of Object.entries({
+    client_id: SANDBOX_CLIENT_ID,
+    redirect_uri: redirect,
+    response_type: 'code',
+    scope: 'full',
+    state: 'bench',
+  })) {
+    authorize.searchParams.set(k, v);
+  }
+  const start = { status: 302, header: () => authorize.href };
+  const { callbackUrl } = await consent({ admin: async () => start });
+  const code = new URL(callbackUrl).searchParams.get('code');
+  const res = await fetch(sandbox.keapVars.KEAP_TOKEN_URL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      client_id: SANDBOX_CLIENT_ID,
+      client_secret: SANDBOX_CLIENT_SECRET,
+      redirect_uri: redirect,
+    }),
+  });
+  const body = await res.json();
+  if (!body.access_token) throw new Error(`token exchange answered ${res.status}`);
+  return body.access_token;
+}
+
+function seedBaseline(inst, accessToken) {
+  execFileSync(
+    NODE,
+    [WRANGLER_JS, 'kv', 'key', 'put', TOKEN_KEY, JSON.stringify({ access_token: accessToken }), '--binding', 'STORE', '--local', '--persist-to', inst.persistDir, '-c', inst.configFile],
+    { cwd: inst.dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', PATH: `${path.dirname(NODE)}:${process.env.PATH}` } },
+  );
+}
+
+async function once(inst, make) {
+  const { path: p, init } = make();
+  const t0 = performance.now();
+  const res = await fetch(inst.url + p, init);
+  await res.arrayBuffer();
+  return { ms: performance.now() - t0, status: res.status };
+}
+
+const keapCalls = (state) => ({
+  contacts_put: state.counts.contacts_put ?? 0,
+  tags_post: state.counts.tags_post ?? 0,
+  other: Object.entries(state.counts)
+    .filter(([k]) => k !== 'contacts_put' && k !== 'tags_post')
+    .reduce((a, [, v]) => a + v, 0),
+});
+
+// ---------------------------------------------------------------- phases
+
+async function measureRounds(insts, sandbox) {
+  const names = ['ours', 'baseline', 'floor'];
+  const samples = []; // { round, scenario, worker, rps, p50, p99, cpuStat, cpuSched, failures, keap }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [scenario, { make, expect }] of Object.entries(SCENARIOS)) {
+      // Rotate who goes first so position in the round is no bias either.
+      const order = names.map((_, i) => names[(i + round) % names.length]);
+      for (const name of order) {
+        const inst = insts[name];
+        const before = keapCalls(await sandbox.state());
+        const pids = inst.workerdPids();
+        const c0 = inst.cpu();
+        const r = await load({ url: inst.url, make, count: REQUESTS, concurrency: CONCURRENCY, expect: expect[name] });
+        const c1 = inst.cpu();
+        const after = keapCalls(await sandbox.state());
+        samples.push({
+          round,
+          scenario,
+          worker: name,
+          workerd_pids: pids.length,
+          rps: (REQUESTS / r.wallMs) * 1000,
+          p50_ms: quantile(r.latencies, 0.5),
+          p99_ms: quantile(r.latencies, 0.99),
+          cpu_ms_per_req: (c1.stat - c0.stat) / 1e6 / REQUESTS,
+          cpu_sched_ms_per_req: (c1.sched - c0.sched) / 1e6 / REQUESTS,
+          statuses: r.statuses,
+          failures: r.failures,
+          keap_per_req: {
+            contacts_put: (after.contacts_put - before.contacts_put) / REQUESTS,
+            tags_post: (after.tags_post - before.tags_post) / REQUESTS,
+            other: (after.other - before.other) / REQUESTS,
+          },
+        });
+        const s = samples.at(-1);
+        log(`round ${round + 1}/${ROUNDS} ${scenario.padEnd(10)} ${name.padEnd(8)} ${s.rps.toFixed(0)} req/s p50 ${s.p50_ms.toFixed(1)} ms cpu ${s.cpu_sched_ms_per_req.toFixed(2)} ms/req${r.failures ? ` FAILURES ${r.failures} ${JSON.stringify(r.statuses)}` : ''}`);
+      }
+    }
+  }
+  return samples;
+}
+
+async function measureCold(insts) {
+  const out = [];
+  for (let k = 0; k < COLD; k++) {
+    for (const name of ['ours', 'baseline', 'floor']) {
+      const inst = insts[name];
+      await inst.stop();
+      await inst.start();
+      const cpuReady = inst.cpu();
+      const first = await once(inst, submission);
+      const cpuFirst = inst.cpu();
+      const second = await once(inst, submission);
+      out.push({
+        sample: k,
+        worker: name,
+        ready_ms: inst.readyMs,
+        first_ms: first.ms,
+        first_status: first.status,
+        second_ms: second.ms,
+        cpu_start_ms: cpuReady.sched / 1e6,
+        cpu_first_ms: (cpuFirst.sched - cpuReady.sched) / 1e6,
+      });
+      const s = out.at(-1);
+      log(`cold ${k + 1}/${COLD} ${name.padEnd(8)} ready ${s.ready_ms.toFixed(0)} ms, first request ${s.first_ms.toFixed(1)} ms (${s.first_status}), second ${s.second_ms.toFixed(1)} ms, workerd cpu start ${s.cpu_start_ms.toFixed(0)} ms + first ${s.cpu_first_ms.toFixed(1)} ms`);
+    }
+  }
+  return out;
+}
+
+async function countKv(insts, sandbox) {
+  const out = {};
+  for (const [name, main] of [
+    ['ours', 'index.js'],
+    ['baseline', 'worker.js'],
+  ]) {
+    const inst = insts[name];
+    await inst.stop();
+    countingTwin(inst, main);
+    await inst.start();
+    await once(inst, submission); // warm: start-up reads are not the path's
+    const k0 = await (await fetch(`${inst.url}/__bench/kv`)).json();
+    const s0 = keapCalls(await sandbox.state());
+    const n = 5;
+    const statuses = [];
+    for (let i = 0; i < n; i++) statuses.push((await once(inst, submission)).status);
+    const k1 = await (await fetch(`${inst.url}/__bench/kv`)).json();
+    const s1 = keapCalls(await sandbox.state());
+    await inst.stop();
+    out[name] = {
+      submissions: n,
+      statuses,
+      kv_reads: (k1.get + k1.getWithMetadata + k1.list - k0.get - k0.getWithMetadata - k0.list) / n,
+      kv_writes: (k1.put + k1.delete - k0.put - k0.delete) / n,
+      keap_calls: (s1.contacts_put + s1.tags_post + s1.other - s0.contacts_put - s0.tags_post - s0.other) / n,
+    };
+    log(`counted ${name}: ${JSON.stringify(out[name])}`);
+  }
+  return out;
+}
+
+// --------------------------------------------------------------- summary
+
+function summarize(samples, cold) {
+  const by = (scenario, worker, key) => samples.filter((s) => s.scenario === scenario && s.worker === worker).map((s) => s[key]);
+  const perRound = (scenario, key, f) =>
+    [...new Set(samples.map((s) => s.round))].map((round) => {
+      const v = (w) => samples.find((s) => s.round === round && s.scenario === scenario && s.worker === w)[key];
+      return f(v('ours'), v('baseline'), v('floor'));
+    });
+  const scenarios = {};
+  for (const scenario of Object.keys(SCENARIOS)) {
+    const row = {};
+    for (const worker of ['ours', 'baseline', 'floor']) {
+      row[worker] = {
+        rps: median(by(scenario, worker, 'rps')),
+        p50_ms: median(by(scenario, worker, 'p50_ms')),
+        p99_ms: median(by(scenario, worker, 'p99_ms')),
+        cpu_ms: median(by(scenario, worker, 'cpu_sched_ms_per_req')),
+        cpu_stat_ms: median(by(scenario, worker, 'cpu_ms_per_req')),
+        failures: by(scenario, worker, 'failures').reduce((a, b) => a + b, 0),
+        keap_per_req: samples.find((s) => s.scenario === scenario && s.worker === worker).keap_per_req,
+      };
+    }
+    for (const key of ['cpu_ms', 'p50_ms', 'p99_ms']) {
+      const src = key === 'cpu_ms' ? 'cpu_sched_ms_per_req' : key;
+      row.ours[`${key}_above_floor`] = median(perRound(scenario, src, (o, b, f) => o - f));
+      row.baseline[`${key}_above_floor`] = median(perRound(scenario, src, (o, b, f) => b - f));
+      row[`${key}_ratio_above_floor`] = median(perRound(scenario, src, (o, b, f) => (o - f) / (b - f)));
+      row[`${key}_ratio`] = median(perRound(scenario, src, (o, b) => o / b));
+    }
+    scenarios[scenario] = row;
+  }
+  const coldBy = (worker, key) => median(cold.filter((c) => c.worker === worker).map((c) => c[key]));
+  const coldRows = {};
+  for (const worker of ['ours', 'baseline', 'floor']) {
+    coldRows[worker] = Object.fromEntries(['ready_ms', 'first_ms', 'second_ms', 'cpu_start_ms', 'cpu_first_ms'].map((k) => [k, coldBy(worker, k)]));
+  }
+  return { scenarios, cold: coldRows };
+}
+
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+
+function table(result) {
+  const { sizes: sz, summary, counts } = result;
+  const lines = [];
+  lines.push('| file | raw | gzip -9 |', '|---|---:|---:|');
+  lines.push(`| index_bg.wasm | ${kb(sz.wasm.raw)} | ${kb(sz.wasm.gzip)} |`);
+  lines.push(`| index.js | ${kb(sz.js.raw)} | ${kb(sz.js.gzip)} |`);
+  lines.push('');
+  lines.push(`Cold start (median of ${COLD} restarts; first request = a delivered submission):`, '');
+  lines.push('| worker | wrangler start → ready | workerd CPU to ready | first request | its workerd CPU | second request |', '|---|---:|---:|---:|---:|---:|');
+  for (const [w, c] of Object.entries(summary.cold)) {
+    lines.push(`| ${w} | ${f1(c.ready_ms)} ms | ${f1(c.cpu_start_ms)} ms | ${f1(c.first_ms)} ms | ${f1(c.cpu_first_ms)} ms | ${f1(c.second_ms)} ms |`);
+  }
+  for (const [scenario, row] of Object.entries(summary.scenarios)) {
+    lines.push('');
+    lines.push(`${scenario === 'preflight' ? 'Preflight (OPTIONS)' : 'Delivered submission (JSON POST → KV read, PUT contact, POST tags)'}, concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds × ${REQUESTS} requests:`, '');
+    lines.push('| worker | req/s | p50 | p99 | workerd CPU/req | CPU above floor | p50 above floor |', '|---|---:|---:|---:|---:|---:|---:|');
+    for (const w of ['ours', 'baseline', 'floor']) {
+      const r = row[w];
+      lines.push(`| ${w} | ${r.rps.toFixed(0)} | ${f1(r.p50_ms)} ms | ${f1(r.p99_ms)} ms | ${f2(r.cpu_ms)} ms | ${w === 'floor' ? '' : `${f2(r.cpu_ms_above_floor)} ms`} | ${w === 'floor' ? '' : `${f1(r.p50_ms_above_floor)} ms`} |`);
+    }
+    lines.push(`| ours ÷ baseline | | ${f2(row.p50_ms_ratio)} | ${f2(row.p99_ms_ratio)} | ${f2(row.cpu_ms_ratio)} | ${f2(row.cpu_ms_ratio_above_floor)} | ${f2(row.p50_ms_ratio_above_floor)} |`);
+  }
+  if (counts) {
+    lines.push('', 'Per delivered submission (Keap calls counted by the sandbox, KV operations by a counting wrapper around `STORE`):', '');
+    lines.push('| worker | Keap calls | KV reads | KV writes |', '|---|---:|---:|---:|');
+    for (const [w, c] of Object.entries(counts)) lines.push(`| ${w} | ${c.keap_calls} | ${c.kv_reads} | ${c.kv_writes} |`);
+  }
+  return lines.join('\n');
+}
+
+// ------------------------------------------------------------------- main
+
+async function main() {
+  build();
+  fs.mkdirSync(runDir, { recursive: true });
+  const t0 = Date.now();
+  const load1 = os.loadavg();
+  const sz = sizes();
+  log(`wasm ${kb(sz.wasm.raw)} (${kb(sz.wasm.gzip)} gzipped), index.js ${kb(sz.js.raw)} (${kb(sz.js.gzip)} gzipped)`);
+
+  const sandbox = await startSandbox({ name: 'bench-sandbox' });
+  const insts = makeInstances(sandbox);
+  seedBaseline(insts.baseline, await baselineToken(sandbox));
+  await Promise.all(Object.values(insts).map((i) => i.start()));
+  log('started; connecting ours to the sandbox (OAuth)');
+  const view = harnessView(insts.ours, secretsOurs.ADMIN_TOKEN);
+  const { res } = await connect(view);
+  const status = JSON.parse((await view.admin('/admin/status')).text);
+  if (!status.connected) throw new Error(`ours did not connect (callback ${res.status})`);
+
+  log('warming up');
+  for (const inst of Object.values(insts)) {
+    for (const { make } of Object.values(SCENARIOS)) await load({ url: inst.url, make, count: 40, concurrency: CONCURRENCY });
+  }
+  for (const [name, inst] of Object.entries(insts)) {
+    const r = await once(inst, submission);
+    if (r.status !== 200) throw new Error(`${name}: a submission answered ${r.status}`);
+  }
+
+  const samples = await measureRounds(insts, sandbox);
+  const cold = await measureCold(insts);
+  const counts = await countKv(insts, sandbox);
+  await Promise.all(Object.values(insts).map((i) => i.stop()));
+  await stopAll();
+
+  const result = {
+    at: new Date().toISOString(),
+    settings: { rounds: ROUNDS, requests: REQUESTS, concurrency: CONCURRENCY, cold_samples: COLD },
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg_start: load1, loadavg_end: os.loadavg() },
+    duration_s: (Date.now() - t0) / 1000,
+    sizes: sz,
+    summary: summarize(samples, cold),
+    counts,
+    samples,
+    cold,
+  };
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const file = path.join(RESULTS, `bench-${result.at.replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, JSON.stringify(result, null, 2));
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(result, null, 2));
+  console.log(table(result));
+  console.log(`\nload average ${load1.map((x) => x.toFixed(2)).join(' ')} at start, ${result.machine.loadavg_end.map((x) => x.toFixed(2)).join(' ')} at end; ${result.duration_s.toFixed(0)} s; ${path.relative(ROOT, file)}`);
+  fs.rmSync(runDir, { recursive: true, force: true });
+}
+
+main().catch(async (e) => {
+  console.error(e);
+  await stopAll();
+  process.exit(1);
+});
