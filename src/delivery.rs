@@ -73,31 +73,56 @@ pub async fn deliver<P: Platform>(
     lead: &Lead,
     progress: Progress,
 ) -> DeliveryOutcome {
-    let api = config.settings.api_url();
     let (contact_id, contact) = match progress {
         Progress::NeedsTags { contact_id } => (contact_id, ContactWrite::Earlier),
-        Progress::NeedsContact => {
-            let request = creds.apply(keap::upsert_request(api, lead));
-            let answer = platform.fetch(request).await;
-            match keap::read_upsert(&answer, lead) {
-                Ok(u) => {
-                    let write = if u.created {
-                        ContactWrite::Created
-                    } else {
-                        ContactWrite::Updated
-                    };
-                    (u.contact_id, write)
-                }
-                Err(failure) => return failed(failure, Progress::NeedsContact),
-            }
-        }
+        Progress::NeedsContact => match upsert(platform, config, creds, lead).await {
+            Ok(written) => written,
+            Err(outcome) => return outcome,
+        },
     };
+    tag(platform, config, creds, lead, contact_id, contact).await
+}
+
+/// The first half of a delivery: writes the contact (one call). The
+/// outbox drain calls the halves itself when it must record the contact
+/// id before tagging (see `flows::drain`).
+pub async fn upsert<P: Platform>(
+    platform: &P,
+    config: &Config,
+    creds: &Credentials,
+    lead: &Lead,
+) -> Result<(ContactId, ContactWrite), DeliveryOutcome> {
+    let request = creds.apply(keap::upsert_request(config.settings.api_url(), lead));
+    let answer = platform.fetch(request).await;
+    match keap::read_upsert(&answer, lead) {
+        Ok(u) => {
+            let write = if u.created {
+                ContactWrite::Created
+            } else {
+                ContactWrite::Updated
+            };
+            Ok((u.contact_id, write))
+        }
+        Err(failure) => Err(failed(failure, Progress::NeedsContact)),
+    }
+}
+
+/// The second half: applies the lead's tags to `contact_id` (one call per
+/// hundred tags; none without tags). `contact` is what the upsert did.
+pub async fn tag<P: Platform>(
+    platform: &P,
+    config: &Config,
+    creds: &Credentials,
+    lead: &Lead,
+    contact_id: ContactId,
+    contact: ContactWrite,
+) -> DeliveryOutcome {
+    let api = config.settings.api_url();
     let tagged = Progress::NeedsTags { contact_id };
     for (request, sent) in keap::tag_requests(api, contact_id, &lead.tag_ids) {
         let answer = platform.fetch(creds.apply(request)).await;
-        match keap::read_tags(&answer, &sent, lead) {
-            Ok(()) => {}
-            Err(failure) => return failed(failure, tagged),
+        if let Err(failure) = keap::read_tags(&answer, &sent, lead) {
+            return failed(failure, tagged);
         }
     }
     DeliveryOutcome::Delivered {

@@ -24,6 +24,10 @@ use crate::seal::{self, KeyProblem, OpenError, SealKey};
 /// make dead letters.
 const BACKOFF_MS: [u64; 5] = [0, 5 * MINUTE, 15 * MINUTE, HOUR, 6 * HOUR];
 const MINUTE: u64 = 60_000;
+/// A reason longer than this is cut in the listing metadata (the sealed
+/// value keeps it whole). 200 characters of at most 4 bytes each, plus the
+/// rest, stay under KV's 1024-byte metadata limit.
+const MAX_META_REASON_CHARS: usize = 200;
 const HOUR: u64 = 60 * MINUTE;
 
 /// The wait before attempt number `attempts + 1`.
@@ -67,9 +71,28 @@ impl Entry {
         self
     }
 
+    /// The entry made due again with its attempts forgotten, for a
+    /// replay after the owner fixed the cause.
+    pub fn requeued(mut self, now_ms: u64) -> Entry {
+        self.attempts = 0;
+        self.next_attempt_at_ms = now_ms;
+        self
+    }
+
+    /// The listing metadata: back-off state and the last reason (cut to fit
+    /// KV's 1 KiB metadata limit), so neither a drain nor the admin page
+    /// needs to read the value.
     fn metadata(&self) -> String {
-        serde_json::json!({"next_attempt_at": self.next_attempt_at_ms, "attempts": self.attempts})
-            .to_string()
+        let reason: Option<String> = self
+            .last_error
+            .as_deref()
+            .map(|r| r.chars().take(MAX_META_REASON_CHARS).collect());
+        serde_json::json!({
+            "next_attempt_at": self.next_attempt_at_ms,
+            "attempts": self.attempts,
+            "reason": reason,
+        })
+        .to_string()
     }
 }
 
@@ -121,6 +144,12 @@ impl EntryId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// When the entry was first queued, read from the id itself (its first
+    /// 13 digits), so listings tell an entry's age without a value read.
+    pub fn queued_at_ms(&self) -> Option<u64> {
+        self.0.get(..13).and_then(|ms| ms.parse().ok())
     }
 }
 
@@ -328,12 +357,16 @@ pub struct Listed {
     pub id: EntryId,
     pub attempts: u32,
     pub next_attempt_at_ms: u64,
+    /// Why the last attempt failed (cut short), when the metadata says.
+    pub reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Meta {
     next_attempt_at: u64,
     attempts: u32,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// One page of `queue`, oldest first. Keys whose metadata cannot be read
@@ -354,10 +387,19 @@ pub async fn list<P: Platform>(
                 .metadata
                 .as_deref()
                 .and_then(|m| serde_json::from_str::<Meta>(m).ok());
-            Some(Listed {
-                id,
-                attempts: meta.as_ref().map_or(0, |m| m.attempts),
-                next_attempt_at_ms: meta.map_or(0, |m| m.next_attempt_at),
+            Some(match meta {
+                Some(m) => Listed {
+                    id,
+                    attempts: m.attempts,
+                    next_attempt_at_ms: m.next_attempt_at,
+                    reason: m.reason,
+                },
+                None => Listed {
+                    id,
+                    attempts: 0,
+                    next_attempt_at_ms: 0,
+                    reason: None,
+                },
             })
         })
         .collect();
@@ -388,7 +430,7 @@ pub async fn list_due<P: Platform>(
 }
 
 /// How many entries each list holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub pending: u64,
     pub dead: u64,
@@ -483,8 +525,13 @@ mod tests {
         let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
         assert_eq!(
             meta,
-            serde_json::json!({"attempts": 0, "next_attempt_at": 1_767_225_600_000u64})
+            serde_json::json!({
+                "attempts": 0,
+                "next_attempt_at": 1_767_225_600_000u64,
+                "reason": "Keap had an error (503)"
+            })
         );
+        assert_eq!(id.queued_at_ms(), Some(1_767_225_600_000));
         assert_eq!(p.kv.borrow().get(&key).unwrap().expires_at_ms, None);
 
         let entry = block_on(load(&p, &c, Queue::Pending, &id))

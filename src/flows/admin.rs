@@ -10,17 +10,18 @@ use super::pages::page;
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::Reply;
+use crate::outbox::{self, Queue};
 use crate::platform::Platform;
 use crate::seal::KeyProblem;
 use crate::time;
 use crate::tokens::{self, LastRefresh, LoadError, TokenState};
 
 /// How many leads wait in the outbox, and how many Keap refused for good.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct OutboxCounts {
-    pub pending: u64,
-    pub dead: u64,
-}
+pub use crate::outbox::Counts as OutboxCounts;
+
+/// At most this many dead letters are listed on `/admin` (the count shows
+/// them all).
+pub const DEAD_LETTERS_SHOWN: u32 = 50;
 
 /// A dead letter as the admin page lists it: no personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -452,32 +453,38 @@ fn outbox_html(outbox: OutboxCounts, dead_letters: &[DeadLetterSummary]) -> Stri
     h
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_code;
-
-    #[test]
-    fn backticks_become_code_and_everything_is_escaped() {
-        assert_eq!(
-            with_code("run `wrangler secret put <X>` now"),
-            "run <code>wrangler secret put &lt;X&gt;</code> now"
-        );
-        assert_eq!(with_code("a ` b <c>"), "a ` b &lt;c&gt;");
-        assert_eq!(with_code("plain"), "plain");
-    }
-}
-
 /// Outbox counts for the admin views; a KV failure shows as zero and is
 /// logged (the page must still load to say what is wrong).
 async fn outbox_counts<P: Platform>(p: &P) -> OutboxCounts {
-    match crate::outbox::counts(p).await {
-        Ok(c) => OutboxCounts {
-            pending: c.pending,
-            dead: c.dead,
-        },
+    match outbox::counts(p).await {
+        Ok(c) => c,
         Err(e) => {
             p.log(&format!("admin: could not count the outbox: {e}"));
             OutboxCounts::default()
+        }
+    }
+}
+
+/// The oldest dead letters, from one listing page: the time comes from the
+/// id and the reason from the key's metadata, so no value is read (or
+/// opened) and no personal data can show. A KV failure lists none.
+async fn dead_letters<P: Platform>(p: &P) -> Vec<DeadLetterSummary> {
+    match outbox::list(p, Queue::Dead, None, DEAD_LETTERS_SHOWN).await {
+        Ok((listed, _)) => listed
+            .into_iter()
+            .map(|l| DeadLetterSummary {
+                queued_at: l
+                    .id
+                    .queued_at_ms()
+                    .map(time::to_rfc3339)
+                    .unwrap_or_default(),
+                reason: l.reason.unwrap_or_else(|| "not recorded".into()),
+                id: l.id.as_str().to_string(),
+            })
+            .collect(),
+        Err(e) => {
+            p.log(&format!("admin: could not list the dead letters: {e}"));
+            Vec::new()
         }
     }
 }
@@ -491,7 +498,27 @@ pub async fn status_reply<P: Platform>(p: &P, config: &Config) -> Reply {
 /// `GET /admin` as an answer.
 pub async fn page_reply<P: Platform>(p: &P, config: &Config) -> Reply {
     let counts = outbox_counts(p).await;
-    admin_page(p, config, counts, &[])
+    let dead = if counts.dead > 0 {
+        dead_letters(p).await
+    } else {
+        Vec::new()
+    };
+    admin_page(p, config, counts, &dead)
         .await
         .with_header("Cache-Control", "no-store")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_code;
+
+    #[test]
+    fn backticks_become_code_and_everything_is_escaped() {
+        assert_eq!(
+            with_code("run `wrangler secret put <X>` now"),
+            "run <code>wrangler secret put &lt;X&gt;</code> now"
+        );
+        assert_eq!(with_code("a ` b <c>"), "a ` b &lt;c&gt;");
+        assert_eq!(with_code("plain"), "plain");
+    }
 }

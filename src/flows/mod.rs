@@ -5,6 +5,7 @@ pub mod admin;
 #[cfg(test)]
 mod auth_tests;
 pub mod connect;
+pub mod drain;
 pub mod pages;
 pub mod refresh;
 pub mod replay;

@@ -1,12 +1,119 @@
-//! `POST /admin/replay`: deliver the outbox now, dead letters included.
+//! `POST /admin/replay`: deliver the outbox now, dead letters included,
+//! after the owner fixed what made Keap refuse them. No refresh here: the
+//! stored credentials are used as they are.
 
+use serde_json::json;
+
+use super::pages::{page, BACK_TO_ADMIN};
+use crate::admin_auth;
 use crate::config::Config;
+use crate::credentials;
+use crate::flows::drain::{self, DrainReport, Metered, REPLAY_LIMIT};
+use crate::html::escape;
 use crate::http::{Incoming, Reply};
+use crate::outbox::{self, Queue};
 use crate::platform::Platform;
 
-pub async fn replay<P: Platform>(_p: &P, _config: &Config, _request: &Incoming) -> Reply {
-    Reply::json(
-        501,
-        &serde_json::json!({"ok": false, "error": {"code": "not_implemented", "message": "replay is not built yet"}}),
+/// Moves the dead letters back to the pending list (attempts forgotten,
+/// same id, so they keep their place by age), then drains. With unusable
+/// credentials nothing is moved and the answer says why.
+pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
+    let json = admin_auth::wants_json(request);
+    if let Err(why) = credentials::load(p, config).await {
+        let reason = drain::unavailable_reason(&why);
+        let counts = outbox::counts(p).await.unwrap_or_default();
+        return answer(
+            json,
+            &json!({
+                "ok": false,
+                "error": {"code": "keap_unavailable", "message": format!("Nothing was delivered: {reason}.")},
+                "delivered": 0,
+                "queued": counts.pending,
+                "dead": counts.dead,
+            }),
+            &format!("Nothing was delivered: {reason}."),
+        );
+    }
+    let requeued = requeue_dead(p, config).await;
+    let metered = Metered::new(p);
+    let report = drain::drain(&metered, config).await;
+    p.log(&format!(
+        "replay: {requeued} requeued; {}",
+        report.summary()
+    ));
+    let dead = outbox::counts(p).await.map(|c| c.dead).unwrap_or(0);
+    let words = summary_words(&report, dead);
+    answer(
+        json,
+        &json!({
+            "ok": true,
+            "delivered": report.delivered,
+            "queued": report.remaining,
+            "dead": dead,
+            "requeued": requeued,
+            "retried": report.retried,
+            "budget_used": report.budget_used,
+            "stopped": report.stopped,
+        }),
+        &words,
+    )
+}
+
+/// Moves up to [`REPLAY_LIMIT`] dead letters back to pending; how many.
+async fn requeue_dead<P: Platform>(p: &P, config: &Config) -> u32 {
+    let listed = match outbox::list(p, Queue::Dead, None, REPLAY_LIMIT as u32).await {
+        Ok((listed, _)) => listed,
+        Err(e) => {
+            p.log(&format!("replay: could not list the dead letters: {e}"));
+            return 0;
+        }
+    };
+    let now = p.now_ms();
+    let mut moved = 0;
+    for l in listed {
+        let entry = match outbox::load(p, config, Queue::Dead, &l.id).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => continue,
+            Err(e) => {
+                p.log(&format!(
+                    "replay: dead letter {} cannot be read: {e:?}",
+                    l.id.as_str()
+                ));
+                continue;
+            }
+        };
+        let entry = entry.requeued(now);
+        match outbox::move_to(p, config, Queue::Dead, Queue::Pending, &l.id, &entry).await {
+            Ok(()) => moved += 1,
+            Err(e) => p.log(&format!(
+                "replay: dead letter {} not requeued: {e}",
+                l.id.as_str()
+            )),
+        }
+    }
+    moved
+}
+
+fn summary_words(report: &DrainReport, dead: u64) -> String {
+    let mut words = format!(
+        "{} lead(s) delivered; {} still waiting; {dead} dead letter(s).",
+        report.delivered, report.remaining
+    );
+    if let Some(why) = &report.unavailable {
+        words.push_str(&format!(" Keap could not be called: {why}."));
+    } else if report.stopped.is_some() && report.remaining > 0 {
+        words.push_str(" The rest go out with the next scheduled run.");
+    }
+    words
+}
+
+fn answer(json: bool, value: &serde_json::Value, words: &str) -> Reply {
+    if json {
+        return Reply::json(200, value).with_header("Cache-Control", "no-store");
+    }
+    page(
+        200,
+        "Deliver now",
+        &format!("<p>{}</p>{BACK_TO_ADMIN}", escape(words)),
     )
 }

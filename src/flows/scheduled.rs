@@ -1,14 +1,34 @@
 //! The Cron Trigger's run: refresh the tokens when due, then deliver the
-//! outbox.
+//! outbox with what is left of the invocation's request budget.
+
+use serde::Serialize;
 
 use crate::config::Config;
-use crate::flows::refresh;
+use crate::flows::drain::{self, DrainReport, Metered};
+use crate::flows::refresh::{self, RefreshReport};
 use crate::platform::Platform;
 
-pub async fn run<P: Platform>(p: &P, config: &Config) {
-    let report = refresh::refresh_if_due(p, config).await;
+/// What a scheduled run did (no token, no personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduledReport {
+    pub refresh: RefreshReport,
+    pub outbox: DrainReport,
+}
+
+/// Refreshes first, so that a lead queued because the token had expired
+/// is delivered in the same run, then drains the outbox. Logs one line
+/// for each.
+pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
+    let metered = Metered::new(p);
+    let refresh = refresh::refresh_if_due(&metered, config).await;
     p.log(&format!(
         "scheduled: refresh {}",
-        serde_json::to_string(&report).unwrap_or_default()
+        serde_json::to_string(&refresh).unwrap_or_default()
     ));
+    let outbox = drain::drain(&metered, config).await;
+    p.log(&format!("scheduled: {}", outbox.summary()));
+    ScheduledReport { refresh, outbox }
 }
+
+#[cfg(test)]
+mod tests;

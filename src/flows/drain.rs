@@ -1,0 +1,392 @@
+//! Delivering the outbox: the loop shared by the scheduled run and
+//! `POST /admin/replay`.
+//!
+//! Entries go oldest first, within the invocation's budget of outbound
+//! requests ([`SUBREQUEST_BUDGET`]), which every request of the
+//! invocation spends (the refresh and the alerts too, counted by
+//! [`Metered`]). Entries still in back-off are skipped from the listing's
+//! metadata alone. The credentials are read once; a 401 or a 429 ends the
+//! run's deliveries, since every other entry would meet the same answer.
+//!
+//! # Idempotency
+//!
+//! A run can die between Keap's answer and the outbox write that records
+//! it; the entry is then delivered again. That is harmless:
+//! - the upsert is keyed by the lead's email (`duplicate_option` is
+//!   `Email` or `EmailAndName`), so a second upsert updates the contact
+//!   the first one made, with the same values;
+//! - tags already applied answer `DUPLICATE`, which counts as delivered.
+//!
+//! A lead without an email (a phone number only) has no such key: a
+//! second upsert would make a second contact. For such a lead with tags
+//! the contact id is saved in the entry (`NeedsTags`) before the tag call,
+//! one KV write, so a retry only tags. Leads with an email skip that write.
+
+use std::cell::Cell;
+
+use serde::Serialize;
+
+use crate::alerts::{alert, AlertKind};
+use crate::config::Config;
+use crate::credentials::{self, Credentials, Unavailable};
+use crate::delivery::{self, DeliveryOutcome, Progress};
+use crate::http::{FetchError, InResponse, OutRequest};
+use crate::outbox::{self, Entry, EntryId, Listed, Queue, Settled};
+use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
+use crate::time;
+
+/// Outbound requests one invocation may make (Cloudflare's free plan).
+pub const SUBREQUEST_BUDGET: usize = 50;
+/// Requests kept back from deliveries for the run's alerts (one
+/// `dead_letter`, one `outbox_stuck`).
+pub const ALERT_RESERVE: usize = 2;
+/// An outbox whose oldest entry has waited this long raises `outbox_stuck`.
+pub const STUCK_AFTER_MS: u64 = 24 * 3_600_000;
+/// Most dead letters one replay moves back (each costs a read, a write
+/// and a delete of KV's per-invocation operations).
+pub const REPLAY_LIMIT: usize = 100;
+
+/// A [`Platform`] that counts the outbound requests made through it and
+/// notices Keap's throttling (429), so the drain knows what it has spent
+/// and when to stop.
+pub struct Metered<'a, P> {
+    inner: &'a P,
+    fetches: Cell<usize>,
+    throttled: Cell<bool>,
+}
+
+impl<'a, P: Platform> Metered<'a, P> {
+    pub fn new(inner: &'a P) -> Self {
+        Metered {
+            inner,
+            fetches: Cell::new(0),
+            throttled: Cell::new(false),
+        }
+    }
+
+    /// Outbound requests made so far.
+    pub fn fetches(&self) -> usize {
+        self.fetches.get()
+    }
+
+    /// What remains of the budget for deliveries.
+    fn available(&self) -> usize {
+        SUBREQUEST_BUDGET
+            .saturating_sub(ALERT_RESERVE)
+            .saturating_sub(self.fetches())
+    }
+}
+
+impl<P: Platform> Platform for Metered<'_, P> {
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.kv_get(key).await
+    }
+    async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
+        self.inner.kv_put(key, value, options).await
+    }
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.kv_delete(key).await
+    }
+    async fn kv_list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, StoreError> {
+        self.inner.kv_list(prefix, cursor, limit).await
+    }
+    async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
+        self.fetches.set(self.fetches.get().saturating_add(1));
+        let answer = self.inner.fetch(request).await;
+        if matches!(&answer, Ok(r) if r.status == 429) {
+            self.throttled.set(true);
+        }
+        answer
+    }
+    async fn rate_limit(&self, key: &str) -> RateDecision {
+        self.inner.rate_limit(key).await
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        self.inner.sleep_ms(ms).await
+    }
+    fn now_ms(&self) -> u64 {
+        self.inner.now_ms()
+    }
+    fn log(&self, line: &str) {
+        self.inner.log(line)
+    }
+}
+
+/// Why a drain stopped before every due entry was tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// No usable credentials: nothing was sent, nothing counted as tried.
+    NoCredentials,
+    /// Keap answered 401: the token is marked for the refresher.
+    TokenRejected,
+    /// Keap answered 429: the whole run backs off.
+    Throttled,
+    /// The next entry did not fit in what was left of the budget.
+    Budget,
+    /// KV failed; what was done is kept, the rest waits.
+    Store,
+}
+
+/// What a drain did: counts only, no personal data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DrainReport {
+    pub delivered: u32,
+    /// Tried and failed for now: pending again, in back-off.
+    pub retried: u32,
+    /// Refused by Keap for good: moved to the dead letters.
+    pub dead: u32,
+    /// Pending but still in back-off; not read.
+    pub skipped: u32,
+    /// Pending entries left after the run.
+    pub remaining: u64,
+    /// Outbound requests the whole invocation made, of [`SUBREQUEST_BUDGET`].
+    pub budget_used: usize,
+    pub stopped: Option<Stop>,
+    /// Why no Keap call could be made, when `stopped` is `no_credentials`.
+    pub unavailable: Option<String>,
+}
+
+impl DrainReport {
+    /// The one summary log line of a run.
+    pub fn summary(&self) -> String {
+        let stopped = self
+            .stopped
+            .map(|s| {
+                format!(
+                    ", stopped: {}",
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "outbox: {} delivered, {} retried, {} dead, {} skipped in back-off, {} remaining, \
+             {} of {SUBREQUEST_BUDGET} requests used{stopped}",
+            self.delivered, self.retried, self.dead, self.skipped, self.remaining, self.budget_used
+        )
+    }
+}
+
+/// Every pending entry's listing, oldest first (listing pages only).
+async fn list_pending<P: Platform>(p: &P) -> Result<Vec<Listed>, StoreError> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = outbox::list(p, Queue::Pending, cursor, 1000).await?;
+        all.extend(page);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Delivers the due pending entries through `p` (which has already spent
+/// `p.fetches()` on, say, a refresh), then alerts if the outbox is stuck.
+pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainReport {
+    let mut report = DrainReport::default();
+    let listed = match list_pending(p).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            p.log(&format!("outbox: could not list the pending entries: {e}"));
+            report.stopped = Some(Stop::Store);
+            report.budget_used = p.fetches();
+            return report;
+        }
+    };
+    let now = p.now_ms();
+    let (due, waiting): (Vec<Listed>, Vec<Listed>) = listed
+        .iter()
+        .cloned()
+        .partition(|l| l.next_attempt_at_ms <= now);
+    report.skipped = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
+
+    match credentials::load(p, config).await {
+        Ok(creds) => deliver_due(p, config, &creds, &due, &mut report).await,
+        Err(why) => {
+            report.stopped = Some(Stop::NoCredentials);
+            report.unavailable = Some(unavailable_reason(&why));
+        }
+    }
+
+    let gone = u64::from(report.delivered) + u64::from(report.dead);
+    report.remaining = (listed.len() as u64).saturating_sub(gone);
+    if report.remaining > 0 {
+        alert_if_stuck(p, config, &listed, &report).await;
+    }
+    report.budget_used = p.fetches();
+    report
+}
+
+async fn deliver_due<P: Platform>(
+    p: &Metered<'_, P>,
+    config: &Config,
+    creds: &Credentials,
+    due: &[Listed],
+    report: &mut DrainReport,
+) {
+    let mut dead_alerted = false;
+    for listed in due {
+        let entry = match outbox::load(p, config, Queue::Pending, &listed.id).await {
+            Ok(Some(entry)) => entry,
+            // Delivered by a concurrent run meanwhile.
+            Ok(None) => continue,
+            Err(e) => {
+                // Kept as it is (never dropped); /admin shows the count.
+                p.log(&format!(
+                    "outbox: entry {} cannot be read: {e:?}",
+                    listed.id.as_str()
+                ));
+                continue;
+            }
+        };
+        if entry.progress.calls_needed(&entry.lead) > p.available() {
+            report.stopped = Some(Stop::Budget);
+            return;
+        }
+        p.throttled.set(false);
+        let outcome = deliver_one(p, config, creds, &listed.id, &entry).await;
+        let throttled = p.throttled.get();
+        let token_rejected = matches!(
+            outcome,
+            DeliveryOutcome::Retry {
+                token_rejected: true,
+                ..
+            }
+        );
+        match outbox::settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await {
+            Ok(Settled::Delivered) => report.delivered += 1,
+            Ok(Settled::Retrying { .. }) => report.retried += 1,
+            Ok(Settled::Dead) => {
+                report.dead += 1;
+                if let DeliveryOutcome::Permanent { reason, .. } = &outcome {
+                    p.log(&format!(
+                        "outbox: Keap refused entry {}, kept as a dead letter: {reason}",
+                        listed.id.as_str()
+                    ));
+                    if !dead_alerted {
+                        dead_alerted = true;
+                        let message = format!(
+                            "Keap refused a lead for good ({reason}). It is kept as a dead \
+                             letter: fix the cause, then press \"Deliver now\" on /admin."
+                        );
+                        alert(p, config, AlertKind::DeadLetter, &message).await;
+                    }
+                }
+            }
+            Err(e) => {
+                // Keap's answer is not recorded: the entry is tried again
+                // later, which the upsert's key makes harmless.
+                p.log(&format!(
+                    "outbox: entry {} could not be settled: {e}",
+                    listed.id.as_str()
+                ));
+                report.stopped = Some(Stop::Store);
+                return;
+            }
+        }
+        if token_rejected {
+            if let Credentials::Bearer(token) = creds {
+                credentials::mark_rejected(p, token).await;
+            }
+            report.stopped = Some(Stop::TokenRejected);
+            return;
+        }
+        if throttled {
+            report.stopped = Some(Stop::Throttled);
+            return;
+        }
+    }
+}
+
+/// One entry's delivery. A lead without an email that still needs its
+/// contact has the contact id saved before its tags (see the module
+/// docs); if that save fails the tags are still tried, since a later
+/// success deletes the entry anyway.
+async fn deliver_one<P: Platform>(
+    p: &P,
+    config: &Config,
+    creds: &Credentials,
+    id: &EntryId,
+    entry: &Entry,
+) -> DeliveryOutcome {
+    let lead = &entry.lead;
+    let save_between = entry.progress == Progress::NeedsContact
+        && lead.email.is_none()
+        && !lead.tag_ids.is_empty();
+    if !save_between {
+        return delivery::deliver(p, config, creds, lead, entry.progress).await;
+    }
+    let (contact_id, contact) = match delivery::upsert(p, config, creds, lead).await {
+        Ok(written) => written,
+        Err(outcome) => return outcome,
+    };
+    let mut saved = entry.clone();
+    saved.progress = Progress::NeedsTags { contact_id };
+    if let Err(e) = outbox::save(p, config, Queue::Pending, id, &saved).await {
+        p.log(&format!(
+            "outbox: entry {}: could not record its contact before tagging: {e}",
+            id.as_str()
+        ));
+    }
+    delivery::tag(p, config, creds, lead, contact_id, contact).await
+}
+
+/// Alerts `outbox_stuck` when the oldest pending entry has waited longer
+/// than [`STUCK_AFTER_MS`] (rate-limited by the alerts module).
+async fn alert_if_stuck<P: Platform>(
+    p: &P,
+    config: &Config,
+    listed: &[Listed],
+    report: &DrainReport,
+) {
+    let Some(oldest) = listed.iter().filter_map(|l| l.id.queued_at_ms()).min() else {
+        return;
+    };
+    if p.now_ms().saturating_sub(oldest) <= STUCK_AFTER_MS {
+        return;
+    }
+    let why = report
+        .unavailable
+        .clone()
+        .or_else(|| {
+            listed
+                .iter()
+                .find(|l| l.id.queued_at_ms() == Some(oldest))
+                .and_then(|l| l.reason.clone())
+        })
+        .unwrap_or_else(|| "no reason recorded".into());
+    let message = format!(
+        "{} lead(s) are waiting in the outbox, the oldest since {} ({why}). They are kept and \
+         delivered once Keap takes them; see /admin.",
+        report.remaining,
+        time::to_rfc3339(oldest)
+    );
+    alert(p, config, AlertKind::OutboxStuck, &message).await;
+}
+
+/// Why no Keap call can be made, in words for the owner.
+pub fn unavailable_reason(why: &Unavailable) -> String {
+    match why {
+        Unavailable::Unconfigured => {
+            "Keap is not configured (no KEAP_API_KEY or OAuth client)".into()
+        }
+        Unavailable::NotConnected => "not connected to Keap yet (open /admin to connect)".into(),
+        Unavailable::Expired => {
+            "the access token has expired; the scheduled run refreshes it".into()
+        }
+        Unavailable::NoSealKey => {
+            "ENCRYPTION_KEY is missing or wrong, so the tokens cannot be read".into()
+        }
+        Unavailable::Unreadable => "the stored tokens cannot be opened".into(),
+        Unavailable::Store(e) => format!("the tokens could not be read: {e}"),
+    }
+}
