@@ -188,7 +188,7 @@ describe('outbox', () => {
     assert.equal(direct.status, 200, direct.text);
   });
 
-  test('a lead Keap rejects permanently becomes a dead letter, kept, and delivered by /admin/replay once accepted', async () => {
+  test('a lead Keap rejects on the form path becomes a dead letter (202 to the visitor), kept by scheduled runs', async () => {
     await sandbox.config({ reject_contacts_with_status: 400 });
     const res = await lead('rejected@example.com', { first_name: 'Rejected', tags: ['newsletter'] });
     assert.equal(res.status, 202, res.text);
@@ -198,33 +198,53 @@ describe('outbox', () => {
     assert.equal(status.outbox.dead, 1, JSON.stringify(status.outbox));
     assert.equal(status.outbox.pending, 0);
 
-    // Scheduled runs keep it (dead letters wait for the owner).
+    // Scheduled runs keep it: dead letters wait for the owner.
     await worker.scheduled();
     status = await worker.status();
     assert.equal(status.outbox.dead, 1);
     assert.equal(contactsWith(await sandbox.state(), 'rejected@example.com').length, 0);
 
-    const deadAlerts = alerts.requests.filter((r) => r.json?.event === 'dead_letter');
-    assert.equal(deadAlerts.length, 1, `alerts: ${JSON.stringify(alerts.requests.map((r) => r.json?.event))}`);
-    assert.doesNotMatch(deadAlerts[0].body, /rejected@example\.com|Rejected/);
-
     const page = await worker.admin('/admin', { headers: { accept: 'text/html' } });
     assert.equal(page.status, 200);
-    assert.match(page.text, /dead/i);
+    assert.match(page.text, /dead letter/i);
+    assert.doesNotMatch(page.text, /rejected@example\.com/, 'the page lists dead letters without personal data');
+  });
 
+  test('a form-path dead letter raises a dead_letter alert', () => {
+    const deadAlerts = alerts.requests.filter((r) => r.json?.event === 'dead_letter');
+    assert.equal(deadAlerts.length, 1, `alerts: ${JSON.stringify(alerts.requests.map((r) => r.json?.event))}`);
+  });
+
+  test('a queued lead Keap rejects at delivery becomes a dead letter too, with one alert in all', async () => {
+    await sandbox.faults({ route: 'rest', status: 503, count: 1 });
+    const res = await lead('rejected-later@example.com', { first_name: 'Rejectedlater' });
+    assert.equal(res.status, 202, res.text);
+    assert.equal((await worker.status()).outbox.pending, 1);
+    await worker.scheduled(); // Keap still rejects contacts (status 400)
+    const status = await worker.status();
+    assert.equal(status.outbox.pending, 0, JSON.stringify(status.outbox));
+    assert.equal(status.outbox.dead, 2);
+    const deadAlerts = alerts.requests.filter((r) => r.json?.event === 'dead_letter');
+    assert.equal(deadAlerts.length, 1, 'one alert (rate-limited per kind)');
+    for (const a of deadAlerts) assert.doesNotMatch(a.body, /rejected(-later)?@example\.com|Rejectedlater/);
+  });
+
+  test('/admin/replay delivers the dead letters once Keap accepts them', async () => {
     await sandbox.config({ reject_contacts_with_status: null });
     const replay = await worker.admin('/admin/replay', { method: 'POST' });
     assert.equal(replay.status, 200, replay.text);
     assert.equal(replay.json.ok, true);
-    assert.equal(replay.json.delivered, 1);
+    assert.equal(replay.json.delivered, 2, replay.text);
     assert.equal(replay.json.dead, 0);
 
-    status = await worker.status();
+    const status = await worker.status();
     assert.equal(status.outbox.dead, 0);
     assert.equal(status.outbox.pending, 0);
-    const [contact] = contactsWith(await sandbox.state(), 'rejected@example.com');
+    const state = await sandbox.state();
+    const [contact] = contactsWith(state, 'rejected@example.com');
     assert.ok(contact, 'delivered after replay');
     assert.deepEqual([...contact.tag_ids].sort(), [101, 103]);
+    assert.deepEqual(contactsWith(state, 'rejected-later@example.com')[0]?.tag_ids, [101]);
   });
 
   test('no email address or name in plain text in the local KV files, nor in the log', () => {

@@ -30,8 +30,10 @@ export const ARTIFACTS = path.join(ROOT, 'tests/artifacts');
 export const NODE = path.join(ROOT, 'node_modules/.bin/node');
 export const WRANGLER_JS = path.join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
 export const SANDBOX_BIN = path.join(ROOT, 'target/release/keap-sandbox');
-export const WORKER_JS = path.join(ROOT, 'build/index.js');
-export const WORKER_WASM = path.join(ROOT, 'build/index_bg.wasm');
+/** The built worker; E2E_WORKER_BUILD_DIR points at another build (e.g. a branch's). */
+export const WORKER_BUILD_DIR = path.resolve(ROOT, process.env.E2E_WORKER_BUILD_DIR || 'build');
+export const WORKER_JS = path.join(WORKER_BUILD_DIR, 'index.js');
+export const WORKER_WASM = path.join(WORKER_BUILD_DIR, 'index_bg.wasm');
 
 /** The sandbox's default OAuth client (see tests/sandbox/src/lib.rs). */
 export const SANDBOX_CLIENT_ID = 'sandbox-client';
