@@ -4,8 +4,9 @@
 //!
 //! Keys are `outbox/<13-digit ms>-<random>` (dead letters: `dead/` and the
 //! same id), so a KV listing is oldest first. Each key's metadata holds
-//! `{"next_attempt_at":ms,"attempts":n}`, so a drain skips entries still
-//! in back-off from the listing alone, without reading or opening them.
+//! `{"next_attempt_at":ms,"attempts":n,"reason":"..."}`, so a drain skips
+//! entries still in back-off, and `/admin` lists dead letters, from the
+//! listing alone, without reading or opening them.
 
 use std::hash::{BuildHasher, Hasher};
 

@@ -133,6 +133,18 @@ pub enum Stop {
     Store,
 }
 
+impl Stop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stop::NoCredentials => "no_credentials",
+            Stop::TokenRejected => "token_rejected",
+            Stop::Throttled => "throttled",
+            Stop::Budget => "budget",
+            Stop::Store => "store",
+        }
+    }
+}
+
 /// What a drain did: counts only, no personal data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DrainReport {
@@ -157,15 +169,7 @@ impl DrainReport {
     pub fn summary(&self) -> String {
         let stopped = self
             .stopped
-            .map(|s| {
-                format!(
-                    ", stopped: {}",
-                    serde_json::to_value(s)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|s| format!(", stopped: {}", s.as_str()))
             .unwrap_or_default();
         format!(
             "outbox: {} delivered, {} retried, {} dead, {} skipped in back-off, {} remaining, \
