@@ -386,6 +386,28 @@ fn an_outage_keeps_leads_queued_and_they_go_out_exactly_once_after_it() {
     assert_eq!((report.delivered, report.remaining), (3, 0));
     assert_eq!((crm.contact_count(), crm.all_tagged()), (3, true));
     assert_eq!(pending(&p), 0);
+    let logs = p.logs.borrow();
+    let last = logs.iter().rev().find(|l| l.contains("outbox:")).unwrap();
+    assert_eq!(
+        last,
+        "scheduled: outbox: 3 delivered, 0 retried, 0 dead, 0 skipped in back-off, \
+         0 remaining, 6 of 50 requests used"
+    );
+}
+
+#[test]
+fn an_entry_that_cannot_be_opened_is_kept_and_does_not_block_the_others() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = api_key();
+    let garbage = "outbox/0000000000001-000000000000";
+    block_on(p.kv_put(garbage, "not sealed", PutOptions::default())).unwrap();
+    queue(&p, &config, 2);
+
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!((report.delivered, report.remaining), (2, 1));
+    assert_eq!(p.keys(kv_keys::OUTBOX_PREFIX), vec![garbage.to_string()]);
+    assert_eq!(crm.contact_count(), 2);
 }
 
 #[test]
