@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   SITE_ORIGIN,
   connect,
+  secretLeaks,
   startSandbox,
   startStub,
   startWorker,
@@ -399,6 +400,10 @@ describe('form endpoint', () => {
     for (const needle of ['ada@example.com', 'grace@example.com', 'multi@example.com', 'Lovelace', 'Byron', '7946']) {
       assert.ok(!log.toLowerCase().includes(needle.toLowerCase()), `"${needle}" is in the log`);
     }
+  });
+
+  test('no token or secret (Turnstile secret included) in any answer, the log or KV', async () => {
+    assert.deepEqual(secretLeaks(worker, await sandbox.state(), ['turnstile-test-secret']), []);
   });
 
   test('without the SUBMIT_LIMITER binding, posts are not rate limited', async () => {

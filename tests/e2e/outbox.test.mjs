@@ -15,6 +15,7 @@ import {
   connect,
   findLeaks,
   readAllFiles,
+  secretLeaks,
   startSandbox,
   startStub,
   startWorker,
@@ -247,11 +248,14 @@ describe('outbox', () => {
     assert.deepEqual(contactsWith(state, 'rejected-later@example.com')[0]?.tag_ids, [101]);
   });
 
-  test('no email address or name in plain text in the local KV files, nor in the log', () => {
+  test('no email address or name in plain text in the local KV files, nor in the log; no token or secret anywhere', async () => {
     const { files, leaks } = kvLeaks(worker, people);
     assert.ok(files > 0);
     assert.deepEqual(leaks, []);
     assert.deepEqual(findLeaks(people, [{ where: 'wrangler log', text: worker.logs() }]), []);
+    const alertBodies = alerts.requests.map((r, i) => ({ where: `alert ${i}`, text: r.body }));
+    assert.deepEqual(findLeaks(people, alertBodies), [], 'no personal data in alerts');
+    assert.deepEqual(secretLeaks(worker, await sandbox.state()), []);
   });
 });
 
@@ -326,5 +330,7 @@ describe('bounded load under random Keap failures', () => {
     const { files, leaks } = kvLeaks(worker, [...emails, ...names]);
     assert.ok(files > 0);
     assert.deepEqual(leaks, [], 'no email or name in plain text in the local KV');
+    assert.deepEqual(findLeaks([...emails, ...names], [{ where: 'wrangler log', text: worker.logs() }]), []);
+    assert.deepEqual(secretLeaks(worker, state), []);
   });
 });

@@ -654,3 +654,23 @@ export function tokenStrings(state) {
   visit(state.tokens, 'tokens');
   return [...out];
 }
+
+/**
+ * Every place a secret shows up for this worker: its answers (status,
+ * headers, body), its wrangler log, and, for the sandbox's access and
+ * refresh tokens and every other token string, its local KV files.
+ * `state` is the sandbox's state (for the tokens it issued); `extra` are
+ * more strings to look for. An empty list means nothing leaked.
+ */
+export function secretLeaks(worker, state, extra = []) {
+  const tokens = state ? tokenStrings(state) : [];
+  const secrets = [...new Set([...tokens, ...knownSecrets(), ...Object.values(worker.secrets).filter((v) => v !== worker.secrets.KEAP_CLIENT_ID && v !== worker.secrets.ALERT_WEBHOOK_URL), ...extra])];
+  const seen = worker.transcript().map((t, i) => ({
+    where: `answer ${i} (${t.path.split('?')[0]})`,
+    text: JSON.stringify([t.status, t.headers, t.body]),
+  }));
+  seen.push({ where: 'wrangler log', text: worker.logs() });
+  const kvDir = path.join(worker.persistDir, 'v3/kv');
+  const kv = readAllFiles(kvDir).map((f) => ({ where: `KV ${path.relative(kvDir, f.file)}`, text: f.text }));
+  return [...findLeaks(secrets, seen), ...findLeaks(tokens, kv)];
+}
