@@ -48,6 +48,29 @@ pub enum Unavailable {
     Store(StoreError),
 }
 
+impl std::fmt::Display for Unavailable {
+    /// Words for the owner (logs, outbox reasons, `/admin/replay`): what is
+    /// missing and where to fix it; never a token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unavailable::Unconfigured => {
+                f.write_str("Keap is not configured (no KEAP_API_KEY or OAuth client)")
+            }
+            Unavailable::NotConnected => {
+                f.write_str("not connected to Keap yet (open /admin to connect)")
+            }
+            Unavailable::Expired => {
+                f.write_str("the access token has expired; the scheduled run refreshes it")
+            }
+            Unavailable::NoSealKey => {
+                f.write_str("ENCRYPTION_KEY is missing or wrong, so the tokens cannot be read")
+            }
+            Unavailable::Unreadable => f.write_str("the stored tokens cannot be opened"),
+            Unavailable::Store(e) => write!(f, "the tokens could not be read: {e}"),
+        }
+    }
+}
+
 /// Loads the credentials for one Keap call: no KV read in API-key mode,
 /// one in OAuth mode.
 pub async fn load<P: Platform>(platform: &P, config: &Config) -> Result<Credentials, Unavailable> {

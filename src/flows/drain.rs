@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::alerts::{alert, AlertKind};
 use crate::config::Config;
-use crate::credentials::{self, Credentials, Unavailable};
+use crate::credentials::{self, Credentials};
 use crate::delivery::{self, DeliveryOutcome, Progress};
 use crate::http::{FetchError, InResponse, OutRequest};
 use crate::outbox::{self, Entry, EntryId, Listed, Queue, Settled};
@@ -217,7 +217,7 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
         Ok(creds) => deliver_due(p, config, &creds, &due, &mut report).await,
         Err(why) => {
             report.stopped = Some(Stop::NoCredentials);
-            report.unavailable = Some(unavailable_reason(&why));
+            report.unavailable = Some(why.to_string());
         }
     }
 
@@ -375,22 +375,4 @@ async fn alert_if_stuck<P: Platform>(
         time::to_rfc3339(oldest)
     );
     alert(p, config, AlertKind::OutboxStuck, &message).await;
-}
-
-/// Why no Keap call can be made, in words for the owner.
-pub fn unavailable_reason(why: &Unavailable) -> String {
-    match why {
-        Unavailable::Unconfigured => {
-            "Keap is not configured (no KEAP_API_KEY or OAuth client)".into()
-        }
-        Unavailable::NotConnected => "not connected to Keap yet (open /admin to connect)".into(),
-        Unavailable::Expired => {
-            "the access token has expired; the scheduled run refreshes it".into()
-        }
-        Unavailable::NoSealKey => {
-            "ENCRYPTION_KEY is missing or wrong, so the tokens cannot be read".into()
-        }
-        Unavailable::Unreadable => "the stored tokens cannot be opened".into(),
-        Unavailable::Store(e) => format!("the tokens could not be read: {e}"),
-    }
 }

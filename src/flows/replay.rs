@@ -20,7 +20,7 @@ use crate::platform::Platform;
 pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
     let json = admin_auth::wants_json(request);
     if let Err(why) = credentials::load(p, config).await {
-        let reason = drain::unavailable_reason(&why);
+        let reason = why.to_string();
         let counts = outbox::counts(p).await.unwrap_or_default();
         return answer(
             json,

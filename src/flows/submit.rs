@@ -20,7 +20,7 @@ use crate::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
 use crate::body::{self, BodyError};
 use crate::config::Config;
 use crate::cors;
-use crate::credentials::{self, Credentials, Unavailable};
+use crate::credentials::{self, Credentials};
 use crate::delivery::{self, ContactWrite, DeliveryOutcome, Progress};
 use crate::forms::valid_form_id;
 use crate::http::{Incoming, Reply};
@@ -140,7 +140,7 @@ pub async fn submit<P: Platform>(
     let creds = match credentials::load(p, config).await {
         Ok(creds) => creds,
         Err(why) => {
-            let reason = unavailable_reason(&why);
+            let reason = why.to_string();
             return queue(p, config, &answer, &lead, Progress::NeedsContact, &reason).await;
         }
     };
@@ -219,23 +219,6 @@ fn body_problem(e: BodyError) -> Problem {
         BodyError::Malformed(why) => Problem::new(ErrorCode::MalformedBody)
             .with_message(format!("The form data could not be read: {why}.")),
         BodyError::FileUpload(field) => Problem::on_field(ErrorCode::FileNotAccepted, &field),
-    }
-}
-
-fn unavailable_reason(why: &Unavailable) -> String {
-    match why {
-        Unavailable::Unconfigured => {
-            "Keap is not configured (no KEAP_API_KEY or OAuth client)".into()
-        }
-        Unavailable::NotConnected => "not connected to Keap yet (open /admin to connect)".into(),
-        Unavailable::Expired => {
-            "the access token has expired; the scheduled run refreshes it".into()
-        }
-        Unavailable::NoSealKey => {
-            "ENCRYPTION_KEY is missing or wrong, so the tokens cannot be read".into()
-        }
-        Unavailable::Unreadable => "the stored tokens cannot be opened".into(),
-        Unavailable::Store(e) => format!("the tokens could not be read: {e}"),
     }
 }
 
