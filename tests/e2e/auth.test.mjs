@@ -6,6 +6,8 @@
 // builds on the connection the previous one left.
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -41,10 +43,15 @@ const answers = (worker) =>
 
 const requestsOf = (state, route) => state.requests.filter((r) => r.route === route);
 
+/** Calls that carry a token or the client secret: token endpoint and REST. */
+const tokenAndRestCalls = (state) =>
+  state.requests.filter((r) => (r.route || '').startsWith('token') || (r.path || '').startsWith('/crm/rest')).length;
+
 describe('OAuth mode', () => {
   let sandbox;
   let worker;
   let alerts;
+  const retired = []; // workers stopped along the way, for the leak sweep
   let emails = 0;
   const deliver = () =>
     submit(worker, 'contact', { email: `auth-${++emails}@example.com`, first_name: 'Ada' });
@@ -174,6 +181,63 @@ describe('OAuth mode', () => {
     assert.equal(put.headers.authorization, `Bearer ${newestAccess}`);
   });
 
+  test('the rotated tokens persist: a restarted worker on the same KV refreshes with the newest one', async () => {
+    const { persistDir, secrets } = worker;
+    await worker.stop();
+    retired.push(worker);
+    // A copy of the KV for the wrong-key check below, taken while stopped.
+    const copy = `${worker.dir}-kv-copy`;
+    fs.cpSync(persistDir, copy, { recursive: true });
+
+    worker = await startWorker({ sandbox, name: 'auth-restarted', persistDir, secrets });
+    let status = await worker.status();
+    assert.equal(status.connected, true);
+    assert.equal(status.tenant, 'xy123.infusionsoft.com');
+    const expected = (await sandbox.state()).tokens.refresh.at(-1).token;
+    const refresh = await worker.admin('/admin/refresh', { method: 'POST' });
+    assert.equal(refresh.status, 200, refresh.text);
+    const last = requestsOf(await sandbox.state(), 'token_refresh').at(-1);
+    assert.equal(last.form.refresh_token, expected);
+    assert.equal(last.status, 200);
+
+    // The same KV under another ENCRYPTION_KEY: detected and reported,
+    // the tokens never used.
+    const before = await sandbox.state();
+    const strangerAlerts = await startStub();
+    const stranger = await startWorker({
+      sandbox,
+      name: 'auth-wrong-key',
+      persistDir: copy,
+      secrets: {
+        ...secrets,
+        ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        ALERT_WEBHOOK_URL: `${strangerAlerts.url}/alert`,
+      },
+    });
+    try {
+      status = await stranger.status();
+      assert.equal(status.connected, false);
+      assert.ok(
+        status.problems.some((p) => p.setting === 'ENCRYPTION_KEY'),
+        `problems: ${JSON.stringify(status.problems)}`,
+      );
+      await stranger.scheduled();
+      const lead = await submit(stranger, 'contact', { email: 'wrong-key@example.com' });
+      assert.equal(lead.status, 202, lead.text);
+      const afterState = await sandbox.state();
+      assert.equal(tokenAndRestCalls(afterState), tokenAndRestCalls(before), 'no token was sent anywhere');
+      assert.deepEqual(
+        strangerAlerts.requests.map((r) => r.json?.event),
+        ['needs_reauth'],
+        'the owner is told to set the key back or reconnect',
+      );
+    } finally {
+      await strangerAlerts.stop();
+      await stranger.stop();
+      retired.push(stranger);
+    }
+  });
+
   test('/admin/refresh racing a scheduled run does not lose the connection', async () => {
     const refusedBefore = requestsOf(await sandbox.state(), 'token_refresh').filter((r) => r.status !== 200).length;
     for (let round = 1; round <= 3; round++) {
@@ -245,8 +309,10 @@ describe('OAuth mode', () => {
     assert.ok(tokens.length >= 6, `sandbox issued tokens (${tokens.length})`);
     const secrets = [...tokens, ...knownSecrets(), SANDBOX_CLIENT_SECRET];
 
-    const seen = answers(worker);
-    seen.push({ where: 'wrangler log', text: worker.logs() });
+    const seen = [];
+    for (const w of [...retired, worker]) {
+      seen.push(...answers(w), { where: `wrangler log ${path.basename(w.dir)}`, text: w.logs() });
+    }
     alerts.requests.forEach((r, i) => seen.push({ where: `alert ${i}`, text: r.body }));
     assert.deepEqual(findLeaks(secrets, seen), []);
 
