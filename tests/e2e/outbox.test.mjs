@@ -81,13 +81,18 @@ describe('outbox', () => {
     const res = await lead('early-bird@example.com', { first_name: 'Earlybird', consent: 'on', tags: ['newsletter'] });
     assert.equal(res.status, 202, res.text);
     assert.deepEqual(res.json, { ok: true, status: 'queued' });
+    // A plain HTML post is queued too, and answered like a delivered one.
+    people.push('early-html@example.com');
+    const html = await submit(worker, 'contact', { email: 'early-html@example.com' }, { type: 'urlencoded' });
+    assert.equal(html.status, 200, html.text);
+    assert.match(html.header('content-type'), /^text\/html/);
     let status = await worker.status();
-    assert.equal(status.outbox.pending, 1);
+    assert.equal(status.outbox.pending, 2);
     assert.equal((await sandbox.state()).counts.contacts_put ?? 0, 0, 'nothing reached Keap');
 
     // A run before anyone connects keeps it.
     await worker.scheduled();
-    assert.equal((await worker.status()).outbox.pending, 1);
+    assert.equal((await worker.status()).outbox.pending, 2);
 
     const { res: cb } = await connect(worker);
     assert.equal(cb.status, 303);
@@ -97,7 +102,9 @@ describe('outbox', () => {
     status = await worker.status();
     assert.equal(status.outbox.pending, 0, JSON.stringify(status.outbox));
     assert.equal(status.outbox.dead, 0);
-    const [contact] = contactsWith(await sandbox.state(), 'early-bird@example.com');
+    const delivered = await sandbox.state();
+    assert.equal(contactsWith(delivered, 'early-html@example.com').length, 1);
+    const [contact] = contactsWith(delivered, 'early-bird@example.com');
     assert.ok(contact, 'delivered to Keap');
     assert.equal(contact.given_name, 'Earlybird');
     assert.deepEqual([...contact.tag_ids].sort(), [101, 103]);
@@ -256,6 +263,28 @@ describe('outbox', () => {
     const alertBodies = alerts.requests.map((r, i) => ({ where: `alert ${i}`, text: r.body }));
     assert.deepEqual(findLeaks(people, alertBodies), [], 'no personal data in alerts');
     assert.deepEqual(secretLeaks(worker, await sandbox.state()), []);
+  });
+});
+
+describe('without ENCRYPTION_KEY', () => {
+  let worker;
+  before(async () => {
+    worker = await startWorker({ name: 'outbox-nokey', secrets: { ENCRYPTION_KEY: null } });
+  });
+  after(() => worker?.stop());
+
+  test('a lead that cannot be stored gets an honest error, never a success', async () => {
+    const json = await submit(worker, 'contact', { email: 'nowhere@example.com' });
+    assert.equal(json.status, 503, json.text);
+    assert.equal(json.json.ok, false);
+    assert.equal(json.json.error.code, 'queue_unavailable');
+    const html = await submit(worker, 'contact', { email: 'nowhere@example.com' }, { type: 'urlencoded' });
+    assert.equal(html.status, 503);
+    assert.doesNotMatch(html.text, /thank/i);
+    const status = await worker.status();
+    assert.equal(status.outbox.pending, 0);
+    assert.ok(status.problems.some((p) => p.setting === 'ENCRYPTION_KEY'), JSON.stringify(status.problems));
+    assert.doesNotMatch(worker.logs(), /nowhere@example\.com/);
   });
 });
 
