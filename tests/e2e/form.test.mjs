@@ -38,6 +38,7 @@ const FORMS = {
   // No redirects: HTML mode answers with pages.
   plain: { tags: [102], required: ['email', 'first_name'] },
   guarded: { tags: [101], turnstile: true },
+  custom: { tags: [102], custom_fields: { company: 7 }, duplicate_option: 'EmailAndName' },
 };
 
 /** Every call the sandbox has answered as Keap (OAuth and REST). */
@@ -141,6 +142,31 @@ describe('form endpoint', () => {
     assert.equal(matches[0].given_name, 'Ada', 'the earlier first name is kept');
     assert.equal(matches[0].family_name, 'Byron');
     assert.equal(matches[0].phone_numbers[0]?.number, '+44 20 7946 0000', 'the phone is kept');
+  });
+
+  test('values a person would type: plus-addressing, an international domain, spaces around, custom fields', async () => {
+    const plus = await submit(worker, 'contact', { email: '  ada+news@example.com ', first_name: '  Ada  ' });
+    assert.equal(plus.status, 200, plus.text);
+    let state = await sandbox.state();
+    const [c] = contactsWith(state, 'ada+news@example.com');
+    assert.ok(c, 'stored trimmed');
+    assert.equal(c.given_name, 'Ada');
+
+    const idn = await submit(worker, 'contact', { email: 'jo@bücher.example' });
+    assert.equal(idn.status, 200, `an international domain is accepted: ${idn.text}`);
+    assert.equal(contactsWith(await sandbox.state(), 'jo@bücher.example').length, 1);
+
+    const custom = await submit(worker, 'custom', { email: 'custom@example.com', first_name: 'Cus', company: 'Acme Ltd' });
+    assert.equal(custom.status, 200, custom.text);
+    state = await sandbox.state();
+    const put = state.requests.filter((r) => r.route === 'contacts_put').at(-1);
+    assert.equal(put.json.duplicate_option, 'EmailAndName');
+    assert.deepEqual(put.json.custom_fields, [{ id: 7, content: 'Acme Ltd' }]);
+    assert.deepEqual(contactsWith(state, 'custom@example.com')[0].tag_ids, [102]);
+
+    const control = await submit(worker, 'contact', { email: 'ctl@example.com', first_name: 'A\u0000B' });
+    assert.equal(control.status, 400, control.text);
+    assert.equal(control.json.error.field, 'first_name');
   });
 
   test('every validation error comes from its input, with CORS, and nothing reaches Keap', async () => {
