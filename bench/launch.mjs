@@ -157,6 +157,7 @@ export function instance({ name, dir, files, main, vars = {}, secrets = {}, kv =
       live.add(child.pid);
       handle.exited = new Promise((r) => child.once('exit', r));
       handle.url = `http://127.0.0.1:${port}`;
+      handle.inspectorPort = inspectorPort;
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const log = fs.readFileSync(logFile, 'utf8');

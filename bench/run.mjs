@@ -5,7 +5,7 @@
 //
 // Settings (environment): BENCH_ROUNDS (5), BENCH_REQUESTS (300 per worker,
 // scenario and round), BENCH_CONCURRENCY (8), BENCH_COLD (3 restarts per
-// worker). Needs build/ (sh scripts/build.sh) and the sandbox
+// worker), BENCH_BUILD (a folder with another build of ours). Needs build/ (sh scripts/build.sh) and the sandbox
 // (cargo build --release -p keap-sandbox): `make bench` does both.
 
 import { execFileSync } from 'node:child_process';
@@ -22,8 +22,6 @@ import {
   SANDBOX_CLIENT_ID,
   SANDBOX_CLIENT_SECRET,
   SITE_ORIGIN,
-  WORKER_JS,
-  WORKER_WASM,
   WRANGLER_JS,
   build,
   connect,
@@ -39,6 +37,13 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const COLD = Number(process.env.BENCH_COLD ?? 3);
 const BENCH = path.join(ROOT, 'bench');
+/** Another build of ours to measure instead of build/ (for A/B trials). */
+const BUILD = path.resolve(process.env.BENCH_BUILD ?? path.join(ROOT, 'build'));
+const WORKER_JS = path.join(BUILD, 'index.js');
+const WORKER_WASM = path.join(BUILD, 'index_bg.wasm');
+/** A second build of ours run alongside as `variant`, to compare a change. */
+const VARIANT = process.env.BENCH_VARIANT ? path.resolve(process.env.BENCH_VARIANT) : null;
+const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'floor'];
 const RESULTS = path.join(BENCH, 'results');
 const TOKEN_KEY = 'keap_token';
 
@@ -51,7 +56,11 @@ function sizes() {
     const raw = fs.readFileSync(file);
     return { raw: raw.length, gzip: gzipSync(raw, { level: 9 }).length };
   };
-  return { wasm: of(WORKER_WASM), js: of(WORKER_JS) };
+  return {
+    wasm: of(WORKER_WASM),
+    js: of(WORKER_JS),
+    ...(VARIANT && { variant_wasm: of(path.join(VARIANT, 'index_bg.wasm')), variant_js: of(path.join(VARIANT, 'index.js')) }),
+  };
 }
 
 // ------------------------------------------------------------- the three
@@ -75,6 +84,16 @@ function makeInstances(sandbox) {
       main: 'index.js',
       vars: { ...common, ...sandbox.keapVars },
       secrets: secretsOurs,
+    }),
+    ...(VARIANT && {
+      variant: instance({
+        name: 'variant',
+        dir: path.join(runDir, 'variant'),
+        files: { 'index.js': path.join(VARIANT, 'index.js'), 'index_bg.wasm': path.join(VARIANT, 'index_bg.wasm') },
+        main: 'index.js',
+        vars: { ...common, ...sandbox.keapVars },
+        secrets: secretsOurs,
+      }),
     }),
     baseline: instance({
       name: 'baseline',
@@ -123,8 +142,8 @@ const submission = () => ({
   },
 });
 const SCENARIOS = {
-  preflight: { make: preflight, expect: { ours: 204, baseline: 204, floor: 200 } },
-  submission: { make: submission, expect: { ours: 200, baseline: 200, floor: 200 } },
+  preflight: { make: preflight, expect: { ours: 204, variant: 204, baseline: 204, floor: 204 } },
+  submission: { make: submission, expect: { ours: 200, variant: 200, baseline: 200, floor: 200 } },
 };
 
 /** A harness-shaped view of an instance, for harness.connect/consent. */
@@ -200,7 +219,7 @@ const keapCalls = (state) => ({
 // ---------------------------------------------------------------- phases
 
 async function measureRounds(insts, sandbox) {
-  const names = ['ours', 'baseline', 'floor'];
+  const names = WORKERS;
   const samples = []; // { round, scenario, worker, rps, p50, p99, cpuStat, cpuSched, failures, keap }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [scenario, { make, expect }] of Object.entries(SCENARIOS)) {
@@ -243,7 +262,7 @@ async function measureRounds(insts, sandbox) {
 async function measureCold(insts) {
   const out = [];
   for (let k = 0; k < COLD; k++) {
-    for (const name of ['ours', 'baseline', 'floor']) {
+    for (const name of WORKERS) {
       const inst = insts[name];
       await inst.stop();
       await inst.start();
@@ -306,12 +325,12 @@ function summarize(samples, cold) {
   const perRound = (scenario, key, f) =>
     [...new Set(samples.map((s) => s.round))].map((round) => {
       const v = (w) => samples.find((s) => s.round === round && s.scenario === scenario && s.worker === w)[key];
-      return f(v('ours'), v('baseline'), v('floor'));
+      return f(v);
     });
   const scenarios = {};
   for (const scenario of Object.keys(SCENARIOS)) {
     const row = {};
-    for (const worker of ['ours', 'baseline', 'floor']) {
+    for (const worker of WORKERS) {
       row[worker] = {
         rps: median(by(scenario, worker, 'rps')),
         p50_ms: median(by(scenario, worker, 'p50_ms')),
@@ -324,16 +343,22 @@ function summarize(samples, cold) {
     }
     for (const key of ['cpu_ms', 'p50_ms', 'p99_ms']) {
       const src = key === 'cpu_ms' ? 'cpu_sched_ms_per_req' : key;
-      row.ours[`${key}_above_floor`] = median(perRound(scenario, src, (o, b, f) => o - f));
-      row.baseline[`${key}_above_floor`] = median(perRound(scenario, src, (o, b, f) => b - f));
-      row[`${key}_ratio_above_floor`] = median(perRound(scenario, src, (o, b, f) => (o - f) / (b - f)));
-      row[`${key}_ratio`] = median(perRound(scenario, src, (o, b) => o / b));
+      for (const w of WORKERS.filter((w) => w !== 'floor')) {
+        row[w][`${key}_above_floor`] = median(perRound(scenario, src, (v) => v(w) - v('floor')));
+      }
+      for (const w of WORKERS.filter((w) => w !== 'floor' && w !== 'baseline')) {
+        const name = w === 'ours' ? '' : `${w}_`;
+        row[`${name}${key}_ratio_above_floor`] = median(
+          perRound(scenario, src, (v) => (v(w) - v('floor')) / (v('baseline') - v('floor'))),
+        );
+        row[`${name}${key}_ratio`] = median(perRound(scenario, src, (v) => v(w) / v('baseline')));
+      }
     }
     scenarios[scenario] = row;
   }
   const coldBy = (worker, key) => median(cold.filter((c) => c.worker === worker).map((c) => c[key]));
   const coldRows = {};
-  for (const worker of ['ours', 'baseline', 'floor']) {
+  for (const worker of WORKERS) {
     coldRows[worker] = Object.fromEntries(['ready_ms', 'first_ms', 'second_ms', 'cpu_start_ms', 'cpu_first_ms'].map((k) => [k, coldBy(worker, k)]));
   }
   return { scenarios, cold: coldRows };
@@ -349,6 +374,10 @@ function table(result) {
   lines.push('| file | raw | gzip -9 |', '|---|---:|---:|');
   lines.push(`| index_bg.wasm | ${kb(sz.wasm.raw)} | ${kb(sz.wasm.gzip)} |`);
   lines.push(`| index.js | ${kb(sz.js.raw)} | ${kb(sz.js.gzip)} |`);
+  if (sz.variant_wasm) {
+    lines.push(`| variant index_bg.wasm | ${kb(sz.variant_wasm.raw)} | ${kb(sz.variant_wasm.gzip)} |`);
+    lines.push(`| variant index.js | ${kb(sz.variant_js.raw)} | ${kb(sz.variant_js.gzip)} |`);
+  }
   lines.push('');
   lines.push(`Cold start (median of ${COLD} restarts; first request = a delivered submission):`, '');
   lines.push('| worker | wrangler start → ready | workerd CPU to ready | first request | its workerd CPU | second request |', '|---|---:|---:|---:|---:|---:|');
@@ -359,11 +388,14 @@ function table(result) {
     lines.push('');
     lines.push(`${scenario === 'preflight' ? 'Preflight (OPTIONS)' : 'Delivered submission (JSON POST → KV read, PUT contact, POST tags)'}, concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds × ${REQUESTS} requests:`, '');
     lines.push('| worker | req/s | p50 | p99 | workerd CPU/req | CPU above floor | p50 above floor |', '|---|---:|---:|---:|---:|---:|---:|');
-    for (const w of ['ours', 'baseline', 'floor']) {
+    for (const w of WORKERS) {
       const r = row[w];
       lines.push(`| ${w} | ${r.rps.toFixed(0)} | ${f1(r.p50_ms)} ms | ${f1(r.p99_ms)} ms | ${f2(r.cpu_ms)} ms | ${w === 'floor' ? '' : `${f2(r.cpu_ms_above_floor)} ms`} | ${w === 'floor' ? '' : `${f1(r.p50_ms_above_floor)} ms`} |`);
     }
     lines.push(`| ours ÷ baseline | | ${f2(row.p50_ms_ratio)} | ${f2(row.p99_ms_ratio)} | ${f2(row.cpu_ms_ratio)} | ${f2(row.cpu_ms_ratio_above_floor)} | ${f2(row.p50_ms_ratio_above_floor)} |`);
+    if (VARIANT) {
+      lines.push(`| variant ÷ baseline | | ${f2(row.variant_p50_ms_ratio)} | ${f2(row.variant_p99_ms_ratio)} | ${f2(row.variant_cpu_ms_ratio)} | ${f2(row.variant_cpu_ms_ratio_above_floor)} | ${f2(row.variant_p50_ms_ratio_above_floor)} |`);
+    }
   }
   if (counts) {
     lines.push('', 'Per delivered submission (Keap calls counted by the sandbox, KV operations by a counting wrapper around `STORE`):', '');
@@ -373,25 +405,38 @@ function table(result) {
   return lines.join('\n');
 }
 
+/**
+ * Starts the sandbox and the workers named in `only` (default all three),
+ * the baseline's KV seeded with a plain token and ours connected by the real
+ * OAuth flow. Also used by bench/profile.mjs.
+ */
+export async function benchSetup({ only = WORKERS } = {}) {
+  build();
+  fs.mkdirSync(runDir, { recursive: true });
+  const sandbox = await startSandbox({ name: 'bench-sandbox' });
+  const all = makeInstances(sandbox);
+  const insts = Object.fromEntries(only.map((n) => [n, all[n]]));
+  if (insts.baseline) seedBaseline(insts.baseline, await baselineToken(sandbox));
+  await Promise.all(Object.values(insts).map((i) => i.start()));
+  for (const name of ['ours', 'variant'].filter((n) => insts[n])) {
+    log(`connecting ${name} to the sandbox (OAuth)`);
+    const view = harnessView(insts[name], secretsOurs.ADMIN_TOKEN);
+    const { res } = await connect(view);
+    const status = JSON.parse((await view.admin('/admin/status')).text);
+    if (!status.connected) throw new Error(`${name} did not connect (callback ${res.status})`);
+  }
+  return { sandbox, insts, submission };
+}
+
 // ------------------------------------------------------------------- main
 
 async function main() {
-  build();
-  fs.mkdirSync(runDir, { recursive: true });
   const t0 = Date.now();
   const load1 = os.loadavg();
   const sz = sizes();
   log(`wasm ${kb(sz.wasm.raw)} (${kb(sz.wasm.gzip)} gzipped), index.js ${kb(sz.js.raw)} (${kb(sz.js.gzip)} gzipped)`);
 
-  const sandbox = await startSandbox({ name: 'bench-sandbox' });
-  const insts = makeInstances(sandbox);
-  seedBaseline(insts.baseline, await baselineToken(sandbox));
-  await Promise.all(Object.values(insts).map((i) => i.start()));
-  log('started; connecting ours to the sandbox (OAuth)');
-  const view = harnessView(insts.ours, secretsOurs.ADMIN_TOKEN);
-  const { res } = await connect(view);
-  const status = JSON.parse((await view.admin('/admin/status')).text);
-  if (!status.connected) throw new Error(`ours did not connect (callback ${res.status})`);
+  const { sandbox, insts } = await benchSetup();
 
   log('warming up');
   for (const inst of Object.values(insts)) {
@@ -428,8 +473,10 @@ async function main() {
   fs.rmSync(runDir, { recursive: true, force: true });
 }
 
-main().catch(async (e) => {
-  console.error(e);
-  await stopAll();
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch(async (e) => {
+    console.error(e);
+    await stopAll();
+    process.exit(1);
+  });
+}

@@ -1,0 +1,98 @@
+// Where does a worker's CPU go? Runs ours (or the baseline: `node
+// bench/profile.mjs baseline`) under wrangler dev against the sandbox,
+// records a V8 CPU profile through the DevTools inspector while it serves
+// BENCH_REQUESTS (500) delivered submissions, and prints the functions with
+// the most self time. wasm functions are named by the wasm names section
+// (worker-build keeps it). The profile is saved in bench/results/.
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { ROOT, stopAll } from '../tests/support/harness.mjs';
+import { load } from './load.mjs';
+import { benchSetup } from './run.mjs';
+
+const which = process.argv[2] ?? 'ours';
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
+
+async function inspector(port) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const target = targets.find((t) => t.webSocketDebuggerUrl);
+  // The inspector proxy wants a local Origin.
+  const ws = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: 'http://localhost' } });
+  await new Promise((r, j) => {
+    ws.onopen = r;
+    ws.onerror = j;
+  });
+  let id = 0;
+  const pending = new Map();
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.id && pending.has(msg.id)) {
+      pending.get(msg.id)(msg);
+      pending.delete(msg.id);
+    }
+  };
+  const send = (method, params = {}) =>
+    new Promise((r) => {
+      id += 1;
+      pending.set(id, r);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}
+
+async function main() {
+  const { insts, submission } = await benchSetup({ only: [which] });
+  const inst = insts[which];
+  await load({ url: inst.url, make: submission, count: 100, concurrency: 8 });
+  const c0 = inst.cpu();
+  const plain = await load({ url: inst.url, make: submission, count: REQUESTS, concurrency: 8 });
+  const c1 = inst.cpu();
+  console.log(`${which}: unprofiled, workerd CPU ${((c1.sched - c0.sched) / 1e6 / REQUESTS).toFixed(2)} ms per submission, p50 ${plain.latencies[plain.latencies.length >> 1].toFixed(1)} ms`);
+  const dev = await inspector(inst.inspectorPort);
+  await dev.send('Profiler.enable');
+  await dev.send('Profiler.setSamplingInterval', { interval: 100 });
+  await dev.send('Profiler.start');
+  const r = await load({ url: inst.url, make: submission, count: REQUESTS, concurrency: 8 });
+  const { result } = await dev.send('Profiler.stop');
+  dev.close();
+  const profile = result.profile;
+  fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+  const file = path.join(ROOT, `bench/results/profile-${which}.cpuprofile`);
+  fs.writeFileSync(file, JSON.stringify(profile));
+
+  const dt = new Map();
+  for (let i = 0; i < profile.samples.length; i++) {
+    dt.set(profile.samples[i], (dt.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  const self = new Map();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const us = dt.get(node.id) ?? 0;
+    const f = node.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url ? path.basename(f.url) : ''}`.trim();
+    self.set(key, (self.get(key) ?? 0) + us);
+    if (f.functionName !== '(idle)' && f.functionName !== '(program)') total += us;
+  }
+  console.log(`${which}: ${REQUESTS} submissions, statuses ${JSON.stringify(r.statuses)}; JS+wasm time (not idle/program) ${(total / 1000 / REQUESTS).toFixed(3)} ms per request`);
+  for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+    console.log(`${(us / 1000 / REQUESTS).toFixed(3).padStart(8)} ms/req  ${k.slice(0, 140)}`);
+  }
+  // wrangler's bundle (what the profile's line numbers refer to) is
+  // deleted when it exits: keep a copy beside the profile.
+  const tmp = path.join(inst.dir, '.wrangler/tmp');
+  for (const d of fs.existsSync(tmp) ? fs.readdirSync(tmp) : []) {
+    if (!d.startsWith('dev-')) continue;
+    const bundle = fs.readdirSync(path.join(tmp, d)).find((f) => f.endsWith('.js'));
+    if (bundle) fs.copyFileSync(path.join(tmp, d, bundle), file.replace(/\.cpuprofile$/, '.bundle.js'));
+  }
+  await Promise.all(Object.values(insts).map((i) => i.stop()));
+  await stopAll();
+}
+
+main().catch(async (e) => {
+  console.error(e);
+  await stopAll();
+  process.exit(1);
+});
