@@ -34,7 +34,10 @@ main{max-width:42rem;margin:3rem auto;padding:2rem;background:#fff;border-radius
 h1{font-size:1.5rem;margin-top:0}code{background:#eef0f4;padding:0 .25em;border-radius:3px}\
 .ok{color:#0a7a3d}.bad{color:#b3261e}.warn{color:#8a5a00}\
 table{border-collapse:collapse}td,th{text-align:left;padding:.25rem .75rem .25rem 0;vertical-align:top}\
-.button,button{display:inline-block;background:#1f5fd1;color:#fff;border:0;border-radius:6px;padding:.6rem 1.1rem;font:inherit;text-decoration:none;cursor:pointer}";
+.button,button{display:inline-block;background:#1f5fd1;color:#fff;border:0;border-radius:6px;padding:.6rem 1.1rem;font:inherit;text-decoration:none;cursor:pointer}\
+.button:hover,button:hover{background:#174ba8}\
+a{color:#1f5fd1}a:focus-visible,.button:focus-visible,button:focus-visible{outline:3px solid #1f5fd1;outline-offset:2px}\
+h2{font-size:1.15rem;margin:1.75rem 0 .5rem}small{color:#4a5360}";
 
 #[cfg(test)]
 mod tests {
