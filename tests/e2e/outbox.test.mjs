@@ -261,6 +261,34 @@ describe('outbox', () => {
     assert.deepEqual(contactsWith(state, 'rejected-later@example.com')[0]?.tag_ids, [101]);
   });
 
+  test('Keap throttling a scheduled run stops it without losing or killing a lead; others go out next run', async () => {
+    await sandbox.faults({ route: 'rest', status: 500, count: 3 });
+    const emails = ['throttle-1@example.com', 'throttle-2@example.com', 'throttle-3@example.com'];
+    for (const email of emails) {
+      const res = await lead(email, { first_name: 'Throttled' });
+      assert.equal(res.status, 202, res.text);
+    }
+    await sandbox.faults({ clear: true });
+    await sandbox.faults({ route: 'rest', status: 429, count: 1 });
+    const before = await sandbox.state();
+    await worker.scheduled();
+    let state = await sandbox.state();
+    const restCalls = (st) => (st.counts.contacts_put ?? 0) + (st.counts.tags_post ?? 0);
+    assert.equal(restCalls(state) - restCalls(before), 1, 'a 429 ends the run: no call after it');
+    let status = await worker.status();
+    assert.equal(status.outbox.pending, 3);
+    assert.equal(status.outbox.dead, 0, 'a 429 is not a dead letter');
+
+    await worker.scheduled();
+    state = await sandbox.state();
+    status = await worker.status();
+    const delivered = emails.filter((e) => contactsWith(state, e).length === 1);
+    assert.ok(delivered.includes(emails[1]) && delivered.includes(emails[2]), `delivered: ${delivered}`);
+    assert.equal(delivered.length + status.outbox.pending, 3, 'every lead is delivered or still queued');
+    assert.equal(status.outbox.dead, 0);
+    console.log(`throttled run: ${delivered.length} of 3 delivered by the next run; ${status.outbox.pending} in back-off`);
+  });
+
   test('no email address or name in plain text in the local KV files, nor in the log; no token or secret anywhere', async () => {
     const { files, leaks } = kvLeaks(worker, people);
     assert.ok(files > 0);
