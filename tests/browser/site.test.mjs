@@ -130,3 +130,21 @@ test('with JavaScript off, the plain form posts and the browser follows the 303 
     await b.close();
   }
 });
+
+test('when form.js does not load, a refused plain post lands on oops.html, which names the problem', async () => {
+  const b = await openBrowser();
+  try {
+    const { page } = b;
+    await page.route('**/form.js', (route) => route.abort());
+    await page.goto(site.url);
+    await page.getByRole('textbox', { name: /^Email/ }).fill('jane@example');
+    await Promise.all([page.waitForURL(/\/oops\.html\?/), page.getByRole('button', { name: 'Send' }).click()]);
+    const url = new URL(page.url());
+    assert.equal(url.origin, site.origin);
+    assert.equal(url.searchParams.get('error'), 'invalid_email');
+    assert.match(await page.locator('#reason').textContent(), /email address does not look right/);
+    await screenshot(page, 'site-plain-oops');
+  } finally {
+    await b.close();
+  }
+});
