@@ -54,6 +54,16 @@ pub enum AlertOutcome {
     Failed,
 }
 
+/// Tells the owner that Keap refused a lead for good. `reason` is Keap's
+/// refusal with the visitor's values already scrubbed (see `keap.rs`).
+pub async fn dead_letter<P: Platform>(p: &P, config: &Config, reason: &str) -> AlertOutcome {
+    let message = format!(
+        "Keap refused a lead for good ({reason}). It is kept as a dead letter: \
+         fix the cause, then press \"Deliver now\" on /admin."
+    );
+    alert(p, config, AlertKind::DeadLetter, &message).await
+}
+
 /// Sends an alert of `kind`, unless one was sent recently.
 pub async fn alert<P: Platform>(
     p: &P,

@@ -26,7 +26,7 @@ use std::cell::Cell;
 
 use serde::Serialize;
 
-use crate::alerts::{alert, AlertKind};
+use crate::alerts::{self, alert, AlertKind};
 use crate::config::Config;
 use crate::credentials::{self, Credentials};
 use crate::delivery::{self, DeliveryOutcome, Progress};
@@ -278,11 +278,7 @@ async fn deliver_due<P: Platform>(
                     ));
                     if !dead_alerted {
                         dead_alerted = true;
-                        let message = format!(
-                            "Keap refused a lead for good ({reason}). It is kept as a dead \
-                             letter: fix the cause, then press \"Deliver now\" on /admin."
-                        );
-                        alert(p, config, AlertKind::DeadLetter, &message).await;
+                        alerts::dead_letter(p, config, reason).await;
                     }
                 }
             }

@@ -31,7 +31,7 @@ const STORE_ATTEMPTS: u32 = 3;
 const ALERT_BEFORE_EXPIRY_MS: u64 = 2 * 3_600_000;
 
 const RECONNECT: &str = "Open /admin and click \"Connect to Keap\" to authorize again; \
-until then new leads are queued, not lost.";
+leads Keap cannot take meanwhile are queued, not lost.";
 
 /// What a refresh run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

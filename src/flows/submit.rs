@@ -16,6 +16,7 @@
 //! owner fixes the cause, and the visitor gets the same `202 queued` as
 //! for any lead that is safe but not yet in Keap.
 
+use crate::alerts;
 use crate::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
 use crate::body::{self, BodyError};
 use crate::config::Config;
@@ -169,6 +170,7 @@ pub async fn submit<P: Platform>(
                         form.id,
                         id.as_str()
                     ));
+                    alerts::dead_letter(p, config, &reason).await;
                     answer.success(Accepted::Queued)
                 }
                 Err(e) => {

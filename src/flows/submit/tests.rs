@@ -826,6 +826,38 @@ fn a_permanent_refusal_becomes_a_dead_letter_and_the_visitor_is_not_blamed() {
 }
 
 #[test]
+fn a_permanent_refusal_alerts_the_owner_without_personal_data() {
+    let p = MemoryPlatform::new();
+    p.respond(|r| {
+        if r.url.starts_with("https://hooks.example.com/") {
+            Ok(InResponse::new(204, ""))
+        } else {
+            Ok(InResponse::new(
+                400,
+                r#"{"message":"Invalid email a@example.com"}"#,
+            ))
+        }
+    });
+    let mut config = api_key();
+    config.settings.alert_webhook_url = Some(crate::secret::Secret::new(
+        "https://hooks.example.com/alerts",
+    ));
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "queued"}));
+    let alerts = p.sent_to("hooks.example.com");
+    assert_eq!(alerts.len(), 1, "one dead_letter alert");
+    let body: serde_json::Value =
+        serde_json::from_slice(alerts[0].body.as_deref().unwrap_or_default()).unwrap();
+    assert_eq!(body["event"], "dead_letter");
+    assert!(!body.to_string().contains("a@example.com"), "{body}");
+}
+
+#[test]
 fn an_unstorable_lead_is_an_honest_503() {
     // No ENCRYPTION_KEY and Keap unreachable: nothing may claim success.
     let p = MemoryPlatform::new();
