@@ -218,13 +218,9 @@ describe('outbox', () => {
     assert.doesNotMatch(page.text, /rejected@example\.com/, 'the page lists dead letters without personal data');
   });
 
-  // Known gap (reported): the submit flow stores a dead letter with
-  // outbox::enqueue_dead but never calls alert(DeadLetter), and the
-  // scheduled drain alerts only when an entry *becomes* dead during a
-  // drain; so a lead Keap refuses on the form path is never alerted.
-  test('a form-path dead letter raises a dead_letter alert', {
-    todo: 'submit flow: a dead letter made on the form path sends no dead_letter alert (reported)',
-  }, () => {
+  // A lead Keap refuses on the form path is kept as a dead letter and
+  // alerted at once, like one that becomes dead during a drain.
+  test('a form-path dead letter raises a dead_letter alert', () => {
     const deadAlerts = alerts.requests.filter((r) => r.json?.event === 'dead_letter');
     assert.equal(deadAlerts.length, 1, `alerts: ${JSON.stringify(alerts.requests.map((r) => r.json?.event))}`);
   });
