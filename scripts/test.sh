@@ -26,8 +26,11 @@ step "build: the worker (wasm) and the Keap sandbox"
 cargo build --release -p keap-sandbox
 sh scripts/build.sh
 
+# Each run starts with no artifacts of earlier runs (logs, KV folders, screenshots).
+rm -rf tests/artifacts
+
 step "end-to-end tests in workerd"
-$NODE --test --test-concurrency=1 tests/e2e/
+$NODE --test --test-concurrency=1 "tests/e2e/*.test.mjs"
 
 step "browser tests in headless Chromium"
-$NODE --test --test-concurrency=1 tests/browser/
+$NODE --test --test-concurrency=1 "tests/browser/*.test.mjs"
