@@ -1,8 +1,11 @@
-// Where does a worker's CPU go? Runs ours (or the baseline: `node
-// bench/profile.mjs baseline`) under wrangler dev against the sandbox,
-// records a V8 CPU profile through the DevTools inspector while it serves
-// BENCH_REQUESTS (500) delivered submissions, and prints the functions with
-// the most self time. wasm functions are named by the wasm names section
+// Where does a worker's CPU go?
+//
+//   node bench/profile.mjs [ours|baseline|floor] [submission|preflight]
+//
+// Runs that worker under wrangler dev against the sandbox, measures its
+// workerd CPU over BENCH_REQUESTS (500) requests, then records a V8 CPU
+// profile through the DevTools inspector over as many more and prints the
+// functions with the most self time. wasm functions are named by the wasm names section
 // (worker-build keeps it). The profile is saved in bench/results/.
 
 import fs from 'node:fs';
@@ -13,6 +16,7 @@ import { load } from './load.mjs';
 import { benchSetup } from './run.mjs';
 
 const which = process.argv[2] ?? 'ours';
+const scenario = process.argv[3] ?? 'submission';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
 
 async function inspector(port) {
@@ -43,23 +47,24 @@ async function inspector(port) {
 }
 
 async function main() {
-  const { insts, submission } = await benchSetup({ only: [which] });
+  const { insts, submission, preflight } = await benchSetup({ only: [which] });
+  const make = scenario === 'preflight' ? preflight : submission;
   const inst = insts[which];
-  await load({ url: inst.url, make: submission, count: 100, concurrency: 8 });
+  await load({ url: inst.url, make, count: 100, concurrency: 8 });
   const c0 = inst.cpu();
-  const plain = await load({ url: inst.url, make: submission, count: REQUESTS, concurrency: 8 });
+  const plain = await load({ url: inst.url, make, count: REQUESTS, concurrency: 8 });
   const c1 = inst.cpu();
   console.log(`${which}: unprofiled, workerd CPU ${((c1.sched - c0.sched) / 1e6 / REQUESTS).toFixed(2)} ms per submission, p50 ${plain.latencies[plain.latencies.length >> 1].toFixed(1)} ms`);
   const dev = await inspector(inst.inspectorPort);
   await dev.send('Profiler.enable');
   await dev.send('Profiler.setSamplingInterval', { interval: 100 });
   await dev.send('Profiler.start');
-  const r = await load({ url: inst.url, make: submission, count: REQUESTS, concurrency: 8 });
+  const r = await load({ url: inst.url, make, count: REQUESTS, concurrency: 8 });
   const { result } = await dev.send('Profiler.stop');
   dev.close();
   const profile = result.profile;
   fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-  const file = path.join(ROOT, `bench/results/profile-${which}.cpuprofile`);
+  const file = path.join(ROOT, `bench/results/profile-${which}-${scenario}.cpuprofile`);
   fs.writeFileSync(file, JSON.stringify(profile));
 
   const dt = new Map();

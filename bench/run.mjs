@@ -425,7 +425,7 @@ export async function benchSetup({ only = WORKERS } = {}) {
     const status = JSON.parse((await view.admin('/admin/status')).text);
     if (!status.connected) throw new Error(`${name} did not connect (callback ${res.status})`);
   }
-  return { sandbox, insts, submission };
+  return { sandbox, insts, submission, preflight };
 }
 
 // ------------------------------------------------------------------- main
