@@ -31,6 +31,7 @@ import {
 } from '../tests/support/harness.mjs';
 import { instance } from './launch.mjs';
 import { load, median, quantile } from './load.mjs';
+import { sections } from './sections.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
@@ -56,8 +57,9 @@ function sizes() {
     const raw = fs.readFileSync(file);
     return { raw: raw.length, gzip: gzipSync(raw, { level: 9 }).length };
   };
+  const wasmSections = Object.fromEntries(sections(fs.readFileSync(WORKER_WASM)).map((x) => [x.name, x.size]));
   return {
-    wasm: of(WORKER_WASM),
+    wasm: { ...of(WORKER_WASM), code: wasmSections.code, data: wasmSections.data },
     js: of(WORKER_JS),
     ...(VARIANT && { variant_wasm: of(path.join(VARIANT, 'index_bg.wasm')), variant_js: of(path.join(VARIANT, 'index.js')) }),
   };
@@ -372,7 +374,7 @@ function table(result) {
   const { sizes: sz, summary, counts } = result;
   const lines = [];
   lines.push('| file | raw | gzip -9 |', '|---|---:|---:|');
-  lines.push(`| index_bg.wasm | ${kb(sz.wasm.raw)} | ${kb(sz.wasm.gzip)} |`);
+  lines.push(`| index_bg.wasm | ${kb(sz.wasm.raw)} (code ${kb(sz.wasm.code)}, data ${kb(sz.wasm.data)}) | ${kb(sz.wasm.gzip)} |`);
   lines.push(`| index.js | ${kb(sz.js.raw)} | ${kb(sz.js.gzip)} |`);
   if (sz.variant_wasm) {
     lines.push(`| variant index_bg.wasm | ${kb(sz.variant_wasm.raw)} | ${kb(sz.variant_wasm.gzip)} |`);
