@@ -43,6 +43,9 @@ test('the enhanced form shows a field error, then sends the contact with its tag
   try {
     const { page } = b;
     await page.goto(site.url);
+    assert.equal(await page.getByRole('textbox', { name: /Leave this empty/ }).count(), 0, 'the honeypot is hidden from assistive technology');
+    const trap = await page.locator('input[name="_gotcha"]').boundingBox();
+    assert.ok(!trap || trap.x + trap.width <= 0, 'the honeypot is off-screen');
 
     // An address the browser accepts but the worker refuses: the error
     // lands on the field.
@@ -59,8 +62,14 @@ test('the enhanced form shows a field error, then sends the contact with its tag
     await page.getByLabel('Last name').fill('Browser');
     await page.getByLabel('Send me the newsletter').check();
     await page.getByLabel(/You may email me/).check();
-    await page.getByRole('button', { name: 'Send' }).click();
+    // Keap answers slowly this time, so the sending state can be seen.
+    await sandbox.faults({ delay_ms: 1500 });
+    const send = page.getByRole('button', { name: 'Send' });
+    await send.click();
+    assert.ok(await send.isDisabled(), 'the button is disabled while sending');
+    assert.match(await page.getByRole('status').textContent(), /Sending/);
     await page.getByRole('status').getByText('Thank you! Your message has been sent.').waitFor();
+    await sandbox.faults({ clear: true });
     assert.equal(await email.getAttribute('aria-invalid'), null, 'the error is cleared');
     assert.equal(await email.inputValue(), '', 'the form is reset');
     assert.ok(await page.getByRole('button', { name: 'Send' }).isEnabled());
