@@ -198,7 +198,8 @@ ${b('keap-form-worker is running locally (no Keap account needed)')}
 
   1. Open the admin page, click ${b('Connect to Keap')}, then ${b('Allow')}.
   2. Send the example form; the contact appears in the sandbox view.
-     (Sent before connecting, it waits in the outbox: /admin shows it.)
+     Sent before connecting, it waits in the outbox: /admin shows it, and
+     ${b('Deliver now')} sends it (deployed, the hourly Cron Trigger does that).
 
   Ctrl-C stops everything.
 `);
