@@ -39,25 +39,23 @@
 
       var controller = 'AbortController' in window ? new AbortController() : null;
       var timer = controller && setTimeout(function () { controller.abort(); }, TIMEOUT_MS);
-      fetch(form.action, {
+      fetch(form.getAttribute('action'), {
         method: 'POST',
         body: new FormData(form),
         headers: { Accept: 'application/json' },
         signal: controller ? controller.signal : undefined
       }).then(function (response) {
-        return response.json().then(function (body) {
-          return { status: response.status, body: body };
-        });
+        return response.json(); // every answer of the worker is JSON here
       }).then(function (answer) {
         clearTimeout(timer);
         sending = false;
         setBusy(button, status, false);
-        if (answer.body && answer.body.ok) {
+        if (answer && answer.ok) {
           form.reset();
           say(status, 'ok', MESSAGES.sent);
-          status.focus();
+          if (status) status.focus();
         } else {
-          showError(form, status, (answer.body && answer.body.error) || {});
+          showError(form, status, (answer && answer.error) || {});
         }
       }, function () {
         // Unreachable, timed out, or the answer was refused by the
