@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import { ROOT, stopAll } from '../tests/support/harness.mjs';
 import { load } from './load.mjs';
-import { benchSetup } from './run.mjs';
+import { benchSetup, runDir } from './run.mjs';
 
 const which = process.argv[2] ?? 'ours';
 const scenario = process.argv[3] ?? 'submission';
@@ -94,6 +94,7 @@ async function main() {
   }
   await Promise.all(Object.values(insts).map((i) => i.stop()));
   await stopAll();
+  fs.rmSync(runDir, { recursive: true, force: true });
 }
 
 main().catch(async (e) => {

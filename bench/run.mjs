@@ -67,7 +67,7 @@ function sizes() {
 
 // ------------------------------------------------------------- the three
 
-const runDir = path.join(RESULTS, `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+export const runDir = path.join(RESULTS, `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 const secretsOurs = {
   KEAP_CLIENT_ID: SANDBOX_CLIENT_ID,
   KEAP_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
