@@ -1,6 +1,7 @@
 //! `worker::Request`/`Response` to and from the core's plain HTTP values.
 
-use worker::{Request, Response};
+use wasm_bindgen::JsCast;
+use worker::{js_sys, wasm_bindgen_futures::JsFuture, web_sys, Response};
 
 use crate::http::{Headers, Incoming, Method, Reply};
 
@@ -9,16 +10,22 @@ use crate::http::{Headers, Incoming, Method, Reply};
 const MAX_BODY: usize = 64 * 1024;
 
 /// Reads a request into the core's form. A body that cannot be read
-/// becomes a 400 answer, never a panic.
-pub async fn incoming(mut req: Request) -> Result<Incoming, Reply> {
-    let url = req
-        .url()
+/// becomes a 400 answer, never a panic. It takes the runtime's own
+/// `Request`, not `worker::Request`, whose conversion also reads and
+/// converts `request.cf`, which nothing here uses.
+pub async fn incoming(req: web_sys::Request) -> Result<Incoming, Reply> {
+    let url = url::Url::parse(&req.url())
         .map_err(|_| Reply::json(400, &bad_request("the request URL is not valid")))?;
     let mut headers = Headers::new();
-    for (name, value) in req.headers().entries() {
-        headers.push(name, value);
+    if let Ok(Some(entries)) = js_sys::try_iter(&req.headers()) {
+        for entry in entries.flatten() {
+            let pair: js_sys::Array = entry.unchecked_into();
+            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                headers.push(name, value);
+            }
+        }
     }
-    let method = Method::parse(req.method().as_ref());
+    let method = Method::parse(&req.method());
     let declared = headers
         .get("Content-Length")
         .and_then(|v| v.trim().parse::<usize>().ok());
@@ -29,10 +36,9 @@ pub async fn incoming(mut req: Request) -> Result<Incoming, Reply> {
             // from the declared length.
             Vec::new()
         }
-        _ => req
-            .bytes()
+        _ => read_body(&req)
             .await
-            .map_err(|_| Reply::json(400, &bad_request("the request body could not be read")))?,
+            .ok_or_else(|| Reply::json(400, &bad_request("the request body could not be read")))?,
     };
     Ok(Incoming {
         method,
@@ -40,6 +46,11 @@ pub async fn incoming(mut req: Request) -> Result<Incoming, Reply> {
         headers,
         body,
     })
+}
+
+async fn read_body(req: &web_sys::Request) -> Option<Vec<u8>> {
+    let buffer = JsFuture::from(req.array_buffer().ok()?).await.ok()?;
+    Some(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 fn bad_request(message: &str) -> serde_json::Value {

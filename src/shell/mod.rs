@@ -8,7 +8,7 @@ mod env;
 mod platform;
 mod routes;
 
-use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, web_sys, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
 fn start() {
@@ -16,7 +16,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let incoming = convert::incoming(req).await;
     let reply = match incoming {
         Ok(incoming) => {

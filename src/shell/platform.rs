@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use wasm_bindgen::JsCast;
-use worker::{js_sys, wasm_bindgen_futures, Delay, Env, Fetch, Method as WMethod, RequestInit};
+use worker::{js_sys, wasm_bindgen_futures, web_sys, Delay, Env, Method as WMethod};
 
 use crate::http::{FetchError, Headers, InResponse, Method, OutRequest};
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
@@ -109,44 +108,59 @@ impl Platform for WorkerPlatform {
     }
 
     async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
-        let headers = worker::Headers::new();
+        // The runtime's fetch, bounded by an AbortSignal that also bounds
+        // reading the body: no timer of our own to race against it.
+        let network = |what: &str| FetchError::Network(what.into());
+        let headers = web_sys::Headers::new().map_err(|_| network("invalid request header"))?;
         for (name, value) in request.headers.iter() {
             headers
                 .set(name, value)
-                .map_err(|_| FetchError::Network("invalid request header".into()))?;
+                .map_err(|_| network("invalid request header"))?;
         }
-        let mut init = RequestInit::new();
-        init.with_method(method(request.method))
-            .with_headers(headers);
+        let signal = web_sys::AbortSignal::timeout_with_u32(FETCH_TIMEOUT.as_millis() as u32);
+        let init = web_sys::RequestInit::new();
+        init.set_method(method(request.method).as_ref());
+        init.set_headers(&headers);
         if let Some(body) = request.body {
-            init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+            init.set_body(&js_sys::Uint8Array::from(body.as_slice()));
         }
-        let req = worker::Request::new_with_init(&request.url, &init)
-            .map_err(|_| FetchError::Network("invalid request URL".into()))?;
-        let send = Box::pin(async move {
-            let mut resp = Fetch::Request(req)
-                .send()
-                .await
-                .map_err(|e| FetchError::Network(e.to_string()))?;
-            let mut headers = Headers::new();
-            for (name, value) in resp.headers().entries() {
-                headers.push(name, value);
+        init.set_signal(Some(&signal));
+        let failed = |what: &str| {
+            if signal.aborted() {
+                FetchError::Timeout
+            } else {
+                network(what)
             }
-            let status = resp.status_code();
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| FetchError::Network(e.to_string()))?;
-            Ok(InResponse {
-                status,
-                headers,
-                body,
-            })
-        });
-        match select(send, Delay::from(FETCH_TIMEOUT)).await {
-            Either::Left((answer, _)) => answer,
-            Either::Right(_) => Err(FetchError::Timeout),
+        };
+        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let answer = wasm_bindgen_futures::JsFuture::from(
+            scope.fetch_with_str_and_init(&request.url, &init),
+        )
+        .await
+        .map_err(|_| failed("the request failed"))?;
+        let resp: web_sys::Response = answer.dyn_into().map_err(|_| failed("not a response"))?;
+        let mut headers = Headers::new();
+        if let Ok(Some(entries)) = js_sys::try_iter(&resp.headers()) {
+            for entry in entries.flatten() {
+                let pair: js_sys::Array = entry.unchecked_into();
+                if let (Some(name), Some(value)) =
+                    (pair.get(0).as_string(), pair.get(1).as_string())
+                {
+                    headers.push(name, value);
+                }
+            }
         }
+        let buffer = resp
+            .array_buffer()
+            .map_err(|_| failed("the answer's body could not be read"))?;
+        let buffer = wasm_bindgen_futures::JsFuture::from(buffer)
+            .await
+            .map_err(|_| failed("the answer's body could not be read"))?;
+        Ok(InResponse {
+            status: resp.status(),
+            headers,
+            body: js_sys::Uint8Array::new(&buffer).to_vec(),
+        })
     }
 
     async fn rate_limit(&self, key: &str) -> RateDecision {
