@@ -222,7 +222,7 @@ pub fn next_target(
     if raw.is_empty() || raw.chars().any(char::is_control) {
         return None;
     }
-    let url = match url::Url::parse(raw) {
+    let url = match url::Url::parse(&crate::idn::ascii_url(raw)) {
         Ok(u) => u,
         Err(url::ParseError::RelativeUrlWithoutBase) => {
             let base = url::Url::parse(page_origin?.as_str()).ok()?;

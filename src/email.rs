@@ -67,7 +67,8 @@ fn check_domain(domain: &str) -> Result<(), EmailProblem> {
     {
         return Err(EmailProblem::BadDomain);
     }
-    let ascii = match url::Host::parse(domain) {
+    let ascii = crate::idn::ascii_host(domain).ok_or(EmailProblem::BadDomain)?;
+    let ascii = match url::Host::parse(&ascii) {
         Ok(url::Host::Domain(d)) => d,
         _ => return Err(EmailProblem::BadDomain),
     };
@@ -84,7 +85,12 @@ fn check_domain(domain: &str) -> Result<(), EmailProblem> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
-    if ascii.len() > 253 || !labels.iter().all(ldh) {
+    let ace_ok = |label: &&str| {
+        label
+            .strip_prefix("xn--")
+            .is_none_or(crate::idn::valid_ace_label)
+    };
+    if ascii.len() > 253 || !labels.iter().all(ldh) || !labels.iter().all(ace_ok) {
         return Err(EmailProblem::BadDomain);
     }
     // A top-level domain is letters, or an IDN in its `xn--` form.

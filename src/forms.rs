@@ -159,7 +159,7 @@ impl Form {
 
         let url_of = |key: &str, value: Option<String>, problems: &mut Vec<String>| {
             let text = value?;
-            match url::Url::parse(&text) {
+            match url::Url::parse(&crate::idn::ascii_url(&text)) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
                 _ => {
                     problems.push(format!("{at}.{key}: `{text}` is not an http(s) URL"));

@@ -19,6 +19,7 @@ pub mod flows;
 pub mod forms;
 pub mod html;
 pub mod http;
+pub mod idn;
 pub mod keap;
 pub mod kv_keys;
 pub mod lead;

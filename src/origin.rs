@@ -57,7 +57,8 @@ impl Origin {
         if after_scheme.is_some_and(|rest| rest.contains(['/', '?', '#', '@', '\\'])) {
             return Err(OriginError::NotJustAnOrigin);
         }
-        let url = url::Url::parse(bare).map_err(|_| OriginError::NotAUrl)?;
+        let url =
+            url::Url::parse(&crate::idn::ascii_url(bare)).map_err(|_| OriginError::NotAUrl)?;
         let origin = Origin::of_url(&url)?;
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err(OriginError::NotJustAnOrigin);
@@ -89,7 +90,7 @@ impl Origin {
 
     /// The origin of a `Referer` header value, if it is an http(s) URL.
     pub fn of_referer(referer: &str) -> Option<Origin> {
-        let url = url::Url::parse(referer.trim()).ok()?;
+        let url = url::Url::parse(&crate::idn::ascii_url(referer.trim())).ok()?;
         Origin::of_url(&url).ok()
     }
 
