@@ -195,16 +195,25 @@ impl Mode {
     }
 }
 
+/// True for a q-value of zero (`0`, `0.0`, `0.000`): RFC 9110's grammar,
+/// read without floating point, which would cost the wasm its float parser.
+fn is_zero_q(q: &str) -> bool {
+    q.strip_prefix('0').is_some_and(|rest| {
+        rest.is_empty()
+            || rest
+                .strip_prefix('.')
+                .is_some_and(|d| d.len() <= 3 && d.bytes().all(|b| b == b'0'))
+    })
+}
+
 /// True when an `Accept` header lists `application/json` (not with q=0).
 fn accepts_json(accept: &str) -> bool {
     accept.split(',').any(|range| {
         let mut parts = range.split(';');
         let essence = parts.next().unwrap_or("").trim();
         let refused = parts.any(|p| {
-            p.split_once('=').is_some_and(|(k, v)| {
-                k.trim().eq_ignore_ascii_case("q")
-                    && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
-            })
+            p.split_once('=')
+                .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("q") && is_zero_q(v.trim()))
         });
         essence.eq_ignore_ascii_case("application/json") && !refused
     })
@@ -385,6 +394,8 @@ mod tests {
         );
         assert_eq!(m(&[("Accept", "Application/JSON;q=0.9")]), Mode::Json);
         assert_eq!(m(&[("Accept", "application/json;q=0")]), Mode::Html);
+        assert_eq!(m(&[("Accept", "application/json; q=0.000")]), Mode::Html);
+        assert_eq!(m(&[("Accept", "application/json;q=0.001")]), Mode::Json);
         assert_eq!(
             m(&[
                 ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),

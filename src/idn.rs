@@ -41,7 +41,7 @@ pub fn ascii_host(host: &str) -> Option<String> {
         if i > 0 {
             out.push('.');
         }
-        let lower: Vec<char> = label.chars().flat_map(char::to_lowercase).collect();
+        let lower: Vec<char> = label.chars().map(lowercase).collect();
         if lower.iter().all(char::is_ascii) {
             out.extend(lower);
         } else {
@@ -50,6 +50,18 @@ pub fn ascii_host(host: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// Lowercase for the capitals people put in host names: ASCII, Latin-1,
+/// Greek and Cyrillic. Full Unicode case tables would cost the wasm 11 KB;
+/// a host with other capitals is sent as typed, and simply matches nothing.
+fn lowercase(c: char) -> char {
+    let shift = match c {
+        'A'..='Z' | 'À'..='Ö' | 'Ø'..='Þ' | 'Α'..='Ρ' | 'Σ'..='Ω' | 'А'..='Я' => 32,
+        'Ѐ'..='Џ' => 80,
+        _ => 0,
+    };
+    char::from_u32(c as u32 + shift).unwrap_or(c)
 }
 
 /// `text` with the host of its `scheme://authority` converted by
@@ -242,6 +254,8 @@ mod tests {
             ("他们为什么不说中文", "xn--ihqwcrb4cv8a8dqg056pqjye"),
             ("例え。テスト", "xn--r8jz45g.xn--zckzah"),
             ("Example.COM", "example.com"),
+            ("BÜCHER.example", "xn--bcher-kva.example"),
+            ("ПРАВИТЕЛЬСТВО.РФ", "xn--80aealotwbjpid2k.xn--p1ai"),
         ] {
             assert_eq!(ascii_host(host).as_deref(), Some(ascii), "{host}");
         }
@@ -284,6 +298,13 @@ mod tests {
         // not canonical; `-` and `ü` are not Punycode.
         for bad in ["a", "abc-", "", "bcher-kva!", "ü", "zz99999999999"] {
             assert!(!valid_ace_label(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lowercase_agrees_with_unicode_where_it_maps() {
+        for c in ('\0'..='\u{52F}').filter(|&c| lowercase(c) != c) {
+            assert_eq!(c.to_lowercase().collect::<Vec<_>>(), [lowercase(c)], "{c}");
         }
     }
 

@@ -108,7 +108,7 @@ const TRUTHY: [&str; 12] = [
 
 /// True when a consent value means yes.
 pub fn truthy(value: &str) -> bool {
-    let v = value.trim().to_lowercase();
+    let v = value.trim().to_ascii_lowercase();
     TRUTHY.contains(&v.as_str())
 }
 
