@@ -1,8 +1,9 @@
-//! `worker::Request`/`Response` to and from the core's plain HTTP values.
+//! The runtime's `Request`/`Response` to and from the core's plain HTTP
+//! values, through `runtime.js`.
 
-use wasm_bindgen::JsCast;
-use worker::{js_sys, wasm_bindgen_futures::JsFuture, web_sys, Response};
+use worker::{js_sys, wasm_bindgen_futures::JsFuture, web_sys};
 
+use super::runtime;
 use crate::http::{Headers, Incoming, Method, Reply};
 
 /// The most body the worker reads: a little over the form limit, so the
@@ -10,35 +11,27 @@ use crate::http::{Headers, Incoming, Method, Reply};
 const MAX_BODY: usize = 64 * 1024;
 
 /// Reads a request into the core's form. A body that cannot be read
-/// becomes a 400 answer, never a panic. It takes the runtime's own
-/// `Request`, not `worker::Request`, whose conversion also reads and
-/// converts `request.cf`, which nothing here uses.
+/// becomes a 400 answer, never a panic. Method, URL and headers come in
+/// one call; the body is awaited only when the method has one.
 pub async fn incoming(req: web_sys::Request) -> Result<Incoming, Reply> {
-    let url = url::Url::parse(&req.url())
-        .map_err(|_| Reply::json(400, &bad_request("the request URL is not valid")))?;
-    let mut headers = Headers::new();
-    if let Ok(Some(entries)) = js_sys::try_iter(&req.headers()) {
-        for entry in entries.flatten() {
-            let pair: js_sys::Array = entry.unchecked_into();
-            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                headers.push(name, value);
-            }
-        }
-    }
-    let method = Method::parse(&req.method());
+    let described = runtime::describe_request(&req);
+    let mut lines = described.splitn(3, '\n');
+    let method = Method::parse(lines.next().unwrap_or(""));
+    let url = url::Url::parse(lines.next().unwrap_or(""))
+        .map_err(|_| malformed("the request URL is not valid"))?;
+    let headers = header_lines(lines.next().unwrap_or(""));
     let declared = headers
         .get("Content-Length")
         .and_then(|v| v.trim().parse::<usize>().ok());
     let body = match method {
         Method::Get | Method::Head | Method::Options => Vec::new(),
-        _ if declared.is_some_and(|n| n > MAX_BODY) => {
-            // Do not buffer what will be refused anyway; the core answers 413
-            // from the declared length.
-            Vec::new()
-        }
-        _ => read_body(&req)
+        // Do not buffer what will be refused anyway; the core answers 413
+        // from the declared length.
+        _ if declared.is_some_and(|n| n > MAX_BODY) => Vec::new(),
+        _ => JsFuture::from(runtime::read_body(&req))
             .await
-            .ok_or_else(|| Reply::json(400, &bad_request("the request body could not be read")))?,
+            .map(|buffer| js_sys::Uint8Array::new(&buffer).to_vec())
+            .map_err(|_| malformed("the request body could not be read"))?,
     };
     Ok(Incoming {
         method,
@@ -48,25 +41,38 @@ pub async fn incoming(req: web_sys::Request) -> Result<Incoming, Reply> {
     })
 }
 
-async fn read_body(req: &web_sys::Request) -> Option<Vec<u8>> {
-    let buffer = JsFuture::from(req.array_buffer().ok()?).await.ok()?;
-    Some(js_sys::Uint8Array::new(&buffer).to_vec())
+/// "name:value\n" lines, as `runtime.js` writes them, into headers.
+pub fn header_lines(text: &str) -> Headers {
+    let mut headers = Headers::new();
+    for line in text.lines() {
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push(name, value);
+        }
+    }
+    headers
 }
 
-fn bad_request(message: &str) -> serde_json::Value {
-    serde_json::json!({"ok": false, "error": {"code": "malformed_request", "message": message}})
+/// Headers as "name:value\n" lines, for `runtime.js`. A value holding a
+/// newline could not be sent anyway; it is cut there.
+pub fn to_header_lines(headers: &Headers) -> String {
+    let mut text = String::new();
+    for (name, value) in headers.iter() {
+        text.push_str(name);
+        text.push(':');
+        text.push_str(value.lines().next().unwrap_or(""));
+        text.push('\n');
+    }
+    text
+}
+
+fn malformed(message: &str) -> Reply {
+    Reply::json(
+        400,
+        &serde_json::json!({"ok": false, "error": {"code": "malformed_request", "message": message}}),
+    )
 }
 
 /// Turns a core answer into a runtime response.
-pub fn response(reply: Reply) -> worker::Result<Response> {
-    let headers = worker::Headers::new();
-    for (name, value) in reply.headers.iter() {
-        headers.append(name, value)?;
-    }
-    let body = if reply.body.is_empty() {
-        Response::empty()?
-    } else {
-        Response::from_bytes(reply.body)?
-    };
-    Ok(body.with_status(reply.status).with_headers(headers))
+pub fn response(reply: Reply) -> web_sys::Response {
+    runtime::make_response(reply.status, &to_header_lines(&reply.headers), &reply.body)
 }

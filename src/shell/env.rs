@@ -4,29 +4,27 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use super::runtime;
 use crate::config::Config;
 use crate::secret::Secret;
 use crate::settings::Settings;
 
-/// A text binding (secret or var), `None` when unset or blank.
+/// A text binding (secret or var), `None` when unset or blank. An object
+/// var comes as its JSON text.
 fn text(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .ok()
-        .map(|v| v.to_string())
-        .filter(|v| !v.trim().is_empty())
+    runtime::env_text(env, name).filter(|v| !v.trim().is_empty())
 }
 
 fn secret(env: &Env, name: &str) -> Option<Secret> {
     text(env, name).map(Secret::new)
 }
 
-/// `FORMS` is an object var; a JSON string (from `--var` or a secret) is
-/// accepted too.
+/// `FORMS` is an object var (which arrives as JSON text); a JSON string
+/// (from `--var` or a secret) is accepted too. Text that is not JSON is
+/// kept as a string, for the configuration check to explain.
 fn forms(env: &Env) -> Option<serde_json::Value> {
-    if let Some(s) = text(env, "FORMS") {
-        return Some(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)));
-    }
-    env.object_var::<serde_json::Value>("FORMS").ok()
+    let s = text(env, "FORMS")?;
+    Some(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
 }
 
 pub fn settings(env: &Env) -> Settings {

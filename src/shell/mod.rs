@@ -1,14 +1,16 @@
 //! The thin shell: binds the core to the Workers runtime. It converts
 //! requests and answers, implements [`crate::platform::Platform`] on KV and
 //! `fetch`, routes paths to flows, and runs the Cron Trigger. No decision
-//! lives here.
+//! lives here. The runtime is reached through `runtime.js`, whose calls
+//! each cross the JS/wasm boundary once.
 
 mod convert;
 mod env;
 mod platform;
 mod routes;
+mod runtime;
 
-use worker::{event, web_sys, Context, Env, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
 fn start() {
@@ -16,9 +18,12 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let incoming = convert::incoming(req).await;
-    let reply = match incoming {
+async fn fetch(
+    req: web_sys::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<web_sys::Response> {
+    let reply = match convert::incoming(req).await {
         Ok(incoming) => {
             let config = env::config(&env);
             let platform = platform::WorkerPlatform::new(&env);
@@ -26,7 +31,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
         }
         Err(reply) => reply,
     };
-    convert::response(reply)
+    Ok(convert::response(reply))
 }
 
 #[event(scheduled)]

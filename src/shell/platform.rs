@@ -1,78 +1,74 @@
 //! [`Platform`] on the Workers runtime: KV binding `STORE`, `fetch` with a
-//! time limit, the `SUBMIT_LIMITER` rate limiter and the clock.
+//! time limit, the `SUBMIT_LIMITER` rate limiter and the clock, each one
+//! call into `runtime.js`.
 
-use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{js_sys, wasm_bindgen_futures::JsFuture, Env};
 
-use wasm_bindgen::JsCast;
-use worker::{js_sys, wasm_bindgen_futures, web_sys, Delay, Env, Method as WMethod};
-
-use crate::http::{FetchError, Headers, InResponse, Method, OutRequest};
+use super::convert::{header_lines, to_header_lines};
+use super::runtime;
+use crate::http::{FetchError, InResponse, OutRequest};
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
 /// Longest wait for Keap, Turnstile or a webhook: past it the lead is
 /// queued rather than leaving the visitor waiting.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+const FETCH_TIMEOUT_MS: u32 = 10_000;
 
 pub struct WorkerPlatform {
-    store: Option<worker::kv::KvStore>,
+    store: Option<js_sys::Object>,
     limiter: Option<js_sys::Object>,
 }
 
 impl WorkerPlatform {
     pub fn new(env: &Env) -> Self {
-        let limiter = js_sys::Reflect::get(env, &"SUBMIT_LIMITER".into())
-            .ok()
-            .filter(|v| v.is_object())
-            .map(|v| v.unchecked_into::<js_sys::Object>());
         WorkerPlatform {
-            store: env.kv("STORE").ok(),
-            limiter,
+            store: runtime::binding(env, "STORE"),
+            limiter: runtime::binding(env, "SUBMIT_LIMITER"),
         }
     }
 
-    fn store(&self) -> Result<&worker::kv::KvStore, StoreError> {
+    fn store(&self) -> Result<&js_sys::Object, StoreError> {
         self.store
             .as_ref()
             .ok_or_else(|| StoreError("the KV binding STORE is missing from wrangler.toml".into()))
     }
 }
 
-fn kv_error(e: worker::kv::KvError) -> StoreError {
-    StoreError(e.to_string())
-}
-
-fn method(m: Method) -> WMethod {
-    match m {
-        Method::Get => WMethod::Get,
-        Method::Post => WMethod::Post,
-        Method::Put => WMethod::Put,
-        Method::Delete => WMethod::Delete,
-        Method::Options => WMethod::Options,
-        Method::Head => WMethod::Head,
-        Method::Other => WMethod::Get,
-    }
+/// A KV call's outcome. KV's errors name the operation, never a value.
+async fn kv(promise: js_sys::Promise) -> Result<JsValue, StoreError> {
+    JsFuture::from(promise).await.map_err(|e| {
+        let message = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_else(|| "KV call failed".into());
+        StoreError(message)
+    })
 }
 
 impl Platform for WorkerPlatform {
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.store()?.get(key).text().await.map_err(kv_error)
+        Ok(kv(runtime::kv_get(self.store()?, key)).await?.as_string())
     }
 
     async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
-        let mut put = self.store()?.put(key, value).map_err(kv_error)?;
-        if let Some(ttl) = options.ttl_secs {
-            put = put.expiration_ttl(ttl.max(60));
-        }
-        if let Some(meta) = options.metadata {
-            let meta: serde_json::Value =
-                serde_json::from_str(&meta).unwrap_or(serde_json::Value::String(meta));
-            put = put.metadata(meta).map_err(kv_error)?;
-        }
-        put.execute().await.map_err(kv_error)
+        // KV's shortest time to live is 60 s.
+        let ttl = options
+            .ttl_secs
+            .map(|t| u32::try_from(t.max(60)).unwrap_or(u32::MAX));
+        kv(runtime::kv_put(
+            self.store()?,
+            key,
+            value,
+            ttl,
+            options.metadata,
+        ))
+        .await?;
+        Ok(())
     }
 
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
-        self.store()?.delete(key).await.map_err(kv_error)
+        kv(runtime::kv_delete(self.store()?, key)).await?;
+        Ok(())
     }
 
     async fn kv_list(
@@ -81,122 +77,82 @@ impl Platform for WorkerPlatform {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
-        let mut list = self
-            .store()?
-            .list()
-            .prefix(prefix.to_string())
-            .limit(u64::from(limit.clamp(1, 1000)));
-        if let Some(c) = cursor {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await.map_err(kv_error)?;
-        Ok(KeyPage {
-            keys: page
-                .keys
-                .into_iter()
-                .map(|k| ListedKey {
-                    name: k.name,
-                    metadata: k.metadata.map(|m| m.to_string()),
+        let text = kv(runtime::kv_list(
+            self.store()?,
+            prefix,
+            cursor,
+            limit.clamp(1, 1000),
+        ))
+        .await?
+        .as_string()
+        .unwrap_or_default();
+        let unreadable = || StoreError("KV returned an unreadable listing".into());
+        let page: serde_json::Value = serde_json::from_str(&text).map_err(|_| unreadable())?;
+        let keys = page["keys"]
+            .as_array()
+            .ok_or_else(unreadable)?
+            .iter()
+            .filter_map(|k| {
+                Some(ListedKey {
+                    name: k["name"].as_str()?.to_string(),
+                    metadata: k["metadata"].as_str().map(str::to_string),
                 })
-                .collect(),
-            cursor: if page.list_complete {
-                None
-            } else {
-                page.cursor
-            },
+            })
+            .collect();
+        Ok(KeyPage {
+            keys,
+            cursor: page["cursor"].as_str().map(str::to_string),
         })
     }
 
     async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
-        // The runtime's fetch, bounded by an AbortSignal that also bounds
-        // reading the body: no timer of our own to race against it.
-        let network = |what: &str| FetchError::Network(what.into());
-        let headers = web_sys::Headers::new().map_err(|_| network("invalid request header"))?;
-        for (name, value) in request.headers.iter() {
-            headers
-                .set(name, value)
-                .map_err(|_| network("invalid request header"))?;
-        }
-        let signal = web_sys::AbortSignal::timeout_with_u32(FETCH_TIMEOUT.as_millis() as u32);
-        let init = web_sys::RequestInit::new();
-        init.set_method(method(request.method).as_ref());
-        init.set_headers(&headers);
-        if let Some(body) = request.body {
-            init.set_body(&js_sys::Uint8Array::from(body.as_slice()));
-        }
-        init.set_signal(Some(&signal));
-        let failed = |what: &str| {
-            if signal.aborted() {
-                FetchError::Timeout
-            } else {
-                network(what)
-            }
-        };
-        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let answer = wasm_bindgen_futures::JsFuture::from(
-            scope.fetch_with_str_and_init(&request.url, &init),
-        )
-        .await
-        .map_err(|_| failed("the request failed"))?;
-        let resp: web_sys::Response = answer.dyn_into().map_err(|_| failed("not a response"))?;
-        let mut headers = Headers::new();
-        if let Ok(Some(entries)) = js_sys::try_iter(&resp.headers()) {
-            for entry in entries.flatten() {
-                let pair: js_sys::Array = entry.unchecked_into();
-                if let (Some(name), Some(value)) =
-                    (pair.get(0).as_string(), pair.get(1).as_string())
-                {
-                    headers.push(name, value);
-                }
-            }
-        }
-        let buffer = resp
-            .array_buffer()
-            .map_err(|_| failed("the answer's body could not be read"))?;
-        let buffer = wasm_bindgen_futures::JsFuture::from(buffer)
+        // The runtime's fetch and the reading of its body, bounded by one
+        // AbortSignal: no timer of our own to race against it.
+        let promise = runtime::send(
+            &request.url,
+            request.method.as_str(),
+            &to_header_lines(&request.headers),
+            request.body.as_deref().unwrap_or_default(),
+            FETCH_TIMEOUT_MS,
+        );
+        let fetched: runtime::Fetched = JsFuture::from(promise)
             .await
-            .map_err(|_| failed("the answer's body could not be read"))?;
-        Ok(InResponse {
-            status: resp.status(),
-            headers,
-            body: js_sys::Uint8Array::new(&buffer).to_vec(),
-        })
+            .map_err(|_| FetchError::Network("the request failed".into()))?
+            .unchecked_into();
+        match fetched.failure().as_deref() {
+            None => Ok(InResponse {
+                status: fetched.status(),
+                headers: header_lines(&fetched.headers()),
+                body: fetched.body(),
+            }),
+            Some("timeout") => Err(FetchError::Timeout),
+            Some(_) => Err(FetchError::Network("the request failed".into())),
+        }
     }
 
     async fn rate_limit(&self, key: &str) -> RateDecision {
         let Some(limiter) = &self.limiter else {
             return RateDecision::NotConfigured;
         };
-        let outcome = async {
-            let limit = js_sys::Reflect::get(limiter, &"limit".into()).ok()?;
-            let limit = limit.dyn_into::<js_sys::Function>().ok()?;
-            let arg = js_sys::Object::new();
-            js_sys::Reflect::set(&arg, &"key".into(), &key.into()).ok()?;
-            let promise = limit.call1(limiter, &arg).ok()?;
-            let promise = promise.dyn_into::<js_sys::Promise>().ok()?;
-            let result = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
-            js_sys::Reflect::get(&result, &"success".into())
-                .ok()?
-                .as_bool()
-        }
-        .await;
-        match outcome {
+        let outcome = JsFuture::from(runtime::rate_limit(limiter, key)).await;
+        match outcome.ok().and_then(|v| v.as_bool()) {
             Some(true) => RateDecision::Allowed,
             Some(false) => RateDecision::Limited,
             // A limiter that fails must not lose leads: let them through.
-            None => RateDecision::NotConfigured,
+            _ => RateDecision::NotConfigured,
         }
     }
 
     async fn sleep_ms(&self, ms: u64) {
-        Delay::from(Duration::from_millis(ms)).await;
+        let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+        let _ = JsFuture::from(runtime::sleep(ms)).await;
     }
 
     fn now_ms(&self) -> u64 {
-        worker::Date::now().as_millis()
+        js_sys::Date::now() as u64
     }
 
     fn log(&self, line: &str) {
-        worker::console_log!("{}", line);
+        runtime::log(line);
     }
 }

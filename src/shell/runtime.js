@@ -1,0 +1,119 @@
+// The runtime calls the shell makes, each shaped so that one call crosses
+// the JS/wasm boundary once: header lists travel as one "name:value\n"
+// text (a header value can hold neither a newline nor, in its name, a
+// colon), a fetch and the reading of its body are one promise, and KV's
+// listing comes back as one JSON text. Crossing the boundary, and every
+// await on the Rust side (a microtask of wasm-bindgen's executor), is what
+// a request spends its CPU on; see bench/.
+
+/** `headers` as "name:value\n" lines. */
+function flatten(headers) {
+  let text = '';
+  for (const [name, value] of headers) text += `${name}:${value}\n`;
+  return text;
+}
+
+/** "name:value\n" lines back into a `Headers`. */
+function unflatten(text) {
+  const headers = new Headers();
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers.append(line.slice(0, colon), line.slice(colon + 1));
+  }
+  return headers;
+}
+
+/** A request's method, URL and headers, as "METHOD\nURL\nname:value\n...". */
+export function describeRequest(request) {
+  return `${request.method}\n${request.url}\n${flatten(request.headers)}`;
+}
+
+/** The request's body, as a Uint8Array. */
+export async function readBody(request) {
+  return new Uint8Array(await request.arrayBuffer());
+}
+
+/** The worker's answer. A body is copied out of wasm memory first. */
+export function makeResponse(status, headers, body) {
+  const payload = body.length > 0 ? body.slice() : null;
+  return new Response(payload, { status, headers: unflatten(headers) });
+}
+
+/**
+ * Sends a request and reads the whole answer, within `timeoutMs` (the
+ * AbortSignal bounds the body too). Resolves to
+ * `{ status, headers, body }` or `{ failure: "timeout" | "network" }`.
+ */
+export async function send(url, method, headers, body, timeoutMs) {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const init = { method, headers: unflatten(headers), signal };
+  if (body !== undefined) init.body = body.slice();
+  try {
+    const response = await fetch(url, init);
+    const data = new Uint8Array(await response.arrayBuffer());
+    return { status: response.status, headers: flatten(response.headers), body: data };
+  } catch {
+    return { failure: signal.aborted ? 'timeout' : 'network' };
+  }
+}
+
+/** A text binding (var or secret); an object var (FORMS) as JSON text. */
+export function envText(env, name) {
+  const value = env[name];
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** A binding that is an object (KV namespace, rate limiter), or undefined. */
+export function binding(env, name) {
+  const value = env[name];
+  return value !== null && typeof value === 'object' ? value : undefined;
+}
+
+export function kvGet(store, key) {
+  return store.get(key);
+}
+
+export function kvPut(store, key, value, ttl, metadata) {
+  const options = {};
+  if (ttl !== undefined) options.expirationTtl = ttl;
+  if (metadata !== undefined) options.metadata = JSON.parse(metadata);
+  return store.put(key, value, options);
+}
+
+export function kvDelete(store, key) {
+  return store.delete(key);
+}
+
+/** One page of a listing as JSON: `{keys: [{name, metadata}], cursor}`,
+ *  metadata as JSON text or null, cursor null on the last page. */
+export async function kvList(store, prefix, cursor, limit) {
+  const options = { prefix, limit };
+  if (cursor !== undefined) options.cursor = cursor;
+  const page = await store.list(options);
+  return JSON.stringify({
+    keys: page.keys.map((k) => ({
+      name: k.name,
+      metadata: k.metadata === undefined || k.metadata === null ? null : JSON.stringify(k.metadata),
+    })),
+    cursor: page.list_complete ? null : (page.cursor ?? null),
+  });
+}
+
+/** true allowed, false limited, undefined when the limiter failed. */
+export async function rateLimit(limiter, key) {
+  try {
+    const outcome = await limiter.limit({ key });
+    return typeof outcome?.success === 'boolean' ? outcome.success : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function log(line) {
+  console.log(line);
+}
