@@ -20,6 +20,7 @@ pub mod forms;
 pub mod html;
 pub mod http;
 pub mod idn;
+pub mod json_fields;
 pub mod keap;
 pub mod kv_keys;
 pub mod lead;
