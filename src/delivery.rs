@@ -5,7 +5,7 @@
 //! created but whose tags failed only re-sends its tags next time: no
 //! second upsert, and fewer of the run's outbound requests spent.
 
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::credentials::Credentials;
@@ -14,8 +14,7 @@ use crate::lead::Lead;
 use crate::platform::Platform;
 
 /// How far a lead's delivery has got.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "stage", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Progress {
     /// Nothing done yet: upsert the contact, then tag it.
     #[default]
@@ -25,6 +24,28 @@ pub enum Progress {
 }
 
 impl Progress {
+    /// As stored in an outbox entry: `{"stage":"needs_contact"}` or
+    /// `{"stage":"needs_tags","contact_id":9}`.
+    pub fn to_json(self) -> Value {
+        match self {
+            Progress::NeedsContact => json!({"stage": "needs_contact"}),
+            Progress::NeedsTags { contact_id } => {
+                json!({"stage": "needs_tags", "contact_id": contact_id})
+            }
+        }
+    }
+
+    /// Reads what [`Progress::to_json`] wrote; `None` for anything else.
+    pub fn from_json(v: &Value) -> Option<Progress> {
+        match v.get("stage")?.as_str()? {
+            "needs_contact" => Some(Progress::NeedsContact),
+            "needs_tags" => Some(Progress::NeedsTags {
+                contact_id: crate::json_fields::u64(v, "contact_id")?,
+            }),
+            _ => None,
+        }
+    }
+
     /// Keap calls a delivery from here makes at most (for the drain's
     /// per-invocation request budget).
     pub fn calls_needed(self, lead: &Lead) -> usize {
@@ -349,11 +370,25 @@ mod tests {
 
     #[test]
     fn progress_serialises_compactly() {
-        let text = serde_json::to_string(&Progress::NeedsTags { contact_id: 9 }).unwrap();
-        assert_eq!(text, r#"{"stage":"needs_tags","contact_id":9}"#);
+        let read = |text: &str| Progress::from_json(&serde_json::from_str(text).unwrap());
+        let tags = Progress::NeedsTags { contact_id: 9 };
         assert_eq!(
-            serde_json::from_str::<Progress>(r#"{"stage":"needs_contact"}"#).unwrap(),
-            Progress::NeedsContact
+            tags.to_json(),
+            serde_json::json!({"stage": "needs_tags", "contact_id": 9})
         );
+        assert_eq!(Progress::from_json(&tags.to_json()), Some(tags));
+        assert_eq!(
+            Progress::from_json(&Progress::NeedsContact.to_json()),
+            Some(Progress::NeedsContact)
+        );
+        // As the serde-derived format wrote them.
+        assert_eq!(
+            read(r#"{"stage":"needs_contact"}"#),
+            Some(Progress::NeedsContact)
+        );
+        assert_eq!(read(r#"{"stage":"needs_tags","contact_id":9}"#), Some(tags));
+        assert_eq!(read(r#"{"stage":"needs_tags"}"#), None);
+        assert_eq!(read(r#"{"stage":"done"}"#), None);
+        assert_eq!(read(r#"{"contact_id":9}"#), None);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// A Keap tag id.
 pub type TagId = u64;
@@ -20,7 +20,7 @@ pub const STANDARD_FIELDS: [&str; 5] = ["email", "first_name", "last_name", "pho
 pub const RESERVED_FIELDS: [&str; 3] = ["_gotcha", "_next", "cf-turnstile-response"];
 
 /// How Keap finds a returning contact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DuplicateOption {
     #[default]
     Email,
@@ -33,6 +33,16 @@ impl DuplicateOption {
         match self {
             DuplicateOption::Email => "Email",
             DuplicateOption::EmailAndName => "EmailAndName",
+        }
+    }
+
+    /// Reads the spelling [`DuplicateOption::as_str`] gives (in `FORMS`
+    /// and in queued leads).
+    pub fn parse(text: &str) -> Option<DuplicateOption> {
+        match text {
+            "Email" => Some(DuplicateOption::Email),
+            "EmailAndName" => Some(DuplicateOption::EmailAndName),
+            _ => None,
         }
     }
 }
@@ -57,25 +67,173 @@ pub struct Form {
     pub turnstile: bool,
 }
 
-/// The table as written; `deny_unknown_fields` makes typos problems.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The keys a form's table may hold; any other is a typo, reported.
+const FORM_KEYS: [&str; 10] = [
+    "tags",
+    "optional_tags",
+    "redirect",
+    "error_redirect",
+    "opt_in_reason",
+    "consent_field",
+    "required",
+    "custom_fields",
+    "duplicate_option",
+    "turnstile",
+];
+
+/// The table as written, each value of its type, before its values are
+/// checked.
 struct RawForm {
-    #[serde(default)]
     tags: Vec<TagId>,
-    #[serde(default)]
     optional_tags: BTreeMap<String, TagId>,
     redirect: Option<String>,
     error_redirect: Option<String>,
     opt_in_reason: Option<String>,
     consent_field: Option<String>,
     required: Option<Vec<String>>,
-    #[serde(default)]
     custom_fields: BTreeMap<String, CustomFieldId>,
-    #[serde(default)]
     duplicate_option: DuplicateOption,
-    #[serde(default)]
     turnstile: bool,
+}
+
+impl RawForm {
+    /// Reads the table's shape: every key known, every value of its type.
+    /// A key left out takes its default; an optional text or list may
+    /// also be `null`. Problems are prefixed with `at`.
+    fn read(at: &str, table: &Value) -> Result<RawForm, Vec<String>> {
+        let Value::Object(map) = table else {
+            return Err(vec![format!(
+                "{at}: invalid type, expected a table of settings"
+            )]);
+        };
+        let mut problems: Vec<String> = map
+            .keys()
+            .filter(|key| !FORM_KEYS.contains(&key.as_str()))
+            .map(|key| {
+                format!(
+                    "{at}: unknown key `{key}`, expected one of {}",
+                    FORM_KEYS.join(", ")
+                )
+            })
+            .collect();
+
+        let tags = map.get("tags").map_or(Some(Vec::new()), ids);
+        let optional_tags = map
+            .get("optional_tags")
+            .map_or(Some(BTreeMap::new()), id_map);
+        let redirect = optional_text(map, "redirect");
+        let error_redirect = optional_text(map, "error_redirect");
+        let opt_in_reason = optional_text(map, "opt_in_reason");
+        let consent_field = optional_text(map, "consent_field");
+        let required = match map.get("required").filter(|v| !v.is_null()) {
+            None => Some(None),
+            Some(v) => texts(v).map(Some),
+        };
+        let custom_fields = map
+            .get("custom_fields")
+            .map_or(Some(BTreeMap::new()), id_map);
+        let turnstile = map.get("turnstile").map_or(Some(false), Value::as_bool);
+        let duplicate_option = match map.get("duplicate_option") {
+            None => Some(DuplicateOption::default()),
+            Some(v) => {
+                let parsed = v.as_str().and_then(DuplicateOption::parse);
+                if parsed.is_none() {
+                    problems.push(format!(
+                        "{at}.duplicate_option: {v} is not \"Email\" or \"EmailAndName\""
+                    ));
+                }
+                parsed
+            }
+        };
+
+        let shapes = [
+            ("tags", tags.is_some(), "a list of tag ids"),
+            (
+                "optional_tags",
+                optional_tags.is_some(),
+                "a table of tag ids",
+            ),
+            ("redirect", redirect.is_some(), "a URL"),
+            ("error_redirect", error_redirect.is_some(), "a URL"),
+            ("opt_in_reason", opt_in_reason.is_some(), "a string"),
+            ("consent_field", consent_field.is_some(), "a field name"),
+            ("required", required.is_some(), "a list of field names"),
+            (
+                "custom_fields",
+                custom_fields.is_some(),
+                "a table of custom field ids",
+            ),
+            ("turnstile", turnstile.is_some(), "true or false"),
+        ];
+        for (key, _, expected) in shapes.iter().filter(|(_, ok, _)| !ok) {
+            problems.push(format!("{at}.{key}: invalid type, expected {expected}"));
+        }
+        match (
+            tags,
+            optional_tags,
+            redirect,
+            error_redirect,
+            opt_in_reason,
+            consent_field,
+            required,
+            custom_fields,
+            duplicate_option,
+            turnstile,
+        ) {
+            (
+                Some(tags),
+                Some(optional_tags),
+                Some(redirect),
+                Some(error_redirect),
+                Some(opt_in_reason),
+                Some(consent_field),
+                Some(required),
+                Some(custom_fields),
+                Some(duplicate_option),
+                Some(turnstile),
+            ) if problems.is_empty() => Ok(RawForm {
+                tags,
+                optional_tags,
+                redirect,
+                error_redirect,
+                opt_in_reason,
+                consent_field,
+                required,
+                custom_fields,
+                duplicate_option,
+                turnstile,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+/// An optional text: absent or `null` is `Some(None)`, a non-string `None`.
+fn optional_text(map: &Map<String, Value>, key: &str) -> Option<Option<String>> {
+    match map.get(key).filter(|v| !v.is_null()) {
+        None => Some(None),
+        Some(v) => text(v).map(Some),
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+fn texts(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?.iter().map(text).collect()
+}
+
+/// Keap ids: non-negative integers (0 is refused later, with a reason).
+fn ids(v: &Value) -> Option<Vec<u64>> {
+    v.as_array()?.iter().map(Value::as_u64).collect()
+}
+
+fn id_map(v: &Value) -> Option<BTreeMap<String, u64>> {
+    v.as_object()?
+        .iter()
+        .map(|(name, id)| Some((name.clone(), id.as_u64()?)))
+        .collect()
 }
 
 /// All configured forms, by id.
@@ -86,18 +244,18 @@ impl Forms {
     /// Reads the `FORMS` var (absent: no forms). It may also arrive as a
     /// string holding JSON (a `.dev.vars` line). Every problem is reported
     /// at once, separated by `; `.
-    pub fn from_json(value: Option<&serde_json::Value>) -> Result<Forms, String> {
+    pub fn from_json(value: Option<&Value>) -> Result<Forms, String> {
         let parsed;
         let value = match value {
-            None | Some(serde_json::Value::Null) => return Ok(Forms::default()),
-            Some(serde_json::Value::String(text)) => {
-                parsed = serde_json::from_str::<serde_json::Value>(text)
+            None | Some(Value::Null) => return Ok(Forms::default()),
+            Some(Value::String(text)) => {
+                parsed = serde_json::from_str::<Value>(text)
                     .map_err(|e| format!("FORMS: not valid JSON ({e})"))?;
                 &parsed
             }
             Some(v) => v,
         };
-        let serde_json::Value::Object(map) = value else {
+        let Value::Object(map) = value else {
             return Err("FORMS: must be an object with one table per form id".into());
         };
         let mut forms = BTreeMap::new();
@@ -146,15 +304,14 @@ fn valid_field_name(name: &str) -> bool {
 
 impl Form {
     /// Reads one table; problems are prefixed `FORMS.<id>`.
-    pub fn from_json(id: &str, table: &serde_json::Value) -> Result<Form, Vec<String>> {
+    pub fn from_json(id: &str, table: &Value) -> Result<Form, Vec<String>> {
         let at = format!("FORMS.{id}");
         if !valid_form_id(id) {
             return Err(vec![format!(
                 "{at}: a form id is 1 to 64 letters, digits, `-` or `_`"
             )]);
         }
-        let raw: RawForm =
-            serde_json::from_value(table.clone()).map_err(|e| vec![format!("{at}: {e}")])?;
+        let raw = RawForm::read(&at, table)?;
         let mut problems = Vec::new();
 
         let url_of = |key: &str, value: Option<String>, problems: &mut Vec<String>| {
@@ -310,7 +467,42 @@ mod tests {
         assert_eq!(Forms::from_json(Some(&text)).unwrap().ids(), vec!["a"]);
     }
 
-    fn problem(v: serde_json::Value) -> String {
+    #[test]
+    fn null_leaves_an_optional_key_unset_but_not_a_list() {
+        let v = json!({"a": {"redirect": null, "required": null, "consent_field": null}});
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        assert_eq!(forms.get("a"), Some(&Form::bare("a")));
+        let p = problem(json!({"a": {"tags": null}}));
+        assert!(
+            p.contains("FORMS.a.tags") && p.contains("invalid type"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn every_shape_problem_of_a_table_is_named() {
+        let p = problem(json!({"a": {
+            "redirct": "https://x.example", "tags": "1", "optional_tags": {"n": "2"},
+            "custom_fields": [7], "required": "email", "turnstile": 1,
+            "duplicate_option": 5, "opt_in_reason": false
+        }}));
+        for key in [
+            "`redirct`",
+            "FORMS.a.tags",
+            "FORMS.a.optional_tags",
+            "FORMS.a.custom_fields",
+            "FORMS.a.required",
+            "FORMS.a.turnstile",
+            "FORMS.a.duplicate_option",
+            "FORMS.a.opt_in_reason",
+        ] {
+            assert!(p.contains(key), "{key} in {p}");
+        }
+        let p = problem(json!({"a": "https://x.example"}));
+        assert!(p.starts_with("FORMS.a: invalid type"), "{p}");
+    }
+
+    fn problem(v: Value) -> String {
         Forms::from_json(Some(&v)).unwrap_err()
     }
 

@@ -10,10 +10,11 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::delivery::{DeliveryOutcome, Progress};
+use crate::json_fields::{self as field, string_or_null};
 use crate::kv_keys;
 use crate::lead::Lead;
 use crate::platform::{Platform, PutOptions, StoreError};
@@ -38,7 +39,7 @@ pub fn backoff_ms(attempts: u32) -> u64 {
 }
 
 /// One queued lead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub lead: Lead,
     pub progress: Progress,
@@ -80,6 +81,30 @@ impl Entry {
         self
     }
 
+    /// As stored (sealed) under the entry's key.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "lead": self.lead.to_json(),
+            "progress": self.progress.to_json(),
+            "attempts": self.attempts,
+            "first_queued_at_ms": self.first_queued_at_ms,
+            "next_attempt_at_ms": self.next_attempt_at_ms,
+            "last_error": string_or_null(self.last_error.as_deref()),
+        })
+    }
+
+    /// Reads what [`Entry::to_json`] wrote; `None` for anything else.
+    pub fn from_json(v: &Value) -> Option<Entry> {
+        Some(Entry {
+            lead: Lead::from_json(v.get("lead")?)?,
+            progress: Progress::from_json(v.get("progress")?)?,
+            attempts: field::u32(v, "attempts")?,
+            first_queued_at_ms: field::u64(v, "first_queued_at_ms")?,
+            next_attempt_at_ms: field::u64(v, "next_attempt_at_ms")?,
+            last_error: field::optional_string(v, "last_error")?,
+        })
+    }
+
     /// The listing metadata: back-off state and the last reason (cut to fit
     /// KV's 1 KiB metadata limit), so neither a drain nor the admin page
     /// needs to read the value.
@@ -88,10 +113,10 @@ impl Entry {
             .last_error
             .as_deref()
             .map(|r| r.chars().take(MAX_META_REASON_CHARS).collect());
-        serde_json::json!({
+        json!({
             "next_attempt_at": self.next_attempt_at_ms,
             "attempts": self.attempts,
-            "reason": reason,
+            "reason": string_or_null(reason.as_deref()),
         })
         .to_string()
     }
@@ -194,8 +219,8 @@ async fn write<P: Platform>(
     entry: &Entry,
 ) -> Result<(), QueueError> {
     let key = key_of(config).map_err(QueueError::NoSealKey)?;
-    let plain = serde_json::to_vec(entry).unwrap_or_default();
-    let sealed = seal::seal(key, kv_keys::OUTBOX_LABEL, &plain);
+    let plain = entry.to_json().to_string();
+    let sealed = seal::seal(key, kv_keys::OUTBOX_LABEL, plain.as_bytes());
     let options = PutOptions {
         ttl_secs: None,
         metadata: Some(entry.metadata()),
@@ -266,9 +291,12 @@ pub async fn load<P: Platform>(
         return Ok(None);
     };
     let plain = seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(LoadError::Unreadable)?;
-    serde_json::from_slice(&plain)
+    serde_json::from_slice::<Value>(&plain)
+        .ok()
+        .as_ref()
+        .and_then(Entry::from_json)
         .map(Some)
-        .map_err(|_| LoadError::Corrupt)
+        .ok_or(LoadError::Corrupt)
 }
 
 /// Removes an entry (delivered, or moved).
@@ -362,12 +390,22 @@ pub struct Listed {
     pub reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A key's listing metadata, as [`Entry::metadata`] wrote it.
 struct Meta {
     next_attempt_at: u64,
     attempts: u32,
-    #[serde(default)]
     reason: Option<String>,
+}
+
+impl Meta {
+    fn parse(text: &str) -> Option<Meta> {
+        let v = serde_json::from_str::<Value>(text).ok()?;
+        Some(Meta {
+            next_attempt_at: field::u64(&v, "next_attempt_at")?,
+            attempts: field::u32(&v, "attempts")?,
+            reason: field::optional_string(&v, "reason")?,
+        })
+    }
 }
 
 /// One page of `queue`, oldest first. Keys whose metadata cannot be read
@@ -384,10 +422,7 @@ pub async fn list<P: Platform>(
         .iter()
         .filter_map(|k| {
             let id = EntryId::from_key(queue, &k.name)?;
-            let meta = k
-                .metadata
-                .as_deref()
-                .and_then(|m| serde_json::from_str::<Meta>(m).ok());
+            let meta = k.metadata.as_deref().and_then(Meta::parse);
             Some(match meta {
                 Some(m) => Listed {
                     id,
@@ -431,10 +466,17 @@ pub async fn list_due<P: Platform>(
 }
 
 /// How many entries each list holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub pending: u64,
     pub dead: u64,
+}
+
+impl Counts {
+    /// As `/admin/status` shows it.
+    pub fn to_json(self) -> Value {
+        json!({"pending": self.pending, "dead": self.dead})
+    }
 }
 
 /// Counts both lists (listing only).
@@ -494,6 +536,78 @@ mod tests {
             ip: Some("203.0.113.9".into()),
             received_at_ms: 5,
         }
+    }
+
+    #[test]
+    fn an_entry_round_trips_and_reads_the_serde_derived_format() {
+        let entry = Entry::new(lead(), Progress::NeedsTags { contact_id: 9 }, "x", 5).failed(
+            Progress::NeedsTags { contact_id: 9 },
+            "Keap had an error (503)",
+            7,
+        );
+        assert_eq!(Entry::from_json(&entry.to_json()), Some(entry.clone()));
+        let fresh = Entry::new(lead(), Progress::NeedsContact, "x", 5);
+        let mut cleared = fresh.clone();
+        cleared.last_error = None;
+        assert_eq!(Entry::from_json(&cleared.to_json()), Some(cleared));
+
+        let old = r#"{"lead":{"form_id":"contact","email":"a@example.com","first_name":null,
+            "last_name":null,"phone":null,"custom_fields":[],"tag_ids":[101],
+            "duplicate_option":"Email","opt_in_reason":null,"ip":null,"received_at_ms":5},
+            "progress":{"stage":"needs_tags","contact_id":9},"attempts":2,
+            "first_queued_at_ms":5,"next_attempt_at_ms":900005,"last_error":"Keap had an error (503)"}"#;
+        let old: Value = serde_json::from_str(old).unwrap();
+        let read = Entry::from_json(&old).unwrap();
+        assert_eq!(read.lead.email.as_deref(), Some("a@example.com"));
+        assert_eq!(read.progress, Progress::NeedsTags { contact_id: 9 });
+        assert_eq!(
+            (
+                read.attempts,
+                read.first_queued_at_ms,
+                read.next_attempt_at_ms
+            ),
+            (2, 5, 900_005)
+        );
+        assert_eq!(read.last_error.as_deref(), Some("Keap had an error (503)"));
+        assert_eq!(read.to_json(), old);
+
+        let mut bad = old.clone();
+        bad["attempts"] = json!(5_000_000_000u64);
+        assert_eq!(Entry::from_json(&bad), None);
+        let mut bad = old;
+        bad["progress"] = json!({"stage": "unknown"});
+        assert_eq!(Entry::from_json(&bad), None);
+    }
+
+    #[test]
+    fn listing_metadata_is_read_as_written_and_reason_is_optional() {
+        let m = Meta::parse(r#"{"next_attempt_at":9,"attempts":2,"reason":"why"}"#).unwrap();
+        assert_eq!(
+            (m.next_attempt_at, m.attempts, m.reason.as_deref()),
+            (9, 2, Some("why"))
+        );
+        let m = Meta::parse(r#"{"next_attempt_at":9,"attempts":2}"#).unwrap();
+        assert_eq!(m.reason, None);
+        let m = Meta::parse(r#"{"next_attempt_at":9,"attempts":2,"reason":null}"#).unwrap();
+        assert_eq!(m.reason, None);
+        assert!(Meta::parse(r#"{"attempts":2}"#).is_none());
+        assert!(Meta::parse(r#"{"next_attempt_at":9,"attempts":-1}"#).is_none());
+        assert!(Meta::parse("not json").is_none());
+        let written = Entry::new(lead(), Progress::NeedsContact, "why", 9).metadata();
+        let m = Meta::parse(&written).unwrap();
+        assert_eq!(
+            (m.next_attempt_at, m.attempts, m.reason.as_deref()),
+            (9, 0, Some("why"))
+        );
+    }
+
+    #[test]
+    fn counts_show_both_lists() {
+        let c = Counts {
+            pending: 3,
+            dead: 1,
+        };
+        assert_eq!(c.to_json(), json!({"pending": 3, "dead": 1}));
     }
 
     #[test]

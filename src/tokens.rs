@@ -14,9 +14,10 @@
 //! matches the stored refresh token and is ignored. The token record itself
 //! is only ever replaced by newer tokens, never by worse data.
 
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::json_fields::{self as field, string_or_null};
 use crate::kv_keys;
 use crate::oauth::TokenGrant;
 use crate::platform::{Platform, PutOptions, StoreError};
@@ -29,7 +30,7 @@ const HOUR_MS: u64 = 3_600_000;
 pub const REFRESH_AHEAD_MS: u64 = 6 * HOUR_MS;
 
 /// The OAuth tokens as stored (sealed) at [`kv_keys::TOKENS`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct TokenRecord {
     pub access_token: Secret,
     pub refresh_token: Secret,
@@ -52,14 +53,38 @@ impl TokenRecord {
         }
     }
 
+    /// The record as sealed: the only place the tokens are written out.
+    fn to_json(&self) -> Value {
+        json!({
+            "access_token": self.access_token.expose(),
+            "refresh_token": self.refresh_token.expose(),
+            "expires_at_ms": self.expires_at_ms,
+            "tenant": string_or_null(self.tenant.as_deref()),
+            "obtained_at_ms": self.obtained_at_ms,
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<TokenRecord> {
+        Some(TokenRecord {
+            access_token: Secret::new(field::string(v, "access_token")?),
+            refresh_token: Secret::new(field::string(v, "refresh_token")?),
+            expires_at_ms: field::u64(v, "expires_at_ms")?,
+            tenant: field::optional_string(v, "tenant")?,
+            obtained_at_ms: field::u64(v, "obtained_at_ms")?,
+        })
+    }
+
     pub fn seal(&self, key: &SealKey) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        seal::seal(key, kv_keys::TOKENS, &json)
+        seal::seal(key, kv_keys::TOKENS, self.to_json().to_string().as_bytes())
     }
 
     pub fn open(key: &SealKey, sealed: &str) -> Result<TokenRecord, Unreadable> {
         let json = seal::open(key, kv_keys::TOKENS, sealed).map_err(Unreadable::Seal)?;
-        serde_json::from_slice(&json).map_err(|_| Unreadable::NotARecord)
+        serde_json::from_slice::<Value>(&json)
+            .ok()
+            .as_ref()
+            .and_then(TokenRecord::from_json)
+            .ok_or(Unreadable::NotARecord)
     }
 }
 
@@ -95,25 +120,53 @@ pub fn fingerprint(token: &Secret) -> String {
 
 /// Written when Keap refused the refresh token: re-authorization needed,
 /// as long as that refresh token is still the stored one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReauthMarker {
     pub refresh_fingerprint: String,
     /// When it was written (RFC 3339).
     pub at: String,
 }
 
+impl ReauthMarker {
+    /// As stored, in plain JSON, at [`kv_keys::REAUTH`].
+    pub fn to_json(&self) -> Value {
+        json!({"refresh_fingerprint": self.refresh_fingerprint, "at": self.at})
+    }
+
+    pub fn from_json(v: &Value) -> Option<ReauthMarker> {
+        Some(ReauthMarker {
+            refresh_fingerprint: field::string(v, "refresh_fingerprint")?,
+            at: field::string(v, "at")?,
+        })
+    }
+}
+
 /// The outcome of the last refresh attempt, shown on `/admin/status`.
 /// Never holds a token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastRefresh {
     pub at: String,
     pub ok: bool,
     pub error: Option<String>,
 }
 
+impl LastRefresh {
+    /// As stored at [`kv_keys::LAST_REFRESH`] and shown on `/admin/status`.
+    pub fn to_json(&self) -> Value {
+        json!({"at": self.at, "ok": self.ok, "error": string_or_null(self.error.as_deref())})
+    }
+
+    pub fn from_json(v: &Value) -> Option<LastRefresh> {
+        Some(LastRefresh {
+            at: field::string(v, "at")?,
+            ok: field::bool(v, "ok")?,
+            error: field::optional_string(v, "error")?,
+        })
+    }
+}
+
 /// Where the connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenState {
     /// No tokens stored: nobody has connected.
     NotConnected,
@@ -221,7 +274,9 @@ pub async fn load_markers<P: Platform>(p: &P) -> (Option<String>, Option<ReauthM
         .await
         .ok()
         .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok());
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .as_ref()
+        .and_then(ReauthMarker::from_json);
     (rejected, reauth)
 }
 
@@ -233,14 +288,14 @@ pub async fn write_reauth_marker<P: Platform>(
         refresh_fingerprint: fingerprint(refused_refresh_token),
         at: time::to_rfc3339(p.now_ms()),
     };
-    let json = serde_json::to_string(&marker).unwrap_or_default();
+    let json = marker.to_json().to_string();
     p.kv_put(kv_keys::REAUTH, &json, PutOptions::default())
         .await
 }
 
 pub async fn load_last_refresh<P: Platform>(p: &P) -> Option<LastRefresh> {
     let raw = p.kv_get(kv_keys::LAST_REFRESH).await.ok().flatten()?;
-    serde_json::from_str(&raw).ok()
+    LastRefresh::from_json(&serde_json::from_str::<Value>(&raw).ok()?)
 }
 
 /// Records the outcome of a refresh attempt. A failure to record is only
@@ -251,7 +306,7 @@ pub async fn record_last_refresh<P: Platform>(p: &P, ok: bool, error: Option<Str
         ok,
         error,
     };
-    let json = serde_json::to_string(&entry).unwrap_or_default();
+    let json = entry.to_json().to_string();
     if let Err(e) = p
         .kv_put(kv_keys::LAST_REFRESH, &json, PutOptions::default())
         .await
@@ -423,6 +478,96 @@ mod tests {
             block_on(load(&p, &other)).unwrap_err(),
             LoadError::Unreadable(Unreadable::Seal(OpenError::OtherKey))
         );
+    }
+
+    #[test]
+    fn a_record_round_trips_and_reads_the_serde_derived_format() {
+        let r = record("at-1", "rt-1", NOW + 1000);
+        let back = TokenRecord::from_json(&r.to_json()).unwrap();
+        assert_eq!(back.access_token, r.access_token);
+        assert_eq!(back.refresh_token, r.refresh_token);
+        assert_eq!(
+            (back.expires_at_ms, back.tenant, back.obtained_at_ms),
+            (r.expires_at_ms, r.tenant, r.obtained_at_ms)
+        );
+
+        let key = SealKey::from_bytes([4; 32]);
+        let old = br#"{"access_token":"at-1","refresh_token":"rt-1","expires_at_ms":9,"tenant":null,"obtained_at_ms":3}"#;
+        let read = TokenRecord::open(&key, &seal::seal(&key, kv_keys::TOKENS, old)).unwrap();
+        assert_eq!(read.access_token.expose(), "at-1");
+        assert_eq!(read.refresh_token.expose(), "rt-1");
+        assert_eq!(
+            (
+                read.expires_at_ms,
+                read.tenant.as_deref(),
+                read.obtained_at_ms
+            ),
+            (9, None, 3)
+        );
+        assert_eq!(
+            read.to_json(),
+            serde_json::from_slice::<Value>(old).unwrap()
+        );
+    }
+
+    #[test]
+    fn markers_round_trip_and_read_the_serde_derived_format() {
+        let m = marker_for("rt");
+        assert_eq!(ReauthMarker::from_json(&m.to_json()), Some(m));
+        let old: Value = serde_json::from_str(
+            r#"{"refresh_fingerprint":"0123abcd","at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        let read = ReauthMarker::from_json(&old).unwrap();
+        assert_eq!(read.refresh_fingerprint, "0123abcd");
+        assert_eq!(read.to_json(), old);
+        assert_eq!(ReauthMarker::from_json(&json!({"at": "x"})), None);
+
+        for last in [
+            LastRefresh {
+                at: "2026-01-01T00:00:00Z".into(),
+                ok: true,
+                error: None,
+            },
+            LastRefresh {
+                at: "2026-01-01T00:00:00Z".into(),
+                ok: false,
+                error: Some("Keap had an error (503)".into()),
+            },
+        ] {
+            assert_eq!(LastRefresh::from_json(&last.to_json()), Some(last));
+        }
+        let old: Value =
+            serde_json::from_str(r#"{"at":"2026-01-01T00:00:00Z","ok":false,"error":"why"}"#)
+                .unwrap();
+        let read = LastRefresh::from_json(&old).unwrap();
+        assert_eq!((read.ok, read.error.as_deref()), (false, Some("why")));
+        assert_eq!(read.to_json(), old);
+        assert_eq!(
+            LastRefresh::from_json(&json!({"at": "x", "ok": "yes"})),
+            None
+        );
+    }
+
+    #[test]
+    fn markers_are_stored_and_read_back() {
+        let p = MemoryPlatform::new();
+        block_on(write_reauth_marker(&p, &Secret::new("rt"))).unwrap();
+        block_on(record_last_refresh(&p, false, Some("why".into())));
+        let (_, reauth) = block_on(load_markers(&p));
+        assert_eq!(
+            reauth,
+            Some(marker_for_at("rt", &time::to_rfc3339(p.now_ms())))
+        );
+        let last = block_on(load_last_refresh(&p)).unwrap();
+        assert_eq!((last.ok, last.error.as_deref()), (false, Some("why")));
+    }
+
+    fn marker_for_at(refresh: &str, at: &str) -> ReauthMarker {
+        ReauthMarker {
+            at: at.into(),
+            ..marker_for(refresh)
+        }
     }
 
     #[test]

@@ -3,8 +3,7 @@
 //! Both are built from the same reading of the store, and neither ever
 //! shows a token, key or secret.
 
-use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::pages::page;
 use crate::config::{AuthMode, Config};
@@ -24,7 +23,7 @@ pub use crate::outbox::Counts as OutboxCounts;
 pub const DEAD_LETTERS_SHOWN: u32 = 50;
 
 /// A dead letter as the admin page lists it: no personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterSummary {
     pub id: String,
     /// When the lead arrived (RFC 3339).
@@ -34,12 +33,19 @@ pub struct DeadLetterSummary {
 }
 
 /// A configuration problem and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The secret or var to look at.
     pub setting: &'static str,
     pub message: String,
     pub fix: String,
+}
+
+impl Problem {
+    /// As `/admin/status` lists it.
+    pub fn to_json(&self) -> Value {
+        json!({"setting": self.setting, "message": self.message, "fix": self.fix})
+    }
 }
 
 /// The connection as read from the store once.
@@ -111,11 +117,7 @@ async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
 }
 
 /// `GET /admin/status`.
-pub async fn status<P: Platform>(
-    p: &P,
-    config: &Config,
-    outbox: OutboxCounts,
-) -> serde_json::Value {
+pub async fn status<P: Platform>(p: &P, config: &Config, outbox: OutboxCounts) -> Value {
     let c = read_connection(p, config).await;
     json!({
         "auth_mode": config.auth.name(),
@@ -123,10 +125,13 @@ pub async fn status<P: Platform>(
         "needs_reauth": c.needs_reauth(),
         "tenant": c.tenant,
         "access_token_expires_at": c.expires_at_ms.map(time::to_rfc3339),
-        "last_refresh": c.last_refresh,
-        "outbox": outbox,
+        "last_refresh": c.last_refresh.as_ref().map_or(Value::Null, LastRefresh::to_json),
+        "outbox": outbox.to_json(),
         "forms": form_ids(config),
-        "problems": problems(config, c.trouble.as_deref()),
+        "problems": problems(config, c.trouble.as_deref())
+            .iter()
+            .map(Problem::to_json)
+            .collect::<Value>(),
     })
 }
 

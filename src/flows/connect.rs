@@ -6,12 +6,13 @@
 //! Every failure answers with a page that says what happened and what to
 //! do next; no page ever shows a token, code or secret.
 
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::pages::{page, BACK_TO_ADMIN};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
+use crate::json_fields as field;
 use crate::kv_keys;
 use crate::oauth::{self, Client, TokenFailure};
 use crate::platform::{Platform, PutOptions};
@@ -22,11 +23,24 @@ use crate::tokens::{self, TokenRecord};
 pub const STATE_TTL_SECS: u64 = 600;
 
 /// What `/oauth/start` remembers about one authorization, under its state.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq)]
 struct PendingAuthorization {
     /// Sent again in the code exchange, which must repeat it exactly.
     redirect_uri: String,
     created_at_ms: u64,
+}
+
+impl PendingAuthorization {
+    fn to_json(&self) -> Value {
+        json!({"redirect_uri": self.redirect_uri, "created_at_ms": self.created_at_ms})
+    }
+
+    fn from_json(v: &Value) -> Option<PendingAuthorization> {
+        Some(PendingAuthorization {
+            redirect_uri: field::string(v, "redirect_uri")?,
+            created_at_ms: field::u64(v, "created_at_ms")?,
+        })
+    }
 }
 
 /// `GET /oauth/start` (the caller has checked admin authentication).
@@ -51,7 +65,7 @@ pub async fn oauth_start<P: Platform>(p: &P, config: &Config, request: &Incoming
     let stored = p
         .kv_put(
             &state_key(&state),
-            &serde_json::to_string(&pending).unwrap_or_default(),
+            &pending.to_json().to_string(),
             PutOptions {
                 ttl_secs: Some(STATE_TTL_SECS),
                 metadata: None,
@@ -215,8 +229,11 @@ async fn take_state<P: Platform>(p: &P, state: &str) -> Result<PendingAuthorizat
             return Err(store_unavailable());
         }
     };
-    let Some(pending) = stored.and_then(|s| serde_json::from_str::<PendingAuthorization>(&s).ok())
-    else {
+    let pending = stored
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .as_ref()
+        .and_then(PendingAuthorization::from_json);
+    let Some(pending) = pending else {
         return Err(unknown_state());
     };
     if let Err(e) = p.kv_delete(&key).await {

@@ -24,7 +24,7 @@
 
 use std::cell::Cell;
 
-use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::alerts::{self, alert, AlertKind};
 use crate::config::Config;
@@ -118,8 +118,7 @@ impl<P: Platform> Platform for Metered<'_, P> {
 }
 
 /// Why a drain stopped before every due entry was tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// No usable credentials: nothing was sent, nothing counted as tried.
     NoCredentials,
@@ -146,7 +145,7 @@ impl Stop {
 }
 
 /// What a drain did: counts only, no personal data.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DrainReport {
     pub delivered: u32,
     /// Tried and failed for now: pending again, in back-off.
@@ -165,6 +164,20 @@ pub struct DrainReport {
 }
 
 impl DrainReport {
+    /// The report as JSON (`stopped` spelt as [`Stop::as_str`]).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "delivered": self.delivered,
+            "retried": self.retried,
+            "dead": self.dead,
+            "skipped": self.skipped,
+            "remaining": self.remaining,
+            "budget_used": self.budget_used,
+            "stopped": self.stopped.map_or(Value::Null, |s| Value::from(s.as_str())),
+            "unavailable": crate::json_fields::string_or_null(self.unavailable.as_deref()),
+        })
+    }
+
     /// The one summary log line of a run.
     pub fn summary(&self) -> String {
         let stopped = self

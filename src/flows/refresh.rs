@@ -8,7 +8,7 @@
 //! sent, another refresher won a race and the connection is fine; only if
 //! it is still ours after a short wait is the grant taken as revoked.
 
-use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::pages::{page, BACK_TO_ADMIN};
 
@@ -34,8 +34,7 @@ const RECONNECT: &str = "Open /admin and click \"Connect to Keap\" to authorize 
 leads Keap cannot take meanwhile are queued, not lost.";
 
 /// What a refresh run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// A new pair is stored.
     Refreshed,
@@ -57,7 +56,23 @@ pub enum RefreshOutcome {
 
 /// The result of a refresh run, as `/admin/refresh` shows it. Holds no
 /// token or secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+impl RefreshOutcome {
+    /// The outcome's name in JSON reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshOutcome::Refreshed => "refreshed",
+            RefreshOutcome::NotDue => "not_due",
+            RefreshOutcome::LostRace => "lost_race",
+            RefreshOutcome::NeedsReauth => "needs_reauth",
+            RefreshOutcome::Failed => "failed",
+            RefreshOutcome::NotConnected => "not_connected",
+            RefreshOutcome::ApiKeyMode => "api_key_mode",
+            RefreshOutcome::NotConfigured => "not_configured",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshReport {
     /// False when someone has something to fix or the run failed.
     pub ok: bool,
@@ -88,13 +103,23 @@ impl RefreshReport {
         }
     }
 
+    /// The report as JSON, as `/admin/refresh` answers scripts.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "ok": self.ok,
+            "outcome": self.outcome.as_str(),
+            "message": self.message,
+            "access_token_expires_at":
+                crate::json_fields::string_or_null(self.access_token_expires_at.as_deref()),
+        })
+    }
+
     /// The answer to `POST /admin/refresh`: the report as JSON for scripts
     /// (always 200; `ok` says how it went), or a short page for a person
     /// who pressed "Refresh now" on `/admin`.
     pub fn reply(&self, json: bool) -> Reply {
         if json {
-            let value = serde_json::to_value(self).unwrap_or_default();
-            return Reply::json(200, &value).with_header("Cache-Control", "no-store");
+            return Reply::json(200, &self.to_json()).with_header("Cache-Control", "no-store");
         }
         let (class, title) = if self.ok {
             ("ok", "Refresh done")

@@ -8,7 +8,7 @@ use super::pages::{page, BACK_TO_ADMIN};
 use crate::admin_auth;
 use crate::config::Config;
 use crate::credentials;
-use crate::flows::drain::{self, DrainReport, Metered, REPLAY_LIMIT};
+use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
 use crate::outbox::{self, Queue};
@@ -53,7 +53,7 @@ pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> 
             "requeued": requeued,
             "retried": report.retried,
             "budget_used": report.budget_used,
-            "stopped": report.stopped,
+            "stopped": report.stopped.map(Stop::as_str),
         }),
         &words,
     )

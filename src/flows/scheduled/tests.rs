@@ -341,6 +341,30 @@ fn a_lead_queued_before_authorization_goes_out_with_the_first_run_after_it() {
         .unwrap()
         .unwrap();
     assert_eq!(entry.attempts, 0, "Keap was not asked: no attempt counted");
+    // The report as JSON: every field, enums spelt in snake_case.
+    let v = report.to_json();
+    assert_eq!(v["refresh"]["outcome"], "not_connected");
+    assert_eq!(v["refresh"]["ok"], false);
+    assert_eq!(v["refresh"]["access_token_expires_at"], Value::Null);
+    assert!(v["refresh"]["message"].is_string());
+    let outbox = v["outbox"].as_object().unwrap();
+    let keys: Vec<&str> = outbox.keys().map(String::as_str).collect();
+    assert_eq!(
+        BTreeSet::from_iter(keys),
+        BTreeSet::from([
+            "delivered",
+            "retried",
+            "dead",
+            "skipped",
+            "remaining",
+            "budget_used",
+            "stopped",
+            "unavailable"
+        ])
+    );
+    assert_eq!(v["outbox"]["stopped"], "no_credentials");
+    assert_eq!(v["outbox"]["remaining"], 1);
+    assert!(v["outbox"]["unavailable"].is_string());
 
     // The owner connects.
     store_tokens(&p, "AT-0", p.now_ms() + 24 * HOUR);
@@ -351,7 +375,7 @@ fn a_lead_queued_before_authorization_goes_out_with_the_first_run_after_it() {
     assert_eq!(report.outbox.stopped, None);
     assert_eq!((crm.contact_count(), crm.all_tagged()), (1, true));
     assert_eq!(pending(&p), 0);
-    assert_no_personal_data(&p, &serde_json::to_string(&report).unwrap());
+    assert_no_personal_data(&p, &report.to_json().to_string());
 }
 
 #[test]
