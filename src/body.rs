@@ -142,8 +142,13 @@ pub fn parse_urlencoded(body: &[u8]) -> Fields {
 /// A JSON object whose values are strings, numbers, booleans, `null`
 /// (ignored) or arrays of those (a repeated field, e.g. `tags`).
 pub fn parse_json(body: &[u8]) -> Result<Fields, BodyError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| BodyError::Malformed(format!("invalid JSON at line {}", e.line())))?;
+    let malformed_at = |line: usize| BodyError::Malformed(format!("invalid JSON at line {line}"));
+    let text = std::str::from_utf8(body).map_err(|e| {
+        let before = body.get(..e.valid_up_to()).unwrap_or_default();
+        malformed_at(1 + before.iter().filter(|&&b| b == b'\n').count())
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| malformed_at(e.line()))?;
     let serde_json::Value::Object(map) = value else {
         return Err(BodyError::Malformed(
             "the JSON body must be an object".into(),
@@ -430,6 +435,20 @@ mod tests {
                 parse(Some("application/json"), bad),
                 Err(BodyError::Malformed(_))
             ));
+        }
+    }
+
+    #[test]
+    fn json_that_is_not_utf8_is_malformed_at_its_line() {
+        for (bad, line) in [
+            (&b"{\"a\":\n\"\xff\"}"[..], 2),
+            (b"\xfe{}", 1),
+            (b"{\"a\":\n\n1,}", 3),
+        ] {
+            assert_eq!(
+                parse(Some("application/json"), bad),
+                Err(BodyError::Malformed(format!("invalid JSON at line {line}")))
+            );
         }
     }
 

@@ -126,7 +126,7 @@ impl Reply {
         let mut r = Reply::new(status);
         r.headers
             .set("Content-Type", "application/json; charset=utf-8");
-        r.body = serde_json::to_vec(value).unwrap_or_default();
+        r.body = value.to_string().into_bytes();
         r
     }
 
@@ -174,7 +174,7 @@ impl OutRequest {
 
     pub fn json(mut self, value: &serde_json::Value) -> Self {
         self.headers.set("Content-Type", "application/json");
-        self.body = Some(serde_json::to_vec(value).unwrap_or_default());
+        self.body = Some(value.to_string().into_bytes());
         self
     }
 
@@ -212,7 +212,8 @@ impl InResponse {
     }
 
     pub fn json_body(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
+        let text = std::str::from_utf8(&self.body).ok()?;
+        serde_json::from_str(text).ok()
     }
 }
 

@@ -291,8 +291,9 @@ pub async fn load<P: Platform>(
         return Ok(None);
     };
     let plain = seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(LoadError::Unreadable)?;
-    serde_json::from_slice::<Value>(&plain)
+    std::str::from_utf8(&plain)
         .ok()
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .as_ref()
         .and_then(Entry::from_json)
         .map(Some)

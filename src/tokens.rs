@@ -80,8 +80,9 @@ impl TokenRecord {
 
     pub fn open(key: &SealKey, sealed: &str) -> Result<TokenRecord, Unreadable> {
         let json = seal::open(key, kv_keys::TOKENS, sealed).map_err(Unreadable::Seal)?;
-        serde_json::from_slice::<Value>(&json)
+        std::str::from_utf8(&json)
             .ok()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
             .as_ref()
             .and_then(TokenRecord::from_json)
             .ok_or(Unreadable::NotARecord)
