@@ -374,3 +374,32 @@ fn exchange_failed(failure: &TokenFailure, redirect_uri: &str) -> Reply {
 fn state_key(state: &str) -> String {
     format!("{}{state}", kv_keys::OAUTH_STATE_PREFIX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_authorization_round_trips_and_reads_the_serde_derived_format() {
+        let pending = PendingAuthorization {
+            redirect_uri: "https://forms.example.com/oauth/callback".into(),
+            created_at_ms: 1_767_225_600_000,
+        };
+        assert_eq!(
+            PendingAuthorization::from_json(&pending.to_json()),
+            Some(pending)
+        );
+        let old = r#"{"redirect_uri":"https://w.example/oauth/callback","created_at_ms":5}"#;
+        let old: Value = serde_json::from_str(old).unwrap();
+        let read = PendingAuthorization::from_json(&old).unwrap();
+        assert_eq!(
+            (read.redirect_uri.as_str(), read.created_at_ms),
+            ("https://w.example/oauth/callback", 5)
+        );
+        assert_eq!(read.to_json(), old);
+        assert_eq!(
+            PendingAuthorization::from_json(&json!({"redirect_uri": "x"})),
+            None
+        );
+    }
+}
