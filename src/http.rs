@@ -76,6 +76,20 @@ impl Headers {
     }
 }
 
+/// The request headers the core reads, lowercase. The shell copies only
+/// these out of the runtime, since copying every header of every request
+/// costs CPU; [`Incoming::header`] checks in debug builds (so in every
+/// native test) that nothing else is asked for.
+pub const REQUEST_HEADERS: [&str; 7] = [
+    "accept",
+    "authorization",
+    "cf-connecting-ip",
+    "content-length",
+    "content-type",
+    "origin",
+    "referer",
+];
+
 /// A request that reached the worker, as the core sees it.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -88,6 +102,10 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn header(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            REQUEST_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)),
+            "{name} is read but not in http::REQUEST_HEADERS, so the shell never passes it"
+        );
         self.headers.get(name)
     }
 
@@ -232,5 +250,36 @@ impl std::fmt::Display for FetchError {
             FetchError::Network(m) => write!(f, "network error: {m}"),
             FetchError::Timeout => write!(f, "timed out"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming() -> Incoming {
+        let mut headers = Headers::new();
+        headers.push("Origin", "https://example.com");
+        Incoming {
+            method: Method::Post,
+            url: url::Url::parse("https://w.example/forms/contact").unwrap(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn listed_headers_are_read_case_insensitively() {
+        assert_eq!(incoming().header("origin"), Some("https://example.com"));
+        assert_eq!(incoming().header("Referer"), None);
+    }
+
+    /// A header the shell does not pass would silently read as absent in
+    /// production; tests catch the read instead.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "not in http::REQUEST_HEADERS")]
+    fn reading_an_unlisted_header_is_caught() {
+        let _ = incoming().header("X-Custom");
     }
 }

@@ -246,14 +246,32 @@ pub enum LoadError {
     Unreadable(Unreadable),
 }
 
+thread_local! {
+    /// The record last opened in this isolate, by key id and sealed text.
+    /// Every submission reads the same sealed text until the next refresh
+    /// (a day), so it is opened once, not on each request. A different
+    /// text or key opens afresh: a cached record is never served for
+    /// anything but the exact bytes it was opened from.
+    static LAST_OPENED: std::cell::RefCell<Option<(String, String, TokenRecord)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Reads and opens the token record: one KV read.
 pub async fn load<P: Platform>(p: &P, key: &SealKey) -> Result<Option<TokenRecord>, LoadError> {
-    match p.kv_get(kv_keys::TOKENS).await.map_err(LoadError::Store)? {
-        None => Ok(None),
-        Some(sealed) => TokenRecord::open(key, &sealed)
-            .map(Some)
-            .map_err(LoadError::Unreadable),
+    let Some(sealed) = p.kv_get(kv_keys::TOKENS).await.map_err(LoadError::Store)? else {
+        return Ok(None);
+    };
+    let cached = LAST_OPENED.with_borrow(|last| {
+        last.as_ref()
+            .filter(|(id, text, _)| id == key.id() && *text == sealed)
+            .map(|(_, _, record)| record.clone())
+    });
+    if let Some(record) = cached {
+        return Ok(Some(record));
     }
+    let record = TokenRecord::open(key, &sealed).map_err(LoadError::Unreadable)?;
+    LAST_OPENED.set(Some((key.id().to_string(), sealed, record.clone())));
+    Ok(Some(record))
 }
 
 /// Seals and stores the record.
@@ -479,6 +497,39 @@ mod tests {
             block_on(load(&p, &other)).unwrap_err(),
             LoadError::Unreadable(Unreadable::Seal(OpenError::OtherKey))
         );
+    }
+
+    #[test]
+    fn the_opened_record_is_reused_only_for_the_same_text_and_key() {
+        let p = MemoryPlatform::new();
+        let key = SealKey::from_bytes([6; 32]);
+        block_on(store(&p, &key, &record("at-a", "rt-a", NOW))).unwrap();
+        let first = block_on(load(&p, &key)).unwrap().unwrap();
+        let again = block_on(load(&p, &key)).unwrap().unwrap();
+        assert_eq!(
+            (first.access_token, again.access_token.expose()),
+            (Secret::new("at-a"), "at-a")
+        );
+
+        // New tokens: a new text, opened afresh.
+        block_on(store(&p, &key, &record("at-b", "rt-b", NOW))).unwrap();
+        assert_eq!(
+            block_on(load(&p, &key))
+                .unwrap()
+                .unwrap()
+                .access_token
+                .expose(),
+            "at-b"
+        );
+
+        // A tampered text is not served from what was opened before.
+        let sealed = p.value(kv_keys::TOKENS).unwrap();
+        let mut bytes = sealed.into_bytes();
+        let last = bytes.len() - 2;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        block_on(p.kv_put(kv_keys::TOKENS, &tampered, PutOptions::default())).unwrap();
+        assert!(block_on(load(&p, &key)).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+    runtime::set_request_headers(&crate::http::REQUEST_HEADERS.join(","));
 }
 
 #[event(fetch)]

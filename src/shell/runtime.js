@@ -2,18 +2,12 @@
 // the JS/wasm boundary once: header lists travel as one "name:value\n"
 // text (a header value can hold neither a newline nor, in its name, a
 // colon), a fetch and the reading of its body are one promise, and KV's
-// listing comes back as one JSON text. Crossing the boundary, and every
+// listing comes back as one JSON text. Only the headers the core reads
+// are copied. Crossing the boundary, and every
 // await on the Rust side (a microtask of wasm-bindgen's executor), is what
 // a request spends its CPU on; see bench/.
 
-/** `headers` as "name:value\n" lines. */
-function flatten(headers) {
-  let text = '';
-  for (const [name, value] of headers) text += `${name}:${value}\n`;
-  return text;
-}
-
-/** "name:value\n" lines back into a `Headers`. */
+/** "name:value\n" lines into a `Headers`. */
 function unflatten(text) {
   const headers = new Headers();
   for (const line of text.split('\n')) {
@@ -23,9 +17,32 @@ function unflatten(text) {
   return headers;
 }
 
-/** A request's method, URL and headers, as "METHOD\nURL\nname:value\n...". */
+/** The request headers the core reads (http::REQUEST_HEADERS), set once. */
+let wanted = [];
+
+export function setRequestHeaders(names) {
+  wanted = names.split(',');
+}
+
+/** "name:value\n" lines into a plain object (the names are distinct). */
+function headerObject(text) {
+  const headers = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon)] = line.slice(colon + 1);
+  }
+  return headers;
+}
+
+/** A request's method, URL and wanted headers, as
+ *  "METHOD\nURL\nname:value\n...". */
 export function describeRequest(request) {
-  return `${request.method}\n${request.url}\n${flatten(request.headers)}`;
+  let text = `${request.method}\n${request.url}\n`;
+  for (const name of wanted) {
+    const value = request.headers.get(name);
+    if (value !== null) text += `${name}:${value}\n`;
+  }
+  return text;
 }
 
 /** The request's body, as a Uint8Array. */
@@ -43,15 +60,19 @@ export function makeResponse(status, headers, body) {
  * Sends a request and reads the whole answer, within `timeoutMs` (the
  * AbortSignal bounds the body too). Resolves to
  * `{ status, headers, body }` or `{ failure: "timeout" | "network" }`.
+ * Outgoing headers go as a plain object, which costs less than `Headers`.
  */
 export async function send(url, method, headers, body, timeoutMs) {
   const signal = AbortSignal.timeout(timeoutMs);
-  const init = { method, headers: unflatten(headers), signal };
+  const init = { method, headers: headerObject(headers), signal };
   if (body !== undefined) init.body = body.slice();
   try {
     const response = await fetch(url, init);
     const data = new Uint8Array(await response.arrayBuffer());
-    return { status: response.status, headers: flatten(response.headers), body: data };
+    // The core reads no header of an answer but Retry-After.
+    const retryAfter = response.headers.get('retry-after');
+    const headers = retryAfter === null ? '' : `retry-after:${retryAfter}\n`;
+    return { status: response.status, headers, body: data };
   } catch {
     return { failure: signal.aborted ? 'timeout' : 'network' };
   }

@@ -6,7 +6,10 @@ use worker::{js_sys, web_sys};
 
 #[wasm_bindgen(module = "/src/shell/runtime.js")]
 extern "C" {
-    /// "METHOD\nURL\nname:value\n...".
+    /// Which request headers [`describe_request`] copies: comma-separated.
+    #[wasm_bindgen(js_name = setRequestHeaders)]
+    pub fn set_request_headers(names: &str);
+    /// "METHOD\nURL\nname:value\n..." with the headers set above.
     #[wasm_bindgen(js_name = describeRequest)]
     pub fn describe_request(request: &web_sys::Request) -> String;
     /// Resolves to the body as a `Uint8Array`.
