@@ -24,7 +24,7 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
-    let reply = match convert::incoming(req).await {
+    let reply = match convert::incoming(&req) {
         Ok(incoming) => {
             let config = env::config(&env);
             let platform = platform::WorkerPlatform::new(&env);

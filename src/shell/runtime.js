@@ -45,9 +45,14 @@ export function describeRequest(request) {
   return text;
 }
 
-/** The request's body, as a Uint8Array. */
-export async function readBody(request) {
-  return new Uint8Array(await request.arrayBuffer());
+const BODY = Symbol.for('keap-form-worker.body');
+
+/** The body entry.js read before the wasm ran: its bytes (empty when there
+ *  is none or it was too large to read), or undefined when reading failed. */
+export function requestBody(request) {
+  const body = request[BODY];
+  if (body === false) return undefined;
+  return body ?? new Uint8Array(0);
 }
 
 /** The worker's answer. A body is copied out of wasm memory first. */
@@ -57,13 +62,28 @@ export function makeResponse(status, headers, body) {
 }
 
 /**
+ * The AbortSignal for a fetch made on behalf of `scope` (one incoming
+ * request or scheduled run): shared by its fetches while it has at least
+ * 80% of `timeoutMs` left, so each call gets between 80% and all of it,
+ * and a submission's two Keap calls cost one timer, not two.
+ */
+function deadline(scope, timeoutMs) {
+  const now = Date.now();
+  if (scope.signal === undefined || scope.until - now < timeoutMs * 0.8) {
+    scope.signal = AbortSignal.timeout(timeoutMs);
+    scope.until = now + timeoutMs;
+  }
+  return scope.signal;
+}
+
+/**
  * Sends a request and reads the whole answer, within `timeoutMs` (the
  * AbortSignal bounds the body too). Resolves to
  * `{ status, headers, body }` or `{ failure: "timeout" | "network" }`.
  * Outgoing headers go as a plain object, which costs less than `Headers`.
  */
-export async function send(url, method, headers, body, timeoutMs) {
-  const signal = AbortSignal.timeout(timeoutMs);
+export async function send(scope, url, method, headers, body, timeoutMs) {
+  const signal = deadline(scope, timeoutMs);
   const init = { method, headers: headerObject(headers), signal };
   if (body !== undefined) init.body = body.slice();
   try {

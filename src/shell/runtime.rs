@@ -12,14 +12,17 @@ extern "C" {
     /// "METHOD\nURL\nname:value\n..." with the headers set above.
     #[wasm_bindgen(js_name = describeRequest)]
     pub fn describe_request(request: &web_sys::Request) -> String;
-    /// Resolves to the body as a `Uint8Array`.
-    #[wasm_bindgen(js_name = readBody)]
-    pub fn read_body(request: &web_sys::Request) -> js_sys::Promise;
+    /// The body entry.js read; `None` when reading it failed.
+    #[wasm_bindgen(js_name = requestBody)]
+    pub fn request_body(request: &web_sys::Request) -> Option<Vec<u8>>;
     #[wasm_bindgen(js_name = makeResponse)]
     pub fn make_response(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
 
     /// Resolves to a [`Fetched`].
+    /// `scope` is one object per incoming request or scheduled run: its
+    /// fetches share a time limit while most of it is left.
     pub fn send(
+        scope: &js_sys::Object,
         url: &str,
         method: &str,
         headers: &str,
