@@ -5,8 +5,12 @@
 // Runs that worker under wrangler dev against the sandbox, measures its
 // workerd CPU over BENCH_REQUESTS (500) requests, then records a V8 CPU
 // profile through the DevTools inspector over as many more and prints the
-// functions with the most self time. wasm functions are named by the wasm names section
-// (worker-build keeps it). The profile is saved in bench/results/.
+// functions with the most self time. wasm functions are named only in a
+// build that keeps the names section, which the release profile strips:
+//   CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR=target/names \
+//     OUT_DIR=target/build-names sh scripts/build.sh
+//   BENCH_BUILD=target/build-names node bench/profile.mjs ours submission
+// The profile is saved in bench/results/.
 
 import fs from 'node:fs';
 import path from 'node:path';
