@@ -85,7 +85,8 @@ function deadline(scope, timeoutMs) {
 export async function send(scope, url, method, headers, body, timeoutMs) {
   const signal = deadline(scope, timeoutMs);
   const init = { method, headers: headerObject(headers), signal };
-  if (body !== undefined) init.body = body.slice();
+  // A GET or HEAD may not carry a body, not even an empty one.
+  if (body.length > 0) init.body = body.slice();
   try {
     const response = await fetch(url, init);
     const data = new Uint8Array(await response.arrayBuffer());
