@@ -299,9 +299,12 @@ fn classify<'a>(
         Err(FetchError::Network(_)) => return Err(retry("Keap could not be reached".into())),
     };
     let status = response.status;
+    if (200..=299).contains(&status) {
+        return Ok(response);
+    }
+    // Only a refusal's body is read for Keap's message.
     let said = keap_message(response, lead);
     Err(match status {
-        200..=299 => return Ok(response),
         401 => Failure::Retry {
             reason: format!("Keap rejected the credentials (401){said}"),
             token_rejected: true,
