@@ -7,13 +7,27 @@
 // await on the Rust side (a microtask of wasm-bindgen's executor), is what
 // a request spends its CPU on; see bench/.
 
-/** "name:value\n" lines into a `Headers`. */
-function unflatten(text) {
-  const headers = new Headers();
+/** Calls `add(name, value)` for each "name:value\n" line of `text`. */
+function eachHeader(text, add) {
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
-    if (colon > 0) headers.append(line.slice(0, colon), line.slice(colon + 1));
+    if (colon > 0) add(line.slice(0, colon), line.slice(colon + 1));
   }
+}
+
+/** "name:value\n" lines into a `Headers` (which keeps repeated names). */
+function unflatten(text) {
+  const headers = new Headers();
+  eachHeader(text, (name, value) => headers.append(name, value));
+  return headers;
+}
+
+/** "name:value\n" lines into a plain object (the names are distinct). */
+function headerObject(text) {
+  const headers = {};
+  eachHeader(text, (name, value) => {
+    headers[name] = value;
+  });
   return headers;
 }
 
@@ -22,16 +36,6 @@ let wanted = [];
 
 export function setRequestHeaders(names) {
   wanted = names.split(',');
-}
-
-/** "name:value\n" lines into a plain object (the names are distinct). */
-function headerObject(text) {
-  const headers = {};
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0) headers[line.slice(0, colon)] = line.slice(colon + 1);
-  }
-  return headers;
 }
 
 /** A request's method, URL and wanted headers, as
