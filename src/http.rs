@@ -74,6 +74,33 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+
+    /// Headers from "name:value\n" lines, the form in which the shell
+    /// passes them across the JS/wasm boundary in one string (a header
+    /// name holds no colon, a value no newline). Lines without a colon are
+    /// skipped.
+    pub fn from_lines(text: &str) -> Headers {
+        let mut headers = Headers::new();
+        for line in text.lines() {
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push(name, value);
+            }
+        }
+        headers
+    }
+
+    /// The headers as "name:value\n" lines. A value holding a newline
+    /// could not be sent anyway; it is cut there.
+    pub fn to_lines(&self) -> String {
+        let mut text = String::new();
+        for (name, value) in self.iter() {
+            text.push_str(name);
+            text.push(':');
+            text.push_str(value.lines().next().unwrap_or(""));
+            text.push('\n');
+        }
+        text
+    }
 }
 
 /// The request headers the core reads, lowercase. The shell copies only
@@ -266,6 +293,29 @@ mod tests {
             headers,
             body: Vec::new(),
         }
+    }
+
+    #[test]
+    fn header_lines_round_trip() {
+        let mut h = Headers::new();
+        h.push("content-type", "application/json");
+        h.push("vary", "Origin");
+        h.push("location", "https://x.example/a?b=c:d");
+        let text = h.to_lines();
+        assert_eq!(
+            text,
+            "content-type:application/json\nvary:Origin\nlocation:https://x.example/a?b=c:d\n"
+        );
+        assert_eq!(Headers::from_lines(&text), h);
+    }
+
+    #[test]
+    fn header_lines_cut_newlines_and_skip_odd_lines() {
+        let mut h = Headers::new();
+        h.push("x-a", "one\r\ninjected:yes");
+        assert_eq!(h.to_lines(), "x-a:one\n");
+        let read = Headers::from_lines("no colon here\naccept:*/*\n\n");
+        assert_eq!(read.0, vec![("accept".to_string(), "*/*".to_string())]);
     }
 
     #[test]

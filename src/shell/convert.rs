@@ -17,7 +17,7 @@ pub fn incoming(req: &web_sys::Request) -> Result<Incoming, Reply> {
     let method = Method::parse(lines.next().unwrap_or(""));
     let url = url::Url::parse(lines.next().unwrap_or(""))
         .map_err(|_| malformed("the request URL is not valid"))?;
-    let headers = header_lines(lines.next().unwrap_or(""));
+    let headers = Headers::from_lines(lines.next().unwrap_or(""));
     let body = runtime::request_body(req)
         .ok_or_else(|| malformed("the request body could not be read"))?;
     Ok(Incoming {
@@ -26,30 +26,6 @@ pub fn incoming(req: &web_sys::Request) -> Result<Incoming, Reply> {
         headers,
         body,
     })
-}
-
-/// "name:value\n" lines, as `runtime.js` writes them, into headers.
-pub fn header_lines(text: &str) -> Headers {
-    let mut headers = Headers::new();
-    for line in text.lines() {
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push(name, value);
-        }
-    }
-    headers
-}
-
-/// Headers as "name:value\n" lines, for `runtime.js`. A value holding a
-/// newline could not be sent anyway; it is cut there.
-pub fn to_header_lines(headers: &Headers) -> String {
-    let mut text = String::new();
-    for (name, value) in headers.iter() {
-        text.push_str(name);
-        text.push(':');
-        text.push_str(value.lines().next().unwrap_or(""));
-        text.push('\n');
-    }
-    text
 }
 
 fn malformed(message: &str) -> Reply {
@@ -61,5 +37,5 @@ fn malformed(message: &str) -> Reply {
 
 /// Turns a core answer into a runtime response.
 pub fn response(reply: Reply) -> web_sys::Response {
-    runtime::make_response(reply.status, &to_header_lines(&reply.headers), &reply.body)
+    runtime::make_response(reply.status, &reply.headers.to_lines(), &reply.body)
 }

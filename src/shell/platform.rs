@@ -5,9 +5,8 @@
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{js_sys, wasm_bindgen_futures::JsFuture, Env};
 
-use super::convert::{header_lines, to_header_lines};
 use super::runtime;
-use crate::http::{FetchError, InResponse, OutRequest};
+use crate::http::{FetchError, Headers, InResponse, OutRequest};
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
 /// Longest wait for Keap, Turnstile or a webhook (at least 80% of it is
@@ -116,7 +115,7 @@ impl Platform for WorkerPlatform {
             &self.fetch_scope,
             &request.url,
             request.method.as_str(),
-            &to_header_lines(&request.headers),
+            &request.headers.to_lines(),
             request.body.as_deref().unwrap_or_default(),
             FETCH_TIMEOUT_MS,
         );
@@ -127,7 +126,7 @@ impl Platform for WorkerPlatform {
         match fetched.failure().as_deref() {
             None => Ok(InResponse {
                 status: fetched.status(),
-                headers: header_lines(&fetched.headers()),
+                headers: Headers::from_lines(&fetched.headers()),
                 body: fetched.body(),
             }),
             Some("timeout") => Err(FetchError::Timeout),
