@@ -15,6 +15,7 @@ pub mod cors;
 pub mod credentials;
 pub mod delivery;
 pub mod email;
+pub mod executor;
 pub mod flows;
 pub mod forms;
 pub mod html;

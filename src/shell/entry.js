@@ -37,7 +37,7 @@ function ready() {
   }
 }
 
-// A trap inside an awaited Rust future surfaces here, not at the call.
+// A trap outside any request's or run's own call (none is known) lands here.
 addEventListener('error', (event) => noteTrap(event.error));
 
 instantiate();
@@ -50,8 +50,7 @@ const BODY = Symbol.for('keap-form-worker.body');
 const MAX_BODY = 64 * 1024;
 
 /** Reads the body here, natively, so the wasm does not wait for it: one
- *  await fewer in Rust, whose every await costs a closure pair and a
- *  microtask. `false` marks a body that could not be read. */
+ *  await fewer in Rust. `false` marks a body that could not be read. */
 async function withBody(request) {
   const declared = Number(request.headers.get('content-length'));
   if (declared > MAX_BODY) return;
@@ -62,26 +61,36 @@ async function withBody(request) {
   }
 }
 
-function run(request, env, ctx) {
+/** A trap inside a task reaches here as the rejection of its promise. */
+function trapped(error) {
+  noteTrap(error);
+  throw error;
+}
+
+/** Calls the wasm's handler: its answer, or a promise of it when the
+ *  request waits on I/O (a preflight is answered at once). */
+function serve(request, env) {
   ready();
+  let answer;
   try {
-    return imports.fetch(request, env, ctx);
+    answer = imports.serve(request, env);
   } catch (error) {
     noteTrap(error);
     throw error;
   }
+  return answer instanceof Promise ? answer.catch(trapped) : answer;
 }
 
 export default {
-  fetch(request, env, ctx) {
+  fetch(request, env) {
     const method = request.method;
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return run(request, env, ctx);
-    return withBody(request).then(() => run(request, env, ctx));
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return serve(request, env);
+    return withBody(request).then(() => serve(request, env));
   },
-  async scheduled(event, env, ctx) {
+  async scheduled(event, env) {
     ready();
     try {
-      return await imports.scheduled(event, env, ctx);
+      return await imports.scheduled(event, env);
     } catch (error) {
       noteTrap(error);
       throw error;

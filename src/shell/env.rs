@@ -1,8 +1,9 @@
-//! Reads the design's secrets and vars from `Env` into [`Settings`].
+//! Reads the design's secrets and vars from the runtime's `env` into
+//! [`Settings`].
 
 use std::rc::Rc;
 
-use worker::Env;
+use wasm_bindgen::JsValue;
 
 use super::runtime;
 use crate::config::Config;
@@ -11,23 +12,23 @@ use crate::settings::Settings;
 
 /// A text binding (secret or var), `None` when unset or blank. An object
 /// var comes as its JSON text.
-fn text(env: &Env, name: &str) -> Option<String> {
+fn text(env: &JsValue, name: &str) -> Option<String> {
     runtime::env_text(env, name).filter(|v| !v.trim().is_empty())
 }
 
-fn secret(env: &Env, name: &str) -> Option<Secret> {
+fn secret(env: &JsValue, name: &str) -> Option<Secret> {
     text(env, name).map(Secret::new)
 }
 
 /// `FORMS` is an object var (which arrives as JSON text); a JSON string
 /// (from `--var` or a secret) is accepted too. Text that is not JSON is
 /// kept as a string, for the configuration check to explain.
-fn forms(env: &Env) -> Option<serde_json::Value> {
+fn forms(env: &JsValue) -> Option<serde_json::Value> {
     let s = text(env, "FORMS")?;
     Some(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
 }
 
-pub fn settings(env: &Env) -> Settings {
+pub fn settings(env: &JsValue) -> Settings {
     Settings {
         keap_client_id: text(env, "KEAP_CLIENT_ID"),
         keap_client_secret: secret(env, "KEAP_CLIENT_SECRET"),
@@ -53,7 +54,7 @@ thread_local! {
     static CONFIG: std::cell::OnceCell<Rc<Config>> = const { std::cell::OnceCell::new() };
 }
 
-pub fn config(env: &Env) -> Rc<Config> {
+pub fn config(env: &JsValue) -> Rc<Config> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| Rc::new(Config::from_settings(settings(env))))
             .clone()

@@ -2,7 +2,8 @@
 //! requests and answers, implements [`crate::platform::Platform`] on KV and
 //! `fetch`, routes paths to flows, and runs the Cron Trigger. No decision
 //! lives here. The runtime is reached through `runtime.js`, whose calls
-//! each cross the JS/wasm boundary once.
+//! each cross the JS/wasm boundary once, and tasks run on
+//! [`crate::executor`].
 
 mod convert;
 mod env;
@@ -10,34 +11,94 @@ mod platform;
 mod routes;
 mod runtime;
 
-use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
 
-#[event(start)]
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::web_sys;
+
+use crate::executor;
+
+#[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
     runtime::set_request_headers(&crate::http::REQUEST_HEADERS.join(","));
+    // The one callback through which every awaited runtime call resumes
+    // its task; it lives as long as the instance.
+    let settle = Closure::<dyn FnMut(u32, bool, JsValue)>::new(|slot, ok, value| {
+        executor::settle::<platform::Outcome>(slot, if ok { Ok(value) } else { Err(value) });
+    });
+    runtime::set_settle(settle.as_ref().unchecked_ref());
+    settle.forget();
+    executor::set_later(runtime::later);
 }
 
-#[event(fetch)]
-async fn fetch(
-    req: web_sys::Request,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<web_sys::Response> {
-    let reply = match convert::incoming(&req) {
-        Ok(incoming) => {
-            let config = env::config(&env);
-            let platform = platform::WorkerPlatform::new(&env);
-            routes::handle(&platform, &config, incoming).await
+/// The fetch handler (`entry.js` calls it): the `Response`, or a promise
+/// of it when the request waits on I/O.
+#[wasm_bindgen]
+pub fn serve(req: web_sys::Request, env: JsValue) -> JsValue {
+    answer(async move {
+        let reply = match convert::incoming(&req) {
+            Ok(incoming) => {
+                let config = env::config(&env);
+                let platform = platform::WorkerPlatform::new(&env);
+                routes::handle(&platform, &config, incoming).await
+            }
+            Err(reply) => reply,
+        };
+        convert::response(reply).into()
+    })
+}
+
+/// The Cron Trigger's handler: undefined, or a promise of it.
+#[wasm_bindgen]
+pub fn scheduled(_event: JsValue, env: JsValue) -> JsValue {
+    answer(async move {
+        let config = env::config(&env);
+        let platform = platform::WorkerPlatform::new(&env);
+        routes::scheduled(&platform, &config).await;
+        JsValue::UNDEFINED
+    })
+}
+
+/// Where a task's answer goes: back to the call that started it when it
+/// finished at once, or to the promise handed out meanwhile.
+enum Handoff {
+    Running,
+    Done(JsValue),
+    Promised(u32),
+}
+
+thread_local! {
+    static LAST_PROMISE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `job` as a task: its value when it needs no I/O, else a promise.
+fn answer(job: impl Future<Output = JsValue> + 'static) -> JsValue {
+    let handoff = Rc::new(RefCell::new(Handoff::Running));
+    let to = handoff.clone();
+    executor::spawn(async move {
+        let value = job.await;
+        let promised = match &*to.borrow() {
+            Handoff::Promised(id) => Some(*id),
+            _ => None,
+        };
+        match promised {
+            Some(id) => runtime::resolve_deferred(id, &value),
+            None => *to.borrow_mut() = Handoff::Done(value),
         }
-        Err(reply) => reply,
-    };
-    Ok(convert::response(reply))
-}
-
-#[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let config = env::config(&env);
-    let platform = platform::WorkerPlatform::new(&env);
-    routes::scheduled(&platform, &config).await;
+    });
+    let mut handoff = handoff.borrow_mut();
+    if let Handoff::Done(value) = std::mem::replace(&mut *handoff, Handoff::Running) {
+        return value;
+    }
+    let id = LAST_PROMISE.with(|last| {
+        last.set(last.get().wrapping_add(1));
+        last.get()
+    });
+    *handoff = Handoff::Promised(id);
+    runtime::deferred(id).into()
 }

@@ -3,9 +3,10 @@
 //! call into `runtime.js`.
 
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{js_sys, wasm_bindgen_futures::JsFuture, Env};
+use worker::js_sys;
 
 use super::runtime;
+use crate::executor::{self, SlotId};
 use crate::http::{FetchError, Headers, InResponse, OutRequest};
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
@@ -22,7 +23,7 @@ pub struct WorkerPlatform {
 }
 
 impl WorkerPlatform {
-    pub fn new(env: &Env) -> Self {
+    pub fn new(env: &JsValue) -> Self {
         WorkerPlatform {
             store: runtime::binding(env, "STORE"),
             limiter: runtime::binding(env, "SUBMIT_LIMITER"),
@@ -37,9 +38,19 @@ impl WorkerPlatform {
     }
 }
 
+/// What a runtime call settles with: its value, or what it threw.
+pub type Outcome = Result<JsValue, JsValue>;
+
+/// Starts a runtime call with a new slot and waits for its outcome.
+async fn settled(start: impl FnOnce(SlotId)) -> Outcome {
+    let (slot, outcome) = executor::settlement::<Outcome>();
+    start(slot);
+    outcome.await
+}
+
 /// A KV call's outcome. KV's errors name the operation, never a value.
-async fn kv(promise: js_sys::Promise) -> Result<JsValue, StoreError> {
-    JsFuture::from(promise).await.map_err(|e| {
+async fn kv(start: impl FnOnce(SlotId)) -> Result<JsValue, StoreError> {
+    settled(start).await.map_err(|e| {
         let message = e
             .dyn_ref::<js_sys::Error>()
             .map(|e| String::from(e.message()))
@@ -50,7 +61,10 @@ async fn kv(promise: js_sys::Promise) -> Result<JsValue, StoreError> {
 
 impl Platform for WorkerPlatform {
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(kv(runtime::kv_get(self.store()?, key)).await?.as_string())
+        let store = self.store()?;
+        Ok(kv(|slot| runtime::kv_get(store, key, slot))
+            .await?
+            .as_string())
     }
 
     async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
@@ -58,19 +72,14 @@ impl Platform for WorkerPlatform {
         let ttl = options
             .ttl_secs
             .map(|t| u32::try_from(t.max(60)).unwrap_or(u32::MAX));
-        kv(runtime::kv_put(
-            self.store()?,
-            key,
-            value,
-            ttl,
-            options.metadata,
-        ))
-        .await?;
+        let store = self.store()?;
+        kv(|slot| runtime::kv_put(store, key, value, ttl, options.metadata, slot)).await?;
         Ok(())
     }
 
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
-        kv(runtime::kv_delete(self.store()?, key)).await?;
+        let store = self.store()?;
+        kv(|slot| runtime::kv_delete(store, key, slot)).await?;
         Ok(())
     }
 
@@ -80,15 +89,12 @@ impl Platform for WorkerPlatform {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
-        let text = kv(runtime::kv_list(
-            self.store()?,
-            prefix,
-            cursor,
-            limit.clamp(1, 1000),
-        ))
-        .await?
-        .as_string()
-        .unwrap_or_default();
+        let store = self.store()?;
+        let limit = limit.clamp(1, 1000);
+        let text = kv(|slot| runtime::kv_list(store, prefix, cursor, limit, slot))
+            .await?
+            .as_string()
+            .unwrap_or_default();
         let unreadable = || StoreError("KV returned an unreadable listing".into());
         let page: serde_json::Value = serde_json::from_str(&text).map_err(|_| unreadable())?;
         let keys = page["keys"]
@@ -111,18 +117,21 @@ impl Platform for WorkerPlatform {
     async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
         // The runtime's fetch and the reading of its body, bounded by one
         // AbortSignal: no timer of our own to race against it.
-        let promise = runtime::send(
-            &self.fetch_scope,
-            &request.url,
-            request.method.as_str(),
-            &request.headers.to_lines(),
-            request.body.as_deref().unwrap_or_default(),
-            FETCH_TIMEOUT_MS,
-        );
-        let fetched: runtime::Fetched = JsFuture::from(promise)
-            .await
-            .map_err(|_| FetchError::Network("the request failed".into()))?
-            .unchecked_into();
+        let headers = request.headers.to_lines();
+        let fetched: runtime::Fetched = settled(|slot| {
+            runtime::send(
+                &self.fetch_scope,
+                &request.url,
+                request.method.as_str(),
+                &headers,
+                request.body.as_deref().unwrap_or_default(),
+                FETCH_TIMEOUT_MS,
+                slot,
+            )
+        })
+        .await
+        .map_err(|_| FetchError::Network("the request failed".into()))?
+        .unchecked_into();
         match fetched.failure().as_deref() {
             None => Ok(InResponse {
                 status: fetched.status(),
@@ -138,7 +147,7 @@ impl Platform for WorkerPlatform {
         let Some(limiter) = &self.limiter else {
             return RateDecision::NotConfigured;
         };
-        let outcome = JsFuture::from(runtime::rate_limit(limiter, key)).await;
+        let outcome = settled(|slot| runtime::rate_limit(limiter, key, slot)).await;
         match outcome.ok().and_then(|v| v.as_bool()) {
             Some(true) => RateDecision::Allowed,
             Some(false) => RateDecision::Limited,
@@ -149,7 +158,7 @@ impl Platform for WorkerPlatform {
 
     async fn sleep_ms(&self, ms: u64) {
         let ms = u32::try_from(ms).unwrap_or(u32::MAX);
-        let _ = JsFuture::from(runtime::sleep(ms)).await;
+        let _ = settled(|slot| runtime::sleep(ms, slot)).await;
     }
 
     fn now_ms(&self) -> u64 {

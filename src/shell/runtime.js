@@ -1,11 +1,80 @@
 // The runtime calls the shell makes, each shaped so that one call crosses
 // the JS/wasm boundary once: header lists travel as one "name:value\n"
 // text (a header value can hold neither a newline nor, in its name, a
-// colon), a fetch and the reading of its body are one promise, and KV's
+// colon), a fetch and the reading of its body are one step, and KV's
 // listing comes back as one JSON text. Only the headers the core reads
-// are copied. Crossing the boundary, and every
-// await on the Rust side (a microtask of wasm-bindgen's executor), is what
-// a request spends its CPU on; see bench/.
+// are copied. Crossing the boundary is what a request spends its CPU on;
+// see bench/.
+//
+// An asynchronous call takes a `slot` instead of returning a promise: its
+// outcome goes to the wasm's one settlement callback, `settle(slot, ok,
+// value)`, which resumes the waiting Rust task right there (src/executor.rs).
+
+/** The wasm's settlement callback (set once per instance by its start). */
+let settle = () => {};
+
+/** Promises handed out for requests still running: id -> {resolve, reject}. */
+const waiting = new Map();
+
+/** Rejects every waiting promise: the wasm trapped, its tasks are gone. */
+function failAll(error) {
+  for (const { reject } of waiting.values()) reject(error);
+  waiting.clear();
+}
+
+/** Counts instances: an outcome meant for an earlier instance's slot is
+ *  dropped, since the new instance numbers its slots afresh. */
+let generation = 0;
+
+export function setSettle(callback) {
+  // A new instance after a trap: what the old one left waiting cannot end.
+  failAll(new Error('keap-form-worker restarted after a fault'));
+  settle = callback;
+  generation += 1;
+}
+
+function deliver(born, slot, ok, value) {
+  if (born !== generation) return;
+  try {
+    settle(slot, ok, value);
+  } catch (error) {
+    failAll(error);
+  }
+}
+
+/** Hands the outcome of `start()` (a promise, or a throw) to slot `slot`. */
+function watch(start, slot) {
+  let promise;
+  try {
+    promise = start();
+  } catch (error) {
+    promise = Promise.reject(error);
+  }
+  const born = generation;
+  promise.then(
+    (value) => deliver(born, slot, true, value),
+    (error) => deliver(born, slot, false, error),
+  );
+}
+
+/** Asks for a run of the wasm's ready tasks soon (slot 0 is no slot). */
+export function later() {
+  const born = generation;
+  queueMicrotask(() => deliver(born, 0, true, undefined));
+}
+
+/** A promise for the answer of request task `id`, still running. */
+export function deferred(id) {
+  return new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
+}
+
+export function resolveDeferred(id, value) {
+  const entry = waiting.get(id);
+  if (entry !== undefined) {
+    waiting.delete(id);
+    entry.resolve(value);
+  }
+}
 
 /** Calls `add(name, value)` for each "name:value\n" line of `text`. */
 function eachHeader(text, add) {
@@ -82,11 +151,15 @@ function deadline(scope, timeoutMs) {
 
 /**
  * Sends a request and reads the whole answer, within `timeoutMs` (the
- * AbortSignal bounds the body too). Resolves to
+ * AbortSignal bounds the body too). Settles `slot` with
  * `{ status, headers, body }` or `{ failure: "timeout" | "network" }`.
  * Outgoing headers go as a plain object, which costs less than `Headers`.
  */
-export async function send(scope, url, method, headers, body, timeoutMs) {
+export function send(scope, url, method, headers, body, timeoutMs, slot) {
+  watch(() => exchange(scope, url, method, headers, body, timeoutMs), slot);
+}
+
+async function exchange(scope, url, method, headers, body, timeoutMs) {
   const signal = deadline(scope, timeoutMs);
   const init = { method, headers: headerObject(headers), signal };
   // A GET or HEAD may not carry a body, not even an empty one.
@@ -116,24 +189,32 @@ export function binding(env, name) {
   return value !== null && typeof value === 'object' ? value : undefined;
 }
 
-export function kvGet(store, key) {
-  return store.get(key);
+/** Settles `slot` with the value's text, or null. */
+export function kvGet(store, key, slot) {
+  watch(() => store.get(key), slot);
 }
 
-export function kvPut(store, key, value, ttl, metadata) {
-  const options = {};
-  if (ttl !== undefined) options.expirationTtl = ttl;
-  if (metadata !== undefined) options.metadata = JSON.parse(metadata);
-  return store.put(key, value, options);
+export function kvPut(store, key, value, ttl, metadata, slot) {
+  watch(() => {
+    const options = {};
+    if (ttl !== undefined) options.expirationTtl = ttl;
+    if (metadata !== undefined) options.metadata = JSON.parse(metadata);
+    return store.put(key, value, options);
+  }, slot);
 }
 
-export function kvDelete(store, key) {
-  return store.delete(key);
+export function kvDelete(store, key, slot) {
+  watch(() => store.delete(key), slot);
 }
 
-/** One page of a listing as JSON: `{keys: [{name, metadata}], cursor}`,
- *  metadata as JSON text or null, cursor null on the last page. */
-export async function kvList(store, prefix, cursor, limit) {
+/** Settles `slot` with one page of a listing as JSON: `{keys: [{name,
+ *  metadata}], cursor}`, metadata as JSON text or null, cursor null on the
+ *  last page. */
+export function kvList(store, prefix, cursor, limit, slot) {
+  watch(() => listPage(store, prefix, cursor, limit), slot);
+}
+
+async function listPage(store, prefix, cursor, limit) {
   const options = { prefix, limit };
   if (cursor !== undefined) options.cursor = cursor;
   const page = await store.list(options);
@@ -146,8 +227,13 @@ export async function kvList(store, prefix, cursor, limit) {
   });
 }
 
-/** true allowed, false limited, undefined when the limiter failed. */
-export async function rateLimit(limiter, key) {
+/** Settles `slot` with true (allowed), false (limited) or undefined (the
+ *  limiter failed). */
+export function rateLimit(limiter, key, slot) {
+  watch(() => limit(limiter, key), slot);
+}
+
+async function limit(limiter, key) {
   try {
     const outcome = await limiter.limit({ key });
     return typeof outcome?.success === 'boolean' ? outcome.success : undefined;
@@ -156,8 +242,8 @@ export async function rateLimit(limiter, key) {
   }
 }
 
-export function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+export function sleep(ms, slot) {
+  watch(() => new Promise((resolve) => setTimeout(resolve, ms)), slot);
 }
 
 export function log(line) {

@@ -1,11 +1,25 @@
 //! The runtime calls of `runtime.js`, declared for Rust. Each is shaped to
-//! cross the JS/wasm boundary once (see that file).
+//! cross the JS/wasm boundary once (see that file). An asynchronous call
+//! takes the [`SlotId`] of a [`crate::executor::Settlement`] and settles it
+//! through the callback given to [`set_settle`].
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{js_sys, web_sys};
 
+use crate::executor::SlotId;
+
 #[wasm_bindgen(module = "/src/shell/runtime.js")]
 extern "C" {
+    /// The one settlement callback, `(slot, ok, value)`, for the instance.
+    #[wasm_bindgen(js_name = setSettle)]
+    pub fn set_settle(callback: &js_sys::Function);
+    /// Asks for a run of the ready tasks in a microtask.
+    pub fn later();
+    /// A promise for request task `id`'s answer.
+    pub fn deferred(id: u32) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = resolveDeferred)]
+    pub fn resolve_deferred(id: u32, value: &wasm_bindgen::JsValue);
+
     /// Which request headers [`describe_request`] copies: comma-separated.
     #[wasm_bindgen(js_name = setRequestHeaders)]
     pub fn set_request_headers(names: &str);
@@ -18,7 +32,7 @@ extern "C" {
     #[wasm_bindgen(js_name = makeResponse)]
     pub fn make_response(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
 
-    /// Resolves to a [`Fetched`].
+    /// Settles with a [`Fetched`].
     /// `scope` is one object per incoming request or scheduled run: its
     /// fetches share a time limit while most of it is left.
     pub fn send(
@@ -28,7 +42,8 @@ extern "C" {
         headers: &str,
         body: &[u8],
         timeout_ms: u32,
-    ) -> js_sys::Promise;
+        slot: SlotId,
+    );
     /// What [`send`] resolves to: an answer, or a failure.
     pub type Fetched;
     #[wasm_bindgen(method, getter)]
@@ -44,9 +59,9 @@ extern "C" {
     pub fn env_text(env: &wasm_bindgen::JsValue, name: &str) -> Option<String>;
     pub fn binding(env: &wasm_bindgen::JsValue, name: &str) -> Option<js_sys::Object>;
 
-    /// Resolves to the value's text, or null.
+    /// Settles with the value's text, or null.
     #[wasm_bindgen(js_name = kvGet)]
-    pub fn kv_get(store: &js_sys::Object, key: &str) -> js_sys::Promise;
+    pub fn kv_get(store: &js_sys::Object, key: &str, slot: SlotId);
     #[wasm_bindgen(js_name = kvPut)]
     pub fn kv_put(
         store: &js_sys::Object,
@@ -54,21 +69,23 @@ extern "C" {
         value: &str,
         ttl: Option<u32>,
         metadata: Option<String>,
-    ) -> js_sys::Promise;
+        slot: SlotId,
+    );
     #[wasm_bindgen(js_name = kvDelete)]
-    pub fn kv_delete(store: &js_sys::Object, key: &str) -> js_sys::Promise;
-    /// Resolves to the page as JSON text: `{keys: [{name, metadata}], cursor}`.
+    pub fn kv_delete(store: &js_sys::Object, key: &str, slot: SlotId);
+    /// Settles with the page as JSON text: `{keys: [{name, metadata}], cursor}`.
     #[wasm_bindgen(js_name = kvList)]
     pub fn kv_list(
         store: &js_sys::Object,
         prefix: &str,
         cursor: Option<String>,
         limit: u32,
-    ) -> js_sys::Promise;
+        slot: SlotId,
+    );
 
-    /// Resolves to true (allowed), false (limited) or undefined (it failed).
+    /// Settles with true (allowed), false (limited) or undefined (it failed).
     #[wasm_bindgen(js_name = rateLimit)]
-    pub fn rate_limit(limiter: &js_sys::Object, key: &str) -> js_sys::Promise;
-    pub fn sleep(ms: u32) -> js_sys::Promise;
+    pub fn rate_limit(limiter: &js_sys::Object, key: &str, slot: SlotId);
+    pub fn sleep(ms: u32, slot: SlotId);
     pub fn log(line: &str);
 }
