@@ -5,8 +5,9 @@
 // its own folder (its files, config, log and KV) and can be restarted on
 // the same KV for cold-start samples.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { NODE, WRANGLER_JS, freePort, sleep } from '../tests/support/harness.mjs';
@@ -46,6 +47,43 @@ function groupMembers(pgid) {
 }
 
 const TICK_NS = 1e7; // CLK_TCK = 100 on Linux
+
+/**
+ * CPU pinning, so that workerd's CPU time is not inflated by sharing a
+ * core with the load generator, the sandbox and wrangler's node process:
+ * with at least two CPUs, `pinProcesses()` keeps this process (and so
+ * every child it starts later) off the last CPU, and each instance's
+ * workerd threads are moved onto it once wrangler says Ready. BENCH_PIN=0
+ * turns it off; it needs `taskset` (util-linux).
+ */
+const CPUS = os.availableParallelism?.() ?? os.cpus().length;
+const PIN = process.env.BENCH_PIN !== '0' && CPUS >= 2 && hasTaskset();
+const WORKERD_CPU = String(CPUS - 1);
+
+function hasTaskset() {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function taskset(cpus, pid) {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  } catch {
+    // exited meanwhile
+  }
+}
+
+/** Call before starting anything: children inherit the affinity. Returns
+ *  a description of the arrangement for the results. */
+export function pinProcesses() {
+  if (!PIN) return 'not pinned';
+  taskset(`0-${CPUS - 2}`, process.pid);
+  return `workerd on CPU ${WORKERD_CPU}; load generator, sandbox and wrangler on CPU 0${CPUS > 2 ? `-${CPUS - 2}` : ''}`;
+}
 
 /**
  * CPU time so far of the given processes, in ns, two ways:
@@ -107,6 +145,10 @@ export function instance({ name, dir, files, main, vars = {}, secrets = {}, kv =
   );
   const env = {
     ...process.env,
+    // wrangler's local trace store writes every request and subrequest into
+    // SQLite inside workerd, a cost that grows with the store and that no
+    // deployed worker pays: off, for all three alike.
+    X_LOCAL_OBSERVABILITY: 'false',
     WRANGLER_SEND_METRICS: 'false',
     CI: '1',
     NO_COLOR: '1',
@@ -167,6 +209,7 @@ export function instance({ name, dir, files, main, vars = {}, secrets = {}, kv =
         await sleep(25);
       }
       handle.readyMs = performance.now() - t0;
+      if (PIN) for (const pid of handle.workerdPids()) taskset(WORKERD_CPU, pid);
       return handle;
     },
     async stop() {

@@ -29,7 +29,7 @@ import {
   startSandbox,
   stopAll,
 } from '../tests/support/harness.mjs';
-import { instance } from './launch.mjs';
+import { instance, pinProcesses } from './launch.mjs';
 import { load, median, quantile } from './load.mjs';
 import { sections } from './sections.mjs';
 
@@ -44,6 +44,8 @@ const WORKER_JS = path.join(BUILD, 'index.js');
 const WORKER_WASM = path.join(BUILD, 'index_bg.wasm');
 /** A second build of ours run alongside as `variant`, to compare a change. */
 const VARIANT = process.env.BENCH_VARIANT ? path.resolve(process.env.BENCH_VARIANT) : null;
+/** A variant that is a .js file runs like the baseline (plain token in KV). */
+const JS_VARIANT = VARIANT?.endsWith('.js') ?? false;
 const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'floor'];
 const RESULTS = path.join(BENCH, 'results');
 const TOKEN_KEY = 'keap_token';
@@ -61,7 +63,7 @@ function sizes() {
   return {
     wasm: { ...of(WORKER_WASM), code: wasmSections.code, data: wasmSections.data },
     js: of(WORKER_JS),
-    ...(VARIANT && { variant_wasm: of(path.join(VARIANT, 'index_bg.wasm')), variant_js: of(path.join(VARIANT, 'index.js')) }),
+    ...(VARIANT && !JS_VARIANT && { variant_wasm: of(path.join(VARIANT, 'index_bg.wasm')), variant_js: of(path.join(VARIANT, 'index.js')) }),
   };
 }
 
@@ -87,7 +89,16 @@ function makeInstances(sandbox) {
       vars: { ...common, ...sandbox.keapVars },
       secrets: secretsOurs,
     }),
-    ...(VARIANT && {
+    ...(JS_VARIANT && {
+      variant: instance({
+        name: 'variant',
+        dir: path.join(runDir, 'variant'),
+        files: { 'worker.js': VARIANT },
+        main: 'worker.js',
+        vars: { ...common, KEAP_API_URL: sandbox.keapVars.KEAP_API_URL },
+      }),
+    }),
+    ...(VARIANT && !JS_VARIANT && {
       variant: instance({
         name: 'variant',
         dir: path.join(runDir, 'variant'),
@@ -356,6 +367,12 @@ function summarize(samples, cold) {
         row[`${name}${key}_ratio`] = median(perRound(scenario, src, (v) => v(w) / v('baseline')));
       }
     }
+    // Paired per round: each round's difference, so drift between rounds
+    // cancels; the quartiles show whether a difference is resolved.
+    for (const w of WORKERS.filter((w) => w !== 'floor' && w !== 'baseline')) {
+      const diffs = perRound(scenario, 'cpu_sched_ms_per_req', (v) => v(w) - v('baseline')).sort((a, b) => a - b);
+      row[w].cpu_ms_minus_baseline = { median: median(diffs), q1: quantile(diffs, 0.25), q3: quantile(diffs, 0.75) };
+    }
     scenarios[scenario] = row;
   }
   const coldBy = (worker, key) => median(cold.filter((c) => c.worker === worker).map((c) => c[key]));
@@ -398,6 +415,11 @@ function table(result) {
     if (VARIANT) {
       lines.push(`| variant ÷ baseline | | ${f2(row.variant_p50_ms_ratio)} | ${f2(row.variant_p99_ms_ratio)} | ${f2(row.variant_cpu_ms_ratio)} | ${f2(row.variant_cpu_ms_ratio_above_floor)} | ${f2(row.variant_p50_ms_ratio_above_floor)} |`);
     }
+    lines.push('');
+    for (const w of WORKERS.filter((w) => row[w].cpu_ms_minus_baseline)) {
+      const d = row[w].cpu_ms_minus_baseline;
+      lines.push(`${w} − baseline, workerd CPU per request, paired by round: median ${f2(d.median)} ms (middle half ${f2(d.q1)} to ${f2(d.q3)} ms).`);
+    }
   }
   if (counts) {
     lines.push('', 'Per delivered submission (Keap calls counted by the sandbox, KV operations by a counting wrapper around `STORE`):', '');
@@ -412,15 +434,21 @@ function table(result) {
  * the baseline's KV seeded with a plain token and ours connected by the real
  * OAuth flow. Also used by bench/profile.mjs.
  */
+let pinning = 'not pinned';
+
 export async function benchSetup({ only = WORKERS } = {}) {
   build();
+  pinning = pinProcesses();
   fs.mkdirSync(runDir, { recursive: true });
   const sandbox = await startSandbox({ name: 'bench-sandbox' });
   const all = makeInstances(sandbox);
   const insts = Object.fromEntries(only.map((n) => [n, all[n]]));
-  if (insts.baseline) seedBaseline(insts.baseline, await baselineToken(sandbox));
+  if (insts.baseline || (JS_VARIANT && insts.variant)) {
+    const token = await baselineToken(sandbox);
+    for (const name of ['baseline', ...(JS_VARIANT ? ['variant'] : [])].filter((n) => insts[n])) seedBaseline(insts[name], token);
+  }
   await Promise.all(Object.values(insts).map((i) => i.start()));
-  for (const name of ['ours', 'variant'].filter((n) => insts[n])) {
+  for (const name of ['ours', ...(JS_VARIANT ? [] : ['variant'])].filter((n) => insts[n])) {
     log(`connecting ${name} to the sandbox (OAuth)`);
     const view = harnessView(insts[name], secretsOurs.ADMIN_TOKEN);
     const { res } = await connect(view);
@@ -458,7 +486,7 @@ async function main() {
   const result = {
     at: new Date().toISOString(),
     settings: { rounds: ROUNDS, requests: REQUESTS, concurrency: CONCURRENCY, cold_samples: COLD },
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg_start: load1, loadavg_end: os.loadavg() },
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, pinning, loadavg_start: load1, loadavg_end: os.loadavg() },
     duration_s: (Date.now() - t0) / 1000,
     sizes: sz,
     summary: summarize(samples, cold),
@@ -471,7 +499,7 @@ async function main() {
   fs.writeFileSync(file, JSON.stringify(result, null, 2));
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(result, null, 2));
   console.log(table(result));
-  console.log(`\nload average ${load1.map((x) => x.toFixed(2)).join(' ')} at start, ${result.machine.loadavg_end.map((x) => x.toFixed(2)).join(' ')} at end; ${result.duration_s.toFixed(0)} s; ${path.relative(ROOT, file)}`);
+  console.log(`\nload average ${load1.map((x) => x.toFixed(2)).join(' ')} at start, ${result.machine.loadavg_end.map((x) => x.toFixed(2)).join(' ')} at end; ${pinning}; ${result.duration_s.toFixed(0)} s; ${path.relative(ROOT, file)}`);
   fs.rmSync(runDir, { recursive: true, force: true });
 }
 
