@@ -3,7 +3,7 @@
 // against the Keap sandbox. Prints a table and writes
 // bench/results/bench-<time>.json (and latest.json).
 //
-// Settings (environment): BENCH_ROUNDS (5), BENCH_REQUESTS (300 per worker,
+// Settings (environment): BENCH_ROUNDS (15), BENCH_REQUESTS (200 per worker,
 // scenario and round), BENCH_CONCURRENCY (8), BENCH_COLD (3 restarts per
 // worker), BENCH_BUILD (a folder with another build of ours). Needs build/ (sh scripts/build.sh) and the sandbox
 // (cargo build --release -p keap-sandbox): `make bench` does both.
@@ -33,8 +33,8 @@ import { instance, pinProcesses } from './launch.mjs';
 import { load, median, quantile } from './load.mjs';
 import { sections } from './sections.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const COLD = Number(process.env.BENCH_COLD ?? 3);
 const BENCH = path.join(ROOT, 'bench');

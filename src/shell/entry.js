@@ -6,7 +6,9 @@
 // benchmark measured that at about a third of a preflight's CPU above
 // wrangler's own cost. This entry is a plain module Worker instead, and
 // keeps the restart: a trap (a Rust panic aborts) marks the instance
-// broken, and the next event runs on a fresh one.
+// broken, and the next event runs on a fresh one. Wasm runs only inside
+// the calls below or inside runtime.js's settlement callback, and a trap
+// there rejects every waiting answer, so each trap reaches noteTrap().
 
 import * as imports from './index_bg.js';
 import wasmModule from './index.wasm';
@@ -36,9 +38,6 @@ function ready() {
     instantiate();
   }
 }
-
-// A trap outside any request's or run's own call (none is known) lands here.
-addEventListener('error', (event) => noteTrap(event.error));
 
 instantiate();
 
