@@ -44,8 +44,14 @@ const WORKER_JS = path.join(BUILD, 'index.js');
 const WORKER_WASM = path.join(BUILD, 'index_bg.wasm');
 /** A second build of ours run alongside as `variant`, to compare a change. */
 const VARIANT = process.env.BENCH_VARIANT ? path.resolve(process.env.BENCH_VARIANT) : null;
-/** A variant that is a .js file runs like the baseline (plain token in KV). */
-const JS_VARIANT = VARIANT?.endsWith('.js') ?? false;
+/** A variant that is a .js file, or a folder with a worker.js (and any
+ *  modules it imports), runs like the baseline (plain token in KV). */
+const JS_VARIANT = (VARIANT?.endsWith('.js') || (VARIANT && fs.existsSync(path.join(VARIANT, 'worker.js')))) ?? false;
+const JS_VARIANT_FILES = !JS_VARIANT
+  ? {}
+  : VARIANT.endsWith('.js')
+    ? { 'worker.js': VARIANT }
+    : Object.fromEntries(fs.readdirSync(VARIANT).filter((f) => /\.(m?js|wasm)$/.test(f)).map((f) => [f, path.join(VARIANT, f)]));
 const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'floor'];
 const RESULTS = path.join(BENCH, 'results');
 const TOKEN_KEY = 'keap_token';
@@ -93,7 +99,7 @@ function makeInstances(sandbox) {
       variant: instance({
         name: 'variant',
         dir: path.join(runDir, 'variant'),
-        files: { 'worker.js': VARIANT },
+        files: JS_VARIANT_FILES,
         main: 'worker.js',
         vars: { ...common, KEAP_API_URL: sandbox.keapVars.KEAP_API_URL },
       }),
