@@ -272,20 +272,19 @@ impl<V> Drop for Settlement<V> {
     }
 }
 
-/// Tasks and slots alive on this thread: for tests, which check that
-/// nothing is left behind.
-pub fn live() -> (usize, usize) {
-    STATE.with(|s| {
-        let s = s.borrow();
-        (s.tasks.len(), s.slots.len())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
+
+    /// Tasks and slots alive on this thread: nothing may be left behind.
+    fn live() -> (usize, usize) {
+        STATE.with(|s| {
+            let s = s.borrow();
+            (s.tasks.len(), s.slots.len())
+        })
+    }
 
     // Each test runs on its own thread, so each has its own executor.
 
