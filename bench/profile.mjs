@@ -5,7 +5,8 @@
 // Runs that worker under wrangler dev against the sandbox, measures its
 // workerd CPU over BENCH_REQUESTS (500) requests, then records a V8 CPU
 // profile through the DevTools inspector over as many more and prints the
-// functions with the most self time. wasm functions are named only in a
+// functions with the most samples (self), each with its share of the CPU
+// measured over the profiled requests. wasm functions are named only in a
 // build that keeps the names section, which the release profile strips:
 //   CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR=target/names \
 //     OUT_DIR=target/build-names sh scripts/build.sh
@@ -63,7 +64,9 @@ async function main() {
   await dev.send('Profiler.enable');
   await dev.send('Profiler.setSamplingInterval', { interval: 100 });
   await dev.send('Profiler.start');
+  const p0 = inst.cpu();
   const r = await load({ url: inst.url, make, count: REQUESTS, concurrency: 8 });
+  const p1 = inst.cpu();
   const { result } = await dev.send('Profiler.stop');
   dev.close();
   const profile = result.profile;
@@ -71,22 +74,31 @@ async function main() {
   const file = path.join(ROOT, `bench/results/profile-${which}-${scenario}.cpuprofile`);
   fs.writeFileSync(file, JSON.stringify(profile));
 
-  const dt = new Map();
-  for (let i = 0; i < profile.samples.length; i++) {
-    dt.set(profile.samples[i], (dt.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  }
+  // Samples are counted, not weighted by their time deltas: workerd's
+  // sampler may run far less often than asked (about every 1.7 ms on a
+  // 2-core machine), and a delta then covers whatever ran in between. A
+  // function's share of the busy samples, times the workerd CPU measured
+  // over the same requests, estimates its cost per request.
+  const counts = new Map();
+  for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
   const self = new Map();
-  let total = 0;
+  let busy = 0;
   for (const node of profile.nodes) {
-    const us = dt.get(node.id) ?? 0;
+    const n = counts.get(node.id) ?? 0;
     const f = node.callFrame;
     const key = `${f.functionName || '(anonymous)'} ${f.url ? path.basename(f.url) : ''}`.trim();
-    self.set(key, (self.get(key) ?? 0) + us);
-    if (f.functionName !== '(idle)' && f.functionName !== '(program)') total += us;
+    self.set(key, (self.get(key) ?? 0) + n);
+    if (f.functionName !== '(idle)') busy += n;
   }
-  console.log(`${which}: ${REQUESTS} submissions, statuses ${JSON.stringify(r.statuses)}; JS+wasm time (not idle/program) ${(total / 1000 / REQUESTS).toFixed(3)} ms per request`);
-  for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-    console.log(`${(us / 1000 / REQUESTS).toFixed(3).padStart(8)} ms/req  ${k.slice(0, 140)}`);
+  const cpuPerReq = (p1.sched - p0.sched) / 1e6 / REQUESTS;
+  const intervalMs = (profile.endTime - profile.startTime) / 1000 / profile.samples.length;
+  console.log(
+    `${which}: ${REQUESTS} requests, statuses ${JSON.stringify(r.statuses)}; profiled workerd CPU ${cpuPerReq.toFixed(2)} ms per request; ` +
+      `${profile.samples.length} samples, one per ${intervalMs.toFixed(2)} ms on average; share of busy samples, and that share of the CPU:`,
+  );
+  for (const [k, n] of [...self].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+    const share = n / busy;
+    console.log(`${(share * 100).toFixed(1).padStart(6)}%  ${(share * cpuPerReq).toFixed(3).padStart(7)} ms/req  ${k.slice(0, 140)}`);
   }
   // wrangler's bundle (what the profile's line numbers refer to) is
   // deleted when it exits: keep a copy beside the profile.
