@@ -4,8 +4,11 @@
 // bench/results/bench-<time>.json (and latest.json).
 //
 // Settings (environment): BENCH_ROUNDS (15), BENCH_REQUESTS (200 per worker,
-// scenario and round), BENCH_CONCURRENCY (8), BENCH_COLD (3 restarts per
-// worker), BENCH_BUILD (a folder with another build of ours). Needs build/ (sh scripts/build.sh) and the sandbox
+// scenario and round), BENCH_CONCURRENCY (8), BENCH_RATE (open-loop rates
+// per scenario instead, e.g. submission:90,preflight:200), BENCH_COLD (3
+// restarts per worker), BENCH_BUILD (a folder with another build of ours),
+// BENCH_VARIANT (bench/README.md), BENCH_PIN (0: no CPU pinning). Needs
+// build/ (sh scripts/build.sh) and the sandbox
 // (cargo build --release -p keap-sandbox): `make bench` does both.
 
 import { execFileSync } from 'node:child_process';
@@ -30,12 +33,23 @@ import {
   stopAll,
 } from '../tests/support/harness.mjs';
 import { instance, pinProcesses } from './launch.mjs';
-import { load, median, quantile } from './load.mjs';
+import { load, loadAtRate, median, quantile } from './load.mjs';
 import { sections } from './sections.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+/** Open-loop rates instead of a fixed concurrency, per scenario, e.g.
+ *  BENCH_RATE=submission:80,preflight:200 (requests per second). */
+const RATES = Object.fromEntries(
+  (process.env.BENCH_RATE ?? '')
+    .split(',')
+    .map((pair) => pair.split(':'))
+    .filter(([name, rate]) => name && Number(rate) > 0)
+    .map(([name, rate]) => [name.trim(), Number(rate)]),
+);
+const howLoaded = (scenario) =>
+  RATES[scenario] ? `${RATES[scenario]} requests/s (open loop)` : `concurrency ${CONCURRENCY}`;
 const COLD = Number(process.env.BENCH_COLD ?? 3);
 const BENCH = path.join(ROOT, 'bench');
 /** Another build of ours to measure instead of build/ (for A/B trials). */
@@ -249,7 +263,9 @@ async function measureRounds(insts, sandbox) {
         const before = keapCalls(await sandbox.state());
         const pids = inst.workerdPids();
         const c0 = inst.cpu();
-        const r = await load({ url: inst.url, make, count: REQUESTS, concurrency: CONCURRENCY, expect: expect[name] });
+        const r = RATES[scenario]
+          ? await loadAtRate({ url: inst.url, make, count: REQUESTS, rate: RATES[scenario], expect: expect[name] })
+          : await load({ url: inst.url, make, count: REQUESTS, concurrency: CONCURRENCY, expect: expect[name] });
         const c1 = inst.cpu();
         const after = keapCalls(await sandbox.state());
         samples.push({
@@ -411,7 +427,7 @@ function table(result) {
   }
   for (const [scenario, row] of Object.entries(summary.scenarios)) {
     lines.push('');
-    lines.push(`${scenario === 'preflight' ? 'Preflight (OPTIONS)' : 'Delivered submission (JSON POST → KV read, PUT contact, POST tags)'}, concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds × ${REQUESTS} requests:`, '');
+    lines.push(`${scenario === 'preflight' ? 'Preflight (OPTIONS)' : 'Delivered submission (JSON POST → KV read, PUT contact, POST tags)'}, ${howLoaded(scenario)}, median of ${ROUNDS} rounds × ${REQUESTS} requests:`, '');
     lines.push('| worker | req/s | p50 | p99 | workerd CPU/req | CPU above floor | p50 above floor |', '|---|---:|---:|---:|---:|---:|---:|');
     for (const w of WORKERS) {
       const r = row[w];
@@ -491,7 +507,7 @@ async function main() {
 
   const result = {
     at: new Date().toISOString(),
-    settings: { rounds: ROUNDS, requests: REQUESTS, concurrency: CONCURRENCY, cold_samples: COLD },
+    settings: { rounds: ROUNDS, requests: REQUESTS, concurrency: CONCURRENCY, rates: RATES, cold_samples: COLD },
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, pinning, loadavg_start: load1, loadavg_end: os.loadavg() },
     duration_s: (Date.now() - t0) / 1000,
     sizes: sz,
