@@ -2,16 +2,15 @@
 // fetch (keep-alive connections are reused), at most `concurrency` in flight. Returns wall time,
 // latencies and the statuses seen.
 
-export async function load({ url, make, count, concurrency, expect }) {
+/** Sends requests and records what came back: latencies, statuses and
+ *  failures (a thrown fetch, or a status other than `expect`). */
+function recorder({ url, make, expect }) {
   const latencies = [];
   const statuses = {};
-  let next = 0;
   let failures = 0;
   const t0 = performance.now();
-  const lane = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= count) return;
+  return {
+    async send(i) {
       const { path, init } = make(i);
       const start = performance.now();
       try {
@@ -23,12 +22,23 @@ export async function load({ url, make, count, concurrency, expect }) {
       } catch {
         failures += 1;
       }
-    }
+    },
+    t0,
+    result() {
+      latencies.sort((a, b) => a - b);
+      return { wallMs: performance.now() - t0, latencies, statuses, failures };
+    },
+  };
+}
+
+export async function load({ url, make, count, concurrency, expect }) {
+  const r = recorder({ url, make, expect });
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < count; i = next++) await r.send(i);
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
-  const wallMs = performance.now() - t0;
-  latencies.sort((a, b) => a - b);
-  return { wallMs, latencies, statuses, failures };
+  return r.result();
 }
 
 /**
@@ -38,34 +48,15 @@ export async function load({ url, make, count, concurrency, expect }) {
  * answers, as it does at a fixed concurrency when workerd has idle time.
  */
 export async function loadAtRate({ url, make, count, rate, expect }) {
-  const latencies = [];
-  const statuses = {};
-  let failures = 0;
-  const t0 = performance.now();
-  const one = async (i) => {
-    const { path, init } = make(i);
-    const start = performance.now();
-    try {
-      const res = await fetch(url + path, init);
-      await res.arrayBuffer();
-      latencies.push(performance.now() - start);
-      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-      if (expect && res.status !== expect) failures += 1;
-    } catch {
-      failures += 1;
-    }
-  };
+  const r = recorder({ url, make, expect });
   const inFlight = [];
   for (let i = 0; i < count; i++) {
-    const due = t0 + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    inFlight.push(one(i));
+    const wait = r.t0 + (i * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    inFlight.push(r.send(i));
   }
   await Promise.all(inFlight);
-  const wallMs = performance.now() - t0;
-  latencies.sort((a, b) => a - b);
-  return { wallMs, latencies, statuses, failures };
+  return r.result();
 }
 
 /** The q-quantile of sorted numbers (nearest rank). */
