@@ -378,7 +378,7 @@ mod tests {
         }
         Incoming {
             method: Method::Post,
-            url: url::Url::parse("https://w.example/forms/contact").unwrap(),
+            url: crate::request_url::RequestUrl::parse("https://w.example/forms/contact").unwrap(),
             headers: h,
             body: Vec::new(),
         }

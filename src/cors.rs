@@ -19,6 +19,9 @@ pub const MAX_AGE_SECS: u32 = 86_400;
 
 /// The allowed origin a request comes from, if it comes from one.
 pub fn allowed_origin<'a>(allowed: &'a AllowedOrigins, request: &Incoming) -> Option<&'a Origin> {
+    if let Some(exact) = request.header("Origin").and_then(|h| allowed.find_exact(h)) {
+        return Some(exact);
+    }
     let claimed = Origin::of_request(request.header("Origin"), request.header("Referer"))?;
     allowed.find(&claimed)
 }
@@ -61,7 +64,8 @@ mod tests {
         }
         Incoming {
             method: Method::Options,
-            url: url::Url::parse("https://worker.example/forms/contact").unwrap(),
+            url: crate::request_url::RequestUrl::parse("https://worker.example/forms/contact")
+                .unwrap(),
             headers: h,
             body: Vec::new(),
         }
@@ -106,6 +110,30 @@ mod tests {
                 .iter()
                 .all(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-")));
         }
+    }
+
+    #[test]
+    fn an_origin_written_differently_is_still_the_same_site() {
+        let list = allowed();
+        for header in [
+            "https://example.com",
+            "https://EXAMPLE.com",
+            "https://example.com:443",
+            " https://example.com/",
+        ] {
+            let origin = allowed_origin(&list, &request(&[("Origin", header)]));
+            assert_eq!(
+                origin.map(Origin::as_str),
+                Some("https://example.com"),
+                "{header}"
+            );
+        }
+        // An exact Origin header is used as it is: a Referer is not consulted.
+        let req = request(&[
+            ("Origin", "https://evil.example"),
+            ("Referer", "https://example.com/"),
+        ]);
+        assert_eq!(allowed_origin(&list, &req), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! these values into `worker::Request`/`Response` and back. Keeping them
 //! plain lets every decision be tested natively.
 
+use crate::request_url::RequestUrl;
+
 /// An HTTP method the core uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -122,7 +124,7 @@ pub const REQUEST_HEADERS: [&str; 7] = [
 pub struct Incoming {
     pub method: Method,
     /// Full URL of the request (scheme, host, path, query).
-    pub url: url::Url,
+    pub url: RequestUrl,
     pub headers: Headers,
     pub body: Vec<u8>,
 }
@@ -139,6 +141,7 @@ impl Incoming {
     /// Value of a query parameter, first occurrence.
     pub fn query(&self, name: &str) -> Option<String> {
         self.url
+            .parsed()?
             .query_pairs()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
@@ -289,7 +292,7 @@ mod tests {
         headers.push("Origin", "https://example.com");
         Incoming {
             method: Method::Post,
-            url: url::Url::parse("https://w.example/forms/contact").unwrap(),
+            url: RequestUrl::parse("https://w.example/forms/contact").unwrap(),
             headers,
             body: Vec::new(),
         }

@@ -29,6 +29,7 @@ pub mod oauth;
 pub mod origin;
 pub mod outbox;
 pub mod platform;
+pub mod request_url;
 pub mod seal;
 pub mod secret;
 pub mod settings;

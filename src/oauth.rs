@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::AuthMode;
 use crate::http::{FetchError, InResponse, Method, OutRequest};
+use crate::request_url::RequestUrl;
 use crate::secret::Secret;
 use crate::settings::Settings;
 
@@ -40,7 +41,7 @@ impl<'a> Client<'a> {
 
 /// The callback URL Keap sends the browser back to: `OAUTH_REDIRECT_URI`
 /// when set, else `/oauth/callback` on the origin the request came to.
-pub fn redirect_uri(settings: &Settings, request_url: &url::Url) -> String {
+pub fn redirect_uri(settings: &Settings, request_url: &RequestUrl) -> String {
     match settings
         .oauth_redirect_uri
         .as_deref()
@@ -50,7 +51,10 @@ pub fn redirect_uri(settings: &Settings, request_url: &url::Url) -> String {
         Some(configured) => configured.to_string(),
         None => format!(
             "{}/oauth/callback",
-            request_url.origin().ascii_serialization()
+            request_url
+                .parsed()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default()
         ),
     }
 }
@@ -274,12 +278,12 @@ mod tests {
 
     #[test]
     fn redirect_uri_from_setting_or_request_origin() {
-        let url = url::Url::parse("https://worker.example.com/oauth/start?x=1").unwrap();
+        let url = RequestUrl::parse("https://worker.example.com/oauth/start?x=1").unwrap();
         assert_eq!(
             redirect_uri(&Settings::default(), &url),
             "https://worker.example.com/oauth/callback"
         );
-        let local = url::Url::parse("http://127.0.0.1:8787/oauth/start").unwrap();
+        let local = RequestUrl::parse("http://127.0.0.1:8787/oauth/start").unwrap();
         assert_eq!(
             redirect_uri(&Settings::default(), &local),
             "http://127.0.0.1:8787/oauth/callback"

@@ -198,7 +198,8 @@ impl Harness {
     fn get(&self, path_and_query: &str) -> Incoming {
         Incoming {
             method: Method::Get,
-            url: url::Url::parse(&format!("{WORKER}{path_and_query}")).unwrap(),
+            url: crate::request_url::RequestUrl::parse(&format!("{WORKER}{path_and_query}"))
+                .unwrap(),
             headers: Headers::new(),
             body: Vec::new(),
         }

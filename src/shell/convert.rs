@@ -5,6 +5,7 @@ use worker::web_sys;
 
 use super::runtime;
 use crate::http::{Headers, Incoming, Method, Reply};
+use crate::request_url::RequestUrl;
 
 /// Reads a request into the core's form: method, URL and headers in one
 /// call, and the body that `entry.js` has already read (it leaves out a
@@ -15,8 +16,8 @@ pub fn incoming(req: &web_sys::Request) -> Result<Incoming, Reply> {
     let described = runtime::describe_request(req);
     let mut lines = described.splitn(3, '\n');
     let method = Method::parse(lines.next().unwrap_or(""));
-    let url = url::Url::parse(lines.next().unwrap_or(""))
-        .map_err(|_| malformed("the request URL is not valid"))?;
+    let url = RequestUrl::parse(lines.next().unwrap_or(""))
+        .ok_or_else(|| malformed("the request URL is not valid"))?;
     let headers = Headers::from_lines(lines.next().unwrap_or(""));
     let body = runtime::request_body(req)
         .ok_or_else(|| malformed("the request body could not be read"))?;

@@ -2,6 +2,8 @@
 //! time limit, the `SUBMIT_LIMITER` rate limiter and the clock, each one
 //! call into `runtime.js`.
 
+use std::cell::OnceCell;
+
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys;
 
@@ -15,24 +17,29 @@ use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, St
 /// visitor waiting.
 const FETCH_TIMEOUT_MS: u32 = 10_000;
 
+/// The bindings are looked up when first used, not per request: a
+/// preflight uses none of them, a form post in API-key mode no KV.
 pub struct WorkerPlatform {
-    store: Option<js_sys::Object>,
-    limiter: Option<js_sys::Object>,
+    env: JsValue,
+    store: OnceCell<Option<js_sys::Object>>,
+    limiter: OnceCell<Option<js_sys::Object>>,
     /// Holds this invocation's fetch time limit (see `runtime.js`).
-    fetch_scope: js_sys::Object,
+    fetch_scope: OnceCell<js_sys::Object>,
 }
 
 impl WorkerPlatform {
     pub fn new(env: &JsValue) -> Self {
         WorkerPlatform {
-            store: runtime::binding(env, "STORE"),
-            limiter: runtime::binding(env, "SUBMIT_LIMITER"),
-            fetch_scope: js_sys::Object::new(),
+            env: env.clone(),
+            store: OnceCell::new(),
+            limiter: OnceCell::new(),
+            fetch_scope: OnceCell::new(),
         }
     }
 
     fn store(&self) -> Result<&js_sys::Object, StoreError> {
         self.store
+            .get_or_init(|| runtime::binding(&self.env, "STORE"))
             .as_ref()
             .ok_or_else(|| StoreError("the KV binding STORE is missing from wrangler.toml".into()))
     }
@@ -120,7 +127,7 @@ impl Platform for WorkerPlatform {
         let headers = request.headers.to_lines();
         let fetched: runtime::Fetched = settled(|slot| {
             runtime::send(
-                &self.fetch_scope,
+                self.fetch_scope.get_or_init(js_sys::Object::new),
                 &request.url,
                 request.method.as_str(),
                 &headers,
@@ -144,7 +151,10 @@ impl Platform for WorkerPlatform {
     }
 
     async fn rate_limit(&self, key: &str) -> RateDecision {
-        let Some(limiter) = &self.limiter else {
+        let limiter = self
+            .limiter
+            .get_or_init(|| runtime::binding(&self.env, "SUBMIT_LIMITER"));
+        let Some(limiter) = limiter else {
             return RateDecision::NotConfigured;
         };
         let outcome = settled(|slot| runtime::rate_limit(limiter, key, slot)).await;

@@ -302,7 +302,7 @@ fn replay_request(json: bool) -> Incoming {
     }
     Incoming {
         method: Method::Post,
-        url: url::Url::parse("https://worker.test/admin/replay").unwrap(),
+        url: crate::request_url::RequestUrl::parse("https://worker.test/admin/replay").unwrap(),
         headers,
         body: Vec::new(),
     }

@@ -118,7 +118,10 @@ impl Req {
     fn incoming(&self, method: Method, form: &str) -> Incoming {
         Incoming {
             method,
-            url: url::Url::parse(&format!("https://worker.test/forms/{form}")).unwrap(),
+            url: crate::request_url::RequestUrl::parse(&format!(
+                "https://worker.test/forms/{form}"
+            ))
+            .unwrap(),
             headers: Headers(self.headers.clone()),
             body: self.body.clone(),
         }
