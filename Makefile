@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; each installs what is missing first.
-.PHONY: dev test bench setup build
+.PHONY: dev test bench bench-handler setup build
 
 # Runs everything locally: the Keap sandbox, the worker configured for it,
 # and the example site. Prints the URLs to open.
@@ -17,6 +17,11 @@ bench: setup
 	cargo build --release -p keap-sandbox
 	sh scripts/build.sh
 	node_modules/.bin/node bench/run.mjs
+
+# Each handler's own CPU per call in workerd, with KV and Keap in memory.
+bench-handler: setup
+	sh scripts/build.sh
+	node_modules/.bin/node bench/handler.mjs
 
 setup:
 	scripts/setup.sh

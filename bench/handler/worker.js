@@ -1,0 +1,156 @@
+// The handler benchmark's worker (see bench/handler.mjs): calls ours's and
+// the baseline's fetch handlers many times per incoming request, inside
+// workerd, with KV and the Keap API replaced by answers made in memory.
+// What a request to it costs, divided by the calls, is each handler's own
+// CPU (parsing, deciding, building requests and answers, crossing into
+// wasm) far above the few milliseconds workerd spends per request, which
+// swamp it in the end-to-end benchmark.
+//
+//   GET /?worker=ours|variant|baseline|none&scenario=submission|preflight&calls=50
+//
+// `variant` is another build of ours, for before-and-after figures.
+// `none` only builds each request (and reads a post's body): the harness's
+// own cost, subtracted from the others.
+
+import ours from './ours/index.js';
+// Another build of ours (BENCH_VARIANT), or a second copy of ours.
+import variant from './variant/index.js';
+import baseline from './baseline.js';
+
+const SITE = 'http://127.0.0.1:8788';
+const KEAP = 'http://keap.test';
+const WORKER = 'http://worker.test';
+const ADMIN_TOKEN = 'handler-bench-admin';
+const FORMS = {
+  contact: {
+    tags: [101],
+    optional_tags: { newsletter: 103 },
+    opt_in_reason: 'Asked to be contacted on the example site',
+    consent_field: 'consent',
+    required: ['email'],
+  },
+};
+
+/** KV in memory, with the methods both workers use. */
+const stored = new Map([['keap_token', JSON.stringify({ access_token: 'a'.repeat(40) })]]);
+const STORE = {
+  async get(key, type) {
+    const value = stored.get(key) ?? null;
+    return type === 'json' && value !== null ? JSON.parse(value) : value;
+  },
+  async put(key, value) {
+    stored.set(key, value);
+  },
+  async delete(key) {
+    stored.delete(key);
+  },
+  async list({ prefix = '' } = {}) {
+    const keys = [...stored.keys()].filter((k) => k.startsWith(prefix)).map((name) => ({ name }));
+    return { keys, list_complete: true };
+  },
+};
+
+const json = (status, body) =>
+  new Response(typeof body === 'string' ? body : JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json' },
+  });
+
+/** Keap's answers, shaped like the sandbox's (tests/sandbox). */
+let lastContact = 1000;
+async function keap(url, init = {}) {
+  const { pathname } = new URL(url);
+  if (pathname.endsWith('/token')) {
+    return json(200, { access_token: 'a'.repeat(40), refresh_token: 'r'.repeat(40), expires_in: 86400, token_type: 'bearer', scope: 'full' });
+  }
+  if (init.method === 'PUT' && pathname === '/v1/contacts') {
+    lastContact += 1;
+    return json(201, `{"id":${lastContact},"given_name":"Ada","family_name":"Lovelace","email_addresses":[{"email":"ada@example.com","field":"EMAIL1"}]}`);
+  }
+  if (init.method === 'POST' && pathname.endsWith('/tags')) return json(200, '{"101":"SUCCESS"}');
+  return json(404, { message: 'not found' });
+}
+
+const env = {
+  STORE,
+  ALLOWED_ORIGINS: SITE,
+  FORMS,
+  KEAP_API_URL: KEAP,
+  KEAP_TOKEN_URL: `${KEAP}/token`,
+  KEAP_AUTHORIZE_URL: `${KEAP}/authorize`,
+  KEAP_CLIENT_ID: 'handler-bench',
+  KEAP_CLIENT_SECRET: 'handler-bench-secret',
+  ADMIN_TOKEN,
+  // 32 bytes, base64: the key the tokens are sealed with.
+  ENCRYPTION_KEY: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
+};
+
+/** Connects both builds of ours by their own OAuth flow, so that they
+ *  read a sealed token. */
+let connected = false;
+async function connect() {
+  await connectOne(ours);
+  await connectOne(variant);
+  connected = true;
+}
+
+async function connectOne(ours) {
+  const authorization = `Basic ${btoa(`bench:${ADMIN_TOKEN}`)}`;
+  const start = await ours.fetch(new Request(`${WORKER}/oauth/start`, { headers: { authorization } }), env);
+  const state = new URL(start.headers.get('location') ?? `${KEAP}/`).searchParams.get('state');
+  const back = await ours.fetch(new Request(`${WORKER}/oauth/callback?code=bench&state=${state}`), env);
+  if (back.status >= 400 || ![...stored.keys()].some((k) => k.startsWith('auth/tokens'))) {
+    throw new Error(`ours did not connect: ${back.status}`);
+  }
+}
+
+let sequence = 0;
+const SCENARIOS = {
+  submission: {
+    status: 200,
+    make: () =>
+      new Request(`${WORKER}/forms/contact`, {
+        method: 'POST',
+        headers: { origin: SITE, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ email: `handler-${++sequence}@example.com`, first_name: 'Ada', last_name: 'Lovelace' }),
+      }),
+  },
+  preflight: {
+    status: 204,
+    make: () =>
+      new Request(`${WORKER}/forms/contact`, {
+        method: 'OPTIONS',
+        headers: { origin: SITE, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      }),
+  },
+};
+const HANDLERS = { ours, variant, baseline, none: null };
+
+export default {
+  async fetch(request) {
+    const query = new URL(request.url).searchParams;
+    const scenario = SCENARIOS[query.get('scenario') ?? 'submission'];
+    const name = query.get('worker') ?? 'ours';
+    const calls = Number(query.get('calls') ?? 50);
+    if (!scenario || !(name in HANDLERS) || !(calls > 0)) return new Response('bad query', { status: 400 });
+    const handler = HANDLERS[name];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = keap;
+    try {
+      if (!connected) await connect();
+      for (let i = 0; i < calls; i++) {
+        const req = scenario.make();
+        if (!handler) {
+          if (req.method === 'POST') await req.arrayBuffer();
+          continue;
+        }
+        const res = await handler.fetch(req, env);
+        const body = await res.text();
+        if (res.status !== scenario.status) return new Response(`${name} answered ${res.status}: ${body}`, { status: 500 });
+      }
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    return new Response('ok');
+  },
+};
