@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { ROOT } from '../tests/support/harness.mjs';
+import { DEFAULT_FORMS, ROOT, SITE_ORIGIN } from '../tests/support/harness.mjs';
 import { instance, pinProcesses } from './launch.mjs';
 
 const ROUNDS = Number(process.env.HANDLER_ROUNDS ?? 30);
@@ -65,6 +65,7 @@ async function main() {
     dir,
     files: { 'worker.js': path.join(BENCH, 'handler/worker.js'), 'baseline.js': path.join(BENCH, 'baseline/worker.js') },
     main: 'worker.js',
+    vars: { FORMS: DEFAULT_FORMS, ALLOWED_ORIGINS: SITE_ORIGIN },
     kv: false,
   });
   await inst.start();

@@ -156,9 +156,9 @@ impl AllowedOrigins {
     }
 
     /// The allowed origin whose serialisation is exactly `header`, as a
-    /// browser sends it: the common case, answered without parsing (URL
-    /// parsing is a fifth of a preflight's work in the wasm). An origin's
-    /// serialisation parses to itself, so this agrees with parsing first.
+    /// browser sends it: the common case, answered without a URL parse,
+    /// which is costly in wasm. An origin's serialisation parses to
+    /// itself, so this agrees with parsing first.
     pub fn find_exact(&self, header: &str) -> Option<&Origin> {
         self.0.iter().find(|o| o.serialised == header)
     }

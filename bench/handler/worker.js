@@ -17,19 +17,9 @@ import ours from './ours/index.js';
 import variant from './variant/index.js';
 import baseline from './baseline.js';
 
-const SITE = 'http://127.0.0.1:8788';
 const KEAP = 'http://keap.test';
 const WORKER = 'http://worker.test';
 const ADMIN_TOKEN = 'handler-bench-admin';
-const FORMS = {
-  contact: {
-    tags: [101],
-    optional_tags: { newsletter: 103 },
-    opt_in_reason: 'Asked to be contacted on the example site',
-    consent_field: 'consent',
-    required: ['email'],
-  },
-};
 
 /** KV in memory, with the methods both workers use. */
 const stored = new Map([['keap_token', JSON.stringify({ access_token: 'a'.repeat(40) })]]);
@@ -71,10 +61,10 @@ async function keap(url, init = {}) {
   return json(404, { message: 'not found' });
 }
 
+/** The workers' env: FORMS and ALLOWED_ORIGINS from this worker's own
+ *  vars (bench/handler.mjs sets them), the rest made up here. */
 const env = {
   STORE,
-  ALLOWED_ORIGINS: SITE,
-  FORMS,
   KEAP_API_URL: KEAP,
   KEAP_TOKEN_URL: `${KEAP}/token`,
   KEAP_AUTHORIZE_URL: `${KEAP}/authorize`,
@@ -111,7 +101,7 @@ const SCENARIOS = {
     make: () =>
       new Request(`${WORKER}/forms/contact`, {
         method: 'POST',
-        headers: { origin: SITE, 'content-type': 'application/json', accept: 'application/json' },
+        headers: { origin: env.ALLOWED_ORIGINS, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ email: `handler-${++sequence}@example.com`, first_name: 'Ada', last_name: 'Lovelace' }),
       }),
   },
@@ -120,14 +110,16 @@ const SCENARIOS = {
     make: () =>
       new Request(`${WORKER}/forms/contact`, {
         method: 'OPTIONS',
-        headers: { origin: SITE, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+        headers: { origin: env.ALLOWED_ORIGINS, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
       }),
   },
 };
 const HANDLERS = { ours, variant, baseline, none: null };
 
 export default {
-  async fetch(request) {
+  async fetch(request, own) {
+    env.FORMS = own.FORMS;
+    env.ALLOWED_ORIGINS = own.ALLOWED_ORIGINS;
     const query = new URL(request.url).searchParams;
     const scenario = SCENARIOS[query.get('scenario') ?? 'submission'];
     const name = query.get('worker') ?? 'ours';
