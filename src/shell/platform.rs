@@ -17,8 +17,8 @@ use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, St
 /// visitor waiting.
 const FETCH_TIMEOUT_MS: u32 = 10_000;
 
-/// The bindings are looked up when first used, not per request: a
-/// preflight uses none of them, a form post in API-key mode no KV.
+/// Each binding is looked up when a request first uses it: a preflight
+/// uses none of them, a form post in API-key mode no KV.
 pub struct WorkerPlatform {
     env: JsValue,
     store: OnceCell<Option<js_sys::Object>>,
