@@ -25,6 +25,7 @@ import path from 'node:path';
 
 import { DEFAULT_FORMS, ROOT, SITE_ORIGIN } from '../tests/support/harness.mjs';
 import { instance, pinProcesses } from './launch.mjs';
+import { median, quantile } from './load.mjs';
 
 const ROUNDS = Number(process.env.HANDLER_ROUNDS ?? 30);
 const REQUESTS = Number(process.env.HANDLER_REQUESTS ?? 10);
@@ -35,14 +36,6 @@ const BUILD = path.resolve(process.env.BENCH_BUILD ?? path.join(ROOT, 'build'));
 const VARIANT = process.env.BENCH_VARIANT ? path.resolve(process.env.BENCH_VARIANT) : null;
 const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'none'];
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
-};
 const us = (x) => x.toFixed(1);
 
 async function main() {
@@ -92,7 +85,7 @@ async function main() {
       }
       const own = (w) => perCall[w].map((x, i) => x - perCall.none[i]);
       const paired = (a, b) => {
-        const d = perCall[a].map((x, i) => x - perCall[b][i]);
+        const d = perCall[a].map((x, i) => x - perCall[b][i]).sort((x, y) => x - y);
         return { median: median(d), q1: quantile(d, 0.25), q3: quantile(d, 0.75) };
       };
       results[scenario] = {
