@@ -1,7 +1,7 @@
 //! Plain HTTP values passed between the core and the shell.
 //!
 //! The core decides *what* to send and *what* to answer; the shell turns
-//! these values into `worker::Request`/`Response` and back. Keeping them
+//! these values into the runtime's `Request`/`Response` and back. Keeping them
 //! plain lets every decision be tested natively.
 
 use crate::request_url::RequestUrl;

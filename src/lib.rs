@@ -2,7 +2,7 @@
 //! posts into tagged Keap contacts.
 //!
 //! Everything but `shell` is the functional core: plain Rust with no
-//! `worker` types, tested natively with `cargo test`. The core talks to the
+//! runtime types, tested natively with `cargo test`. The core talks to the
 //! outside world only through [`platform::Platform`], which the shell
 //! implements on top of Workers KV, `fetch` and the clock.
 

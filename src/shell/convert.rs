@@ -1,8 +1,6 @@
 //! The runtime's `Request`/`Response` to and from the core's plain HTTP
 //! values, through `runtime.js`.
 
-use worker::web_sys;
-
 use super::runtime;
 use crate::http::{Headers, Incoming, Method, Reply};
 use crate::request_url::RequestUrl;

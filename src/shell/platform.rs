@@ -5,7 +5,6 @@
 use std::cell::OnceCell;
 
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys;
 
 use super::runtime;
 use crate::executor::{self, SlotId};

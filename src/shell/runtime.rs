@@ -4,7 +4,6 @@
 //! through the callback given to [`set_settle`].
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use worker::{js_sys, web_sys};
 
 use crate::executor::SlotId;
 
