@@ -211,6 +211,21 @@ pub struct OutRequest {
 }
 
 impl OutRequest {
+    /// Method, URL and headers as "METHOD\nURL\nname:value\n...": one
+    /// string for the shell to pass across the JS/wasm boundary. A URL
+    /// loses any CR or LF, as a URL parser drops them anyway, so it stays
+    /// on its line.
+    pub fn head_lines(&self) -> String {
+        let lines = self.headers.to_lines();
+        let mut head = String::with_capacity(self.url.len() + lines.len() + 10);
+        head.push_str(self.method.as_str());
+        head.push('\n');
+        head.extend(self.url.chars().filter(|c| !matches!(c, '\r' | '\n')));
+        head.push('\n');
+        head.push_str(&lines);
+        head
+    }
+
     pub fn new(method: Method, url: impl Into<String>) -> Self {
         OutRequest {
             method,
@@ -319,6 +334,22 @@ mod tests {
         assert_eq!(h.to_lines(), "x-a:one\n");
         let read = Headers::from_lines("no colon here\naccept:*/*\n\n");
         assert_eq!(read.0, vec![("accept".to_string(), "*/*".to_string())]);
+    }
+
+    #[test]
+    fn an_out_request_head_is_method_url_then_header_lines() {
+        let request = OutRequest::new(Method::Put, "https://api.example/v1/contacts")
+            .header("Accept", "application/json");
+        assert_eq!(
+            request.head_lines(),
+            "PUT\nhttps://api.example/v1/contacts\nAccept:application/json\n"
+        );
+        // A newline in a URL (from a setting) cannot start a header line.
+        let odd = OutRequest::new(Method::Get, "https://a.example/x\r\nAuthorization:evil");
+        assert_eq!(
+            odd.head_lines(),
+            "GET\nhttps://a.example/xAuthorization:evil\n"
+        );
     }
 
     #[test]

@@ -8,17 +8,16 @@ use crate::request_url::RequestUrl;
 /// Reads a request into the core's form: method, URL and headers in one
 /// call, and the body that `entry.js` has already read (it leaves out a
 /// body declared larger than the core accepts, which the core then refuses
-/// from the declared length). A body that could not be read becomes a 400
-/// answer, never a panic.
-pub fn incoming(req: &web_sys::Request) -> Result<Incoming, Reply> {
+/// from the declared length). A body that could not be read (`None`)
+/// becomes a 400 answer, never a panic.
+pub fn incoming(req: &web_sys::Request, body: Option<Vec<u8>>) -> Result<Incoming, Reply> {
     let described = runtime::describe_request(req);
     let mut lines = described.splitn(3, '\n');
     let method = Method::parse(lines.next().unwrap_or(""));
     let url = RequestUrl::parse(lines.next().unwrap_or(""))
         .ok_or_else(|| malformed("the request URL is not valid"))?;
     let headers = Headers::from_lines(lines.next().unwrap_or(""));
-    let body = runtime::request_body(req)
-        .ok_or_else(|| malformed("the request body could not be read"))?;
+    let body = body.ok_or_else(|| malformed("the request body could not be read"))?;
     Ok(Incoming {
         method,
         url,

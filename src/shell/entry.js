@@ -41,22 +41,21 @@ function ready() {
 
 instantiate();
 
-// Where the body read below waits for the wasm (see runtime.js's
-// requestBody): a symbol shared by both modules.
-const BODY = Symbol.for('keap-form-worker.body');
 /** The most body read: a little over the form limit, so the core can tell
  *  "too large" (413, from the declared length) from "just fits". */
 const MAX_BODY = 64 * 1024;
+/** The body of a request that has none, or one too large to read. */
+const NO_BODY = new Uint8Array(0);
 
 /** Reads the body here, natively, so the wasm does not wait for it: one
- *  await fewer in Rust. `false` marks a body that could not be read. */
-async function withBody(request) {
+ *  await fewer in Rust. Undefined marks a body that could not be read. */
+async function readBody(request) {
   const declared = Number(request.headers.get('content-length'));
-  if (declared > MAX_BODY) return;
+  if (declared > MAX_BODY) return NO_BODY;
   try {
-    request[BODY] = new Uint8Array(await request.arrayBuffer());
+    return new Uint8Array(await request.arrayBuffer());
   } catch {
-    request[BODY] = false;
+    return undefined;
   }
 }
 
@@ -66,13 +65,14 @@ function trapped(error) {
   throw error;
 }
 
-/** Calls the wasm's handler: its answer, or a promise of it when the
- *  request waits on I/O (a preflight is answered at once). */
-function serve(request, env) {
+/** Calls the wasm's handler with the request's body: its answer, or a
+ *  promise of it when the request waits on I/O (a preflight is answered
+ *  at once). */
+function serve(request, env, body) {
   ready();
   let answer;
   try {
-    answer = imports.serve(request, env);
+    answer = imports.serve(request, env, body);
   } catch (error) {
     noteTrap(error);
     throw error;
@@ -83,8 +83,8 @@ function serve(request, env) {
 export default {
   fetch(request, env) {
     const method = request.method;
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return serve(request, env);
-    return withBody(request).then(() => serve(request, env));
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return serve(request, env, NO_BODY);
+    return readBody(request).then((body) => serve(request, env, body));
   },
   async scheduled(event, env) {
     ready();

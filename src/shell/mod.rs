@@ -35,12 +35,13 @@ fn start() {
     executor::set_later(runtime::later);
 }
 
-/// The fetch handler (`entry.js` calls it): the `Response`, or a promise
-/// of it when the request waits on I/O.
+/// The fetch handler (`entry.js` calls it, with the body it has read:
+/// empty when there is none, `None` when it could not be read): the
+/// `Response`, or a promise of it when the request waits on I/O.
 #[wasm_bindgen]
-pub fn serve(req: web_sys::Request, env: JsValue) -> JsValue {
+pub fn serve(req: web_sys::Request, env: JsValue, body: Option<Vec<u8>>) -> JsValue {
     answer(async move {
-        let reply = match convert::incoming(&req) {
+        let reply = match convert::incoming(&req, body) {
             Ok(incoming) => {
                 let config = env::config(&env);
                 let platform = platform::WorkerPlatform::new(&env);

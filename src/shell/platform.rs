@@ -11,9 +11,8 @@ use crate::executor::{self, SlotId};
 use crate::http::{FetchError, Headers, InResponse, OutRequest};
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
-/// Longest wait for Keap, Turnstile or a webhook (at least 80% of it is
-/// always given): past it the lead is queued rather than leaving the
-/// visitor waiting.
+/// Longest wait for Keap, Turnstile or a webhook: past it the lead is
+/// queued rather than leaving the visitor waiting.
 const FETCH_TIMEOUT_MS: u32 = 10_000;
 
 /// Each binding is looked up when a request first uses it: a preflight
@@ -22,8 +21,6 @@ pub struct WorkerPlatform {
     env: JsValue,
     store: OnceCell<Option<js_sys::Object>>,
     limiter: OnceCell<Option<js_sys::Object>>,
-    /// Holds this invocation's fetch time limit (see `runtime.js`).
-    fetch_scope: OnceCell<js_sys::Object>,
 }
 
 impl WorkerPlatform {
@@ -32,7 +29,6 @@ impl WorkerPlatform {
             env: env.clone(),
             store: OnceCell::new(),
             limiter: OnceCell::new(),
-            fetch_scope: OnceCell::new(),
         }
     }
 
@@ -122,14 +118,11 @@ impl Platform for WorkerPlatform {
 
     async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
         // The runtime's fetch and the reading of its body, bounded by one
-        // AbortSignal: no timer of our own to race against it.
-        let headers = request.headers.to_lines();
+        // AbortSignal whose timer `runtime.js` clears when the exchange ends.
+        let head = request.head_lines();
         let fetched: runtime::Fetched = settled(|slot| {
             runtime::send(
-                self.fetch_scope.get_or_init(js_sys::Object::new),
-                &request.url,
-                request.method.as_str(),
-                &headers,
+                &head,
                 request.body.as_deref().unwrap_or_default(),
                 FETCH_TIMEOUT_MS,
                 slot,
@@ -139,11 +132,17 @@ impl Platform for WorkerPlatform {
         .map_err(|_| FetchError::Network("the request failed".into()))?
         .unchecked_into();
         match fetched.failure().as_deref() {
-            None => Ok(InResponse {
-                status: fetched.status(),
-                headers: Headers::from_lines(&fetched.headers()),
-                body: fetched.body(),
-            }),
+            None => {
+                let mut headers = Headers::new();
+                if let Some(retry_after) = fetched.retry_after() {
+                    headers.push("Retry-After", retry_after);
+                }
+                Ok(InResponse {
+                    status: fetched.status(),
+                    headers,
+                    body: fetched.body(),
+                })
+            }
             Some("timeout") => Err(FetchError::Timeout),
             Some(_) => Err(FetchError::Network("the request failed".into())),
         }

@@ -118,16 +118,6 @@ export function describeRequest(request) {
   return text;
 }
 
-const BODY = Symbol.for('keap-form-worker.body');
-
-/** The body entry.js read before the wasm ran: its bytes (empty when there
- *  is none or it was too large to read), or undefined when reading failed. */
-export function requestBody(request) {
-  const body = request[BODY];
-  if (body === false) return undefined;
-  return body ?? new Uint8Array(0);
-}
-
 /** The worker's answer. A body is copied out of wasm memory first. */
 export function makeResponse(status, headers, body) {
   const payload = body.length > 0 ? body.slice() : null;
@@ -135,44 +125,41 @@ export function makeResponse(status, headers, body) {
 }
 
 /**
- * The AbortSignal for a fetch made on behalf of `scope` (one incoming
- * request or scheduled run): shared by its fetches while it has at least
- * 80% of `timeoutMs` left, so each call gets between 80% and all of it,
- * and a submission's two Keap calls cost one timer, not two.
+ * Sends a request and reads the whole answer, within `timeoutMs`: the
+ * AbortSignal bounds the body too, and its timer is cleared as soon as the
+ * exchange ends, so no timer outlives its call (`AbortSignal.timeout`'s
+ * would live on for the whole time limit, holding memory). `head` is
+ * "METHOD\nURL\nname:value\n...": one text, so one decoding. Settles
+ * `slot` with `{ status, retryAfter, body }` or `{ failure: "timeout" |
+ * "network" }`. Outgoing headers go as a plain object, which costs less
+ * than `Headers`.
  */
-function deadline(scope, timeoutMs) {
-  const now = Date.now();
-  if (scope.signal === undefined || scope.until - now < timeoutMs * 0.8) {
-    scope.signal = AbortSignal.timeout(timeoutMs);
-    scope.until = now + timeoutMs;
-  }
-  return scope.signal;
+export function send(head, body, timeoutMs, slot) {
+  watch(() => exchange(head, body, timeoutMs), slot);
 }
 
-/**
- * Sends a request and reads the whole answer, within `timeoutMs` (the
- * AbortSignal bounds the body too). Settles `slot` with
- * `{ status, headers, body }` or `{ failure: "timeout" | "network" }`.
- * Outgoing headers go as a plain object, which costs less than `Headers`.
- */
-export function send(scope, url, method, headers, body, timeoutMs, slot) {
-  watch(() => exchange(scope, url, method, headers, body, timeoutMs), slot);
-}
-
-async function exchange(scope, url, method, headers, body, timeoutMs) {
-  const signal = deadline(scope, timeoutMs);
-  const init = { method, headers: headerObject(headers), signal };
+async function exchange(head, body, timeoutMs) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const methodEnd = head.indexOf('\n');
+  const urlEnd = head.indexOf('\n', methodEnd + 1);
+  const init = {
+    method: head.slice(0, methodEnd),
+    headers: headerObject(head.slice(urlEnd + 1)),
+    signal: controller.signal,
+  };
   // A GET or HEAD may not carry a body, not even an empty one.
   if (body.length > 0) init.body = body.slice();
   try {
-    const response = await fetch(url, init);
+    const response = await fetch(head.slice(methodEnd + 1, urlEnd), init);
     const data = new Uint8Array(await response.arrayBuffer());
     // The core reads no header of an answer but Retry-After.
-    const retryAfter = response.headers.get('retry-after');
-    const headers = retryAfter === null ? '' : `retry-after:${retryAfter}\n`;
-    return { status: response.status, headers, body: data };
+    const retryAfter = response.headers.get('retry-after') ?? undefined;
+    return { status: response.status, retryAfter, body: data };
   } catch {
-    return { failure: signal.aborted ? 'timeout' : 'network' };
+    return { failure: controller.signal.aborted ? 'timeout' : 'network' };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

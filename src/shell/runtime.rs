@@ -25,32 +25,20 @@ extern "C" {
     /// "METHOD\nURL\nname:value\n..." with the headers set above.
     #[wasm_bindgen(js_name = describeRequest)]
     pub fn describe_request(request: &web_sys::Request) -> String;
-    /// The body entry.js read; `None` when reading it failed.
-    #[wasm_bindgen(js_name = requestBody)]
-    pub fn request_body(request: &web_sys::Request) -> Option<Vec<u8>>;
     #[wasm_bindgen(js_name = makeResponse)]
     pub fn make_response(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
 
-    /// Settles with a [`Fetched`].
-    /// `scope` is one object per incoming request or scheduled run: its
-    /// fetches share a time limit while most of it is left.
-    pub fn send(
-        scope: &js_sys::Object,
-        url: &str,
-        method: &str,
-        headers: &str,
-        body: &[u8],
-        timeout_ms: u32,
-        slot: SlotId,
-    );
+    /// Settles with a [`Fetched`]. `head` is "METHOD\nURL\nname:value\n...".
+    pub fn send(head: &str, body: &[u8], timeout_ms: u32, slot: SlotId);
     /// What [`send`] resolves to: an answer, or a failure.
     pub type Fetched;
     #[wasm_bindgen(method, getter)]
     pub fn failure(this: &Fetched) -> Option<String>;
     #[wasm_bindgen(method, getter)]
     pub fn status(this: &Fetched) -> u16;
-    #[wasm_bindgen(method, getter)]
-    pub fn headers(this: &Fetched) -> String;
+    /// The answer's Retry-After header, the only one the core reads.
+    #[wasm_bindgen(method, getter, js_name = retryAfter)]
+    pub fn retry_after(this: &Fetched) -> Option<String>;
     #[wasm_bindgen(method, getter)]
     pub fn body(this: &Fetched) -> Vec<u8>;
 

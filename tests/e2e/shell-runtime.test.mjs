@@ -101,4 +101,90 @@ describe('runtime.js', () => {
     await tick();
     assert.deepEqual(calls, [{ slot: 0, ok: true, value: undefined }]);
   });
+
+  /** Runs `body` with `fetch` replaced by `stub`. */
+  async function withFetch(stub, body) {
+    const real = globalThis.fetch;
+    globalThis.fetch = stub;
+    try {
+      return await body();
+    } finally {
+      globalThis.fetch = real;
+    }
+  }
+
+  /** Settles once `calls` has an entry. */
+  async function settledOnce(calls) {
+    while (calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    return calls[0];
+  }
+
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  test('send() splits its head, settles with the answer and leaves no timer running', async () => {
+    const { calls, callback } = recorder();
+    runtime.setSettle(callback);
+    const before = timers();
+    const seen = [];
+    await withFetch(
+      async (url, init) => {
+        seen.push({ url, method: init.method, headers: init.headers, body: new TextDecoder().decode(init.body) });
+        return new Response('{"id":7}', { status: 201, headers: { 'retry-after': '30' } });
+      },
+      async () => {
+        const body = new TextEncoder().encode('{"a":1}');
+        runtime.send('PUT\nhttps://k.test/v1/contacts\nAccept:application/json\nContent-Type:application/json\n', body, 10_000, 4);
+        const { slot, ok, value } = await settledOnce(calls);
+        assert.deepEqual([slot, ok, value.status, value.retryAfter], [4, true, 201, '30']);
+        assert.equal(new TextDecoder().decode(value.body), '{"id":7}');
+      },
+    );
+    assert.deepEqual(seen, [
+      {
+        url: 'https://k.test/v1/contacts',
+        method: 'PUT',
+        headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+        body: '{"a":1}',
+      },
+    ]);
+    assert.equal(timers(), before, 'the time limit timer is cleared once the answer is read');
+  });
+
+  test('send() past its time limit aborts the fetch and settles as a timeout', async () => {
+    const { calls, callback } = recorder();
+    runtime.setSettle(callback);
+    let aborted = false;
+    await withFetch(
+      (url, init) =>
+        new Promise((resolve, reject) => {
+          init.signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(init.signal.reason);
+          });
+        }),
+      async () => {
+        runtime.send('GET\nhttps://k.test/hangs\n', new Uint8Array(0), 20, 5);
+        const { slot, ok, value } = await settledOnce(calls);
+        assert.deepEqual([slot, ok, value], [5, true, { failure: 'timeout' }]);
+      },
+    );
+    assert.ok(aborted, 'the fetch saw the abort');
+  });
+
+  test('send() settles a fetch that fails at once as a network failure', async () => {
+    const { calls, callback } = recorder();
+    runtime.setSettle(callback);
+    const before = timers();
+    await withFetch(
+      async () => {
+        throw new TypeError('connection refused');
+      },
+      async () => {
+        runtime.send('POST\nhttps://k.test/x\n', new Uint8Array([1]), 10_000, 6);
+        const { value } = await settledOnce(calls);
+        assert.deepEqual(value, { failure: 'network' });
+      },
+    );
+    assert.equal(timers(), before);
+  });
 });
