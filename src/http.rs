@@ -235,9 +235,11 @@ impl OutRequest {
         }
     }
 
-    pub fn json(mut self, value: &serde_json::Value) -> Self {
+    /// A JSON body. Every body the core sends is an object with text keys,
+    /// which always serialises.
+    pub fn json(mut self, value: &impl serde::Serialize) -> Self {
         self.headers.set("Content-Type", "application/json");
-        self.body = Some(value.to_string().into_bytes());
+        self.body = Some(serde_json::to_vec(value).unwrap_or_default());
         self
     }
 

@@ -5,11 +5,12 @@
 //! can answer is tested natively. Each answer is classified as done, worth
 //! retrying later, or a permanent rejection of this lead.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::forms::TagId;
+use crate::forms::{CustomFieldId, TagId};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
-use crate::lead::Lead;
+use crate::lead::{CustomValue, Lead};
 
 /// A Keap contact id.
 pub type ContactId = u64;
@@ -35,47 +36,93 @@ pub fn tags_url(api_url: &str, contact_id: ContactId) -> String {
 
 /// The upsert body: only what the visitor gave, so a returning contact's
 /// other data is left as it is. `opt_in_reason` only when the lead has
-/// one (the visitor consented).
-pub fn upsert_body(lead: &Lead) -> Value {
-    let mut body = Map::new();
-    body.insert(
-        "duplicate_option".into(),
-        json!(lead.duplicate_option.as_str()),
-    );
-    body.insert("source_type".into(), json!("WEBFORM"));
-    if let Some(email) = &lead.email {
-        body.insert(
-            "email_addresses".into(),
-            json!([{"email": email, "field": "EMAIL1"}]),
-        );
+/// one (the visitor consented). Written straight from the lead (no
+/// intermediate JSON tree): it is built on every submission.
+#[derive(Serialize)]
+struct UpsertBody<'a> {
+    duplicate_option: &'static str,
+    source_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_addresses: Option<[EmailAddress<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    given_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_numbers: Option<[PhoneNumber<'a>; 1]>,
+    #[serde(skip_serializing_if = "CustomFields::is_empty")]
+    custom_fields: CustomFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<RequestOrigin<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opt_in_reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct EmailAddress<'a> {
+    email: &'a str,
+    field: &'static str,
+}
+
+#[derive(Serialize)]
+struct PhoneNumber<'a> {
+    number: &'a str,
+    field: &'static str,
+}
+
+#[derive(Serialize)]
+struct RequestOrigin<'a> {
+    ip_address: &'a str,
+}
+
+/// `[{"id": 7, "content": "..."}]`, written from the lead's values.
+struct CustomFields<'a>(&'a [CustomValue]);
+
+impl CustomFields<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
-    if let Some(name) = &lead.first_name {
-        body.insert("given_name".into(), json!(name));
+}
+
+impl Serialize for CustomFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            id: CustomFieldId,
+            content: &'a str,
+        }
+        serializer.collect_seq(self.0.iter().map(|c| Entry {
+            id: c.id,
+            content: &c.content,
+        }))
     }
-    if let Some(name) = &lead.last_name {
-        body.insert("family_name".into(), json!(name));
+}
+
+fn upsert_body(lead: &Lead) -> UpsertBody<'_> {
+    UpsertBody {
+        duplicate_option: lead.duplicate_option.as_str(),
+        source_type: "WEBFORM",
+        email_addresses: lead.email.as_deref().map(|email| {
+            [EmailAddress {
+                email,
+                field: "EMAIL1",
+            }]
+        }),
+        given_name: lead.first_name.as_deref(),
+        family_name: lead.last_name.as_deref(),
+        phone_numbers: lead.phone.as_deref().map(|number| {
+            [PhoneNumber {
+                number,
+                field: "PHONE1",
+            }]
+        }),
+        custom_fields: CustomFields(&lead.custom_fields),
+        origin: lead
+            .ip
+            .as_deref()
+            .map(|ip_address| RequestOrigin { ip_address }),
+        opt_in_reason: lead.opt_in_reason.as_deref(),
     }
-    if let Some(phone) = &lead.phone {
-        body.insert(
-            "phone_numbers".into(),
-            json!([{"number": phone, "field": "PHONE1"}]),
-        );
-    }
-    if !lead.custom_fields.is_empty() {
-        let fields: Vec<Value> = lead
-            .custom_fields
-            .iter()
-            .map(|c| json!({"id": c.id, "content": c.content}))
-            .collect();
-        body.insert("custom_fields".into(), Value::Array(fields));
-    }
-    if let Some(ip) = &lead.ip {
-        body.insert("origin".into(), json!({"ip_address": ip}));
-    }
-    if let Some(reason) = &lead.opt_in_reason {
-        body.insert("opt_in_reason".into(), json!(reason));
-    }
-    Value::Object(body)
 }
 
 /// The upsert call, without credentials.
@@ -86,8 +133,14 @@ pub fn upsert_request(api_url: &str, lead: &Lead) -> OutRequest {
 }
 
 /// `{"tagIds":[...]}`.
-pub fn tags_body(tag_ids: &[TagId]) -> Value {
-    json!({ "tagIds": tag_ids })
+#[derive(Serialize)]
+struct TagsBody<'a> {
+    #[serde(rename = "tagIds")]
+    tag_ids: &'a [TagId],
+}
+
+fn tags_body(tag_ids: &[TagId]) -> TagsBody<'_> {
+    TagsBody { tag_ids }
 }
 
 /// The tag calls for a contact, at most [`MAX_TAGS_PER_CALL`] ids each;
@@ -367,7 +420,20 @@ pub fn scrub(message: &str, lead: &Lead) -> String {
 mod tests {
     use super::*;
     use crate::forms::DuplicateOption;
-    use crate::lead::CustomValue;
+    use serde_json::json;
+
+    /// The body a request carries, as JSON: what Keap receives.
+    fn sent_json(request: &OutRequest) -> Value {
+        serde_json::from_slice(request.body.as_deref().unwrap_or_default()).unwrap_or_default()
+    }
+
+    fn upsert_json(lead: &Lead) -> Value {
+        sent_json(&upsert_request("https://k.test", lead))
+    }
+
+    fn tags_json(tag_ids: &[TagId]) -> Value {
+        sent_json(&tag_requests("https://k.test", 1, tag_ids)[0].0)
+    }
 
     fn lead() -> Lead {
         Lead {
@@ -395,7 +461,7 @@ mod tests {
     #[test]
     fn upsert_body_has_what_was_given() {
         assert_eq!(
-            upsert_body(&lead()),
+            upsert_json(&lead()),
             json!({
                 "duplicate_option": "EmailAndName",
                 "source_type": "WEBFORM",
@@ -421,7 +487,7 @@ mod tests {
             ..lead()
         };
         assert_eq!(
-            upsert_body(&bare),
+            upsert_json(&bare),
             json!({
                 "duplicate_option": "Email",
                 "source_type": "WEBFORM",
@@ -472,7 +538,25 @@ mod tests {
                 created: false
             })
         );
-        for bad in ["", "{}", r#"{"id":0}"#, "<html>", r#"{"id":-3}"#] {
+        // The rest of a contact is skipped, however it nests.
+        let full = r#"{"email_addresses":[{"email":"j@x.co","field":"EMAIL1"}],"custom_fields":[],"id":7,"tag_ids":[1,2],"origin":{"ip_address":"::1"}}"#;
+        assert_eq!(
+            read_upsert(&answer(200, full), &l).map(|u| u.contact_id),
+            Ok(7)
+        );
+        for bad in [
+            "",
+            "{}",
+            r#"{"id":0}"#,
+            "<html>",
+            r#"{"id":-3}"#,
+            r#"{"id":null}"#,
+            r#"{"id":1.5}"#,
+            r#"{"id":"x"}"#,
+            r#"[{"id":4}]"#,
+            r#"{"id":4} and more"#,
+            r#"{"id":[4]}"#,
+        ] {
             assert!(
                 matches!(
                     read_upsert(&answer(200, bad), &l),
@@ -610,8 +694,8 @@ mod tests {
         let mut full = lead();
         full.last_name = Some("Doe".into());
         for body in [
-            upsert_body(&full),
-            upsert_body(&Lead {
+            upsert_json(&full),
+            upsert_json(&Lead {
                 phone: None,
                 ip: None,
                 opt_in_reason: None,
@@ -620,7 +704,7 @@ mod tests {
         ] {
             spec_check::check(put, &body, "$", &mut errors);
         }
-        spec_check::check(tags, &tags_body(&[101, 103]), "$", &mut errors);
+        spec_check::check(tags, &tags_json(&[101, 103]), "$", &mut errors);
         assert!(errors.is_empty(), "{errors:#?}");
 
         // The checker does catch mistakes.
@@ -685,7 +769,7 @@ mod tests {
                 opt_in_reason: reason, ip, received_at_ms: 0,
             };
             let mut errors = Vec::new();
-            spec_check::check(put, &upsert_body(&lead), "$", &mut errors);
+            spec_check::check(put, &upsert_json(&lead), "$", &mut errors);
             for (request, sent) in tag_requests("https://k.test", 1, &tags) {
                 proptest::prop_assert!(sent.len() <= MAX_TAGS_PER_CALL);
                 let body: Value = serde_json::from_slice(request.body.as_deref().unwrap_or_default()).unwrap_or_default();
