@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; each installs what is missing first.
-.PHONY: dev test bench bench-handler setup build
+.PHONY: dev test bench bench-handler bench-instructions setup build
 
 # Runs everything locally: the Keap sandbox, the worker configured for it,
 # and the example site. Prints the URLs to open.
@@ -22,6 +22,12 @@ bench: setup
 bench-handler: setup
 	sh scripts/build.sh
 	node_modules/.bin/node bench/handler.mjs
+
+# Instructions per request, counted by valgrind (see bench/README.md).
+bench-instructions:
+	scripts/setup.sh --valgrind
+	sh scripts/build.sh
+	node_modules/.bin/node bench/instructions.mjs
 
 setup:
 	scripts/setup.sh

@@ -56,7 +56,11 @@ async function main() {
   const inst = instance({
     name: 'handler',
     dir,
-    files: { 'worker.js': path.join(BENCH, 'handler/worker.js'), 'baseline.js': path.join(BENCH, 'baseline/worker.js') },
+    files: {
+      'worker.js': path.join(BENCH, 'handler/worker.js'),
+      'stubs.js': path.join(BENCH, 'handler/stubs.js'),
+      'baseline.js': path.join(BENCH, 'baseline/worker.js'),
+    },
     main: 'worker.js',
     vars: { FORMS: DEFAULT_FORMS, ALLOWED_ORIGINS: SITE_ORIGIN },
     kv: false,
