@@ -374,7 +374,7 @@ mod tests {
     fn request(headers: &[(&str, &str)]) -> Incoming {
         let mut h = Headers::new();
         for (k, v) in headers {
-            h.push(*k, *v);
+            h.push(k.to_string(), v.to_string());
         }
         Incoming {
             method: Method::Post,

@@ -34,7 +34,7 @@ pub fn decorate(reply: Reply, origin: Option<&Origin>) -> Reply {
     let reply = reply.with_header("Vary", "Origin");
     match origin {
         Some(o) => reply
-            .with_header("Access-Control-Allow-Origin", o.as_str())
+            .with_header("Access-Control-Allow-Origin", o.as_str().to_string())
             .with_header("Access-Control-Expose-Headers", EXPOSE_HEADERS),
         None => reply,
     }
@@ -61,7 +61,7 @@ mod tests {
     fn request(headers: &[(&str, &str)]) -> Incoming {
         let mut h = Headers::new();
         for (k, v) in headers {
-            h.push(*k, *v);
+            h.push(k.to_string(), v.to_string());
         }
         Incoming {
             method: Method::Options,

@@ -23,7 +23,7 @@ impl Credentials {
     /// Puts the credentials on a request.
     pub fn apply(&self, request: OutRequest) -> OutRequest {
         match self {
-            Credentials::ApiKey(k) => request.header("X-Keap-API-Key", k.expose()),
+            Credentials::ApiKey(k) => request.header("X-Keap-API-Key", k.expose().to_string()),
             Credentials::Bearer(t) => {
                 request.header("Authorization", format!("Bearer {}", t.expose()))
             }

@@ -4,6 +4,8 @@
 //! these values into the runtime's `Request`/`Response` and back. Keeping them
 //! plain lets every decision be tested natively.
 
+use std::borrow::Cow;
+
 use crate::request_url::RequestUrl;
 
 /// An HTTP method the core uses.
@@ -44,10 +46,14 @@ impl Method {
     }
 }
 
+/// A header name or value: most are fixed text (`Content-Type`,
+/// `no-store`), which is then kept without a copy.
+pub type HeaderText = Cow<'static, str>;
+
 /// Header list with case-insensitive lookup. Order is kept; names are
 /// stored as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, String)>);
+pub struct Headers(pub Vec<(HeaderText, HeaderText)>);
 
 impl Headers {
     pub fn new() -> Self {
@@ -59,33 +65,38 @@ impl Headers {
         self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Adds a header, keeping any earlier one of the same name.
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn push(&mut self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) {
         self.0.push((name.into(), value.into()));
     }
 
     /// Replaces every header of this name with one value.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+    pub fn set(&mut self, name: &'static str, value: impl Into<HeaderText>) {
         self.0.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-        self.0.push((name.to_string(), value.into()));
+        self.0.push((Cow::Borrowed(name), value.into()));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// Headers from "name:value\n" lines, the form in which the shell
     /// passes them across the JS/wasm boundary in one string (a header
     /// name holds no colon, a value no newline). Lines without a colon are
-    /// skipped.
+    /// skipped. A name the core reads ([`REQUEST_HEADERS`]) is kept as
+    /// that fixed text.
     pub fn from_lines(text: &str) -> Headers {
         let mut headers = Headers::new();
         for line in text.lines() {
             if let Some((name, value)) = line.split_once(':') {
-                headers.push(name, value);
+                let name = match REQUEST_HEADERS.iter().find(|h| **h == name) {
+                    Some(known) => Cow::Borrowed(*known),
+                    None => Cow::Owned(name.to_string()),
+                };
+                headers.push(name, value.to_string());
             }
         }
         headers
@@ -187,11 +198,11 @@ impl Reply {
 
     pub fn redirect(status: u16, location: &str) -> Self {
         let mut r = Reply::new(status);
-        r.headers.set("Location", location);
+        r.headers.set("Location", location.to_string());
         r
     }
 
-    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub fn with_header(mut self, name: &'static str, value: impl Into<HeaderText>) -> Self {
         self.headers.set(name, value);
         self
     }
@@ -253,7 +264,7 @@ impl OutRequest {
         self
     }
 
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub fn header(mut self, name: &'static str, value: impl Into<HeaderText>) -> Self {
         self.headers.set(name, value);
         self
     }
@@ -335,7 +346,7 @@ mod tests {
         h.push("x-a", "one\r\ninjected:yes");
         assert_eq!(h.to_lines(), "x-a:one\n");
         let read = Headers::from_lines("no colon here\naccept:*/*\n\n");
-        assert_eq!(read.0, vec![("accept".to_string(), "*/*".to_string())]);
+        assert_eq!(read.iter().collect::<Vec<_>>(), vec![("accept", "*/*")]);
     }
 
     #[test]

@@ -122,7 +122,12 @@ impl Req {
                 "https://worker.test/forms/{form}"
             ))
             .unwrap(),
-            headers: Headers(self.headers.clone()),
+            headers: Headers(
+                self.headers
+                    .iter()
+                    .map(|(k, v)| (k.clone().into(), v.clone().into()))
+                    .collect(),
+            ),
             body: self.body.clone(),
         }
     }
