@@ -9,8 +9,10 @@ use super::pages::page;
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::Reply;
+use crate::oauth;
 use crate::outbox::{self, Queue};
 use crate::platform::Platform;
+use crate::request_url::RequestUrl;
 use crate::seal::KeyProblem;
 use crate::time;
 use crate::tokens::{self, LastRefresh, LoadError, TokenState};
@@ -238,9 +240,12 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
 }
 
 /// `GET /admin`: the state of the worker, and what to do about it.
+/// `request_url` is the page's own: the callback URL it tells the owner to
+/// register is the one `/oauth/start` on the same host will send to Keap.
 pub async fn admin_page<P: Platform>(
     p: &P,
     config: &Config,
+    request_url: &RequestUrl,
     outbox: OutboxCounts,
     dead_letters: &[DeadLetterSummary],
 ) -> Reply {
@@ -248,7 +253,8 @@ pub async fn admin_page<P: Platform>(
     let mut body = String::new();
 
     body.push_str("<h2>Keap</h2>");
-    body.push_str(&connection_html(config, &c));
+    let callback = oauth::redirect_uri(&config.settings, request_url);
+    body.push_str(&connection_html(config, &c, &callback));
 
     body.push_str("<h2>Leads</h2>");
     body.push_str(&outbox_html(outbox, dead_letters));
@@ -280,7 +286,7 @@ pub async fn admin_page<P: Platform>(
     page(200, "keap-form-worker", &body)
 }
 
-fn connection_html(config: &Config, c: &Connection) -> String {
+fn connection_html(config: &Config, c: &Connection, callback: &str) -> String {
     let mut h = String::new();
     match &config.auth {
         AuthMode::Unconfigured => {
@@ -326,7 +332,7 @@ fn connection_html(config: &Config, c: &Connection) -> String {
                  kept and delivered afterwards.</p>",
             );
             h.push_str(connect_button);
-            h.push_str(&callback_hint(config));
+            h.push_str(&callback_hint(callback));
         }
         Some(TokenState::NeedsReauth) => {
             h.push_str(&format!(
@@ -400,23 +406,14 @@ fn with_code(text: &str) -> String {
     out
 }
 
-/// Which callback URL must be registered with Keap, for the connect step.
-fn callback_hint(config: &Config) -> String {
-    let url = match config
-        .settings
-        .oauth_redirect_uri
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-    {
-        Some(u) => format!("<code>{}</code>", escape(u.trim())),
-        None => "this worker's address followed by <code>/oauth/callback</code> (for example \
-                 <code>https://keap-form-worker.example.workers.dev/oauth/callback</code>), or \
-                 set <code>OAUTH_REDIRECT_URI</code>"
-            .to_string(),
-    };
+/// The callback URL to register with Keap, for the connect step: the one
+/// the connect button will send (`OAUTH_REDIRECT_URI`, or this host's).
+fn callback_hint(callback: &str) -> String {
     format!(
-        "<p>The app's callback URL in Keap's developer portal must be exactly {url}; otherwise \
-         Keap will not send you back here.</p>"
+        "<p>The app's callback URL in Keap's developer portal must be exactly \
+         <code>{}</code>; otherwise Keap will not send you back here. (To use another \
+         address, set <code>OAUTH_REDIRECT_URI</code>.)</p>",
+        escape(callback)
     )
 }
 
@@ -501,14 +498,14 @@ pub async fn status_reply<P: Platform>(p: &P, config: &Config) -> Reply {
 }
 
 /// `GET /admin` as an answer.
-pub async fn page_reply<P: Platform>(p: &P, config: &Config) -> Reply {
+pub async fn page_reply<P: Platform>(p: &P, config: &Config, request_url: &RequestUrl) -> Reply {
     let counts = outbox_counts(p).await;
     let dead = if counts.dead > 0 {
         dead_letters(p).await
     } else {
         Vec::new()
     };
-    admin_page(p, config, counts, &dead)
+    admin_page(p, config, request_url, counts, &dead)
         .await
         .with_header("Cache-Control", "no-store")
 }

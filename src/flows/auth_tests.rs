@@ -831,12 +831,18 @@ fn status_reports_modes_and_problems_with_fixes() {
         .all(|p| !p["fix"].as_str().unwrap().is_empty()));
 }
 
+/// The address `/admin` is read at in these tests.
+fn admin_url() -> crate::request_url::RequestUrl {
+    crate::request_url::RequestUrl::parse("https://forms.example.com/admin").unwrap()
+}
+
 #[test]
 fn admin_page_shows_the_connection_and_what_to_do() {
     let h = Harness::oauth();
     let page = block_on(admin::admin_page(
         &*h.p,
         &h.config,
+        &admin_url(),
         OutboxCounts::default(),
         &[],
     ));
@@ -844,7 +850,25 @@ fn admin_page_shows_the_connection_and_what_to_do() {
     assert_eq!(page.headers.get("Cache-Control"), Some("no-store"));
     assert!(page.body_text().contains("Not connected yet"));
     assert!(page.body_text().contains("href=\"/oauth/start\""));
-    assert!(page.body_text().contains("/oauth/callback"));
+    // The callback URL to register is this worker's own, exactly.
+    assert!(page
+        .body_text()
+        .contains("<code>https://forms.example.com/oauth/callback</code>"));
+    let fixed = Harness::new(Settings {
+        oauth_redirect_uri: Some("https://connect.example.org/oauth/callback".into()),
+        ..oauth_settings()
+    });
+    let page = block_on(admin::admin_page(
+        &*fixed.p,
+        &fixed.config,
+        &admin_url(),
+        OutboxCounts::default(),
+        &[],
+    ));
+    assert!(page
+        .body_text()
+        .contains("<code>https://connect.example.org/oauth/callback</code>"));
+    assert!(!page.body_text().contains("forms.example.com/oauth"));
 
     h.connect();
     let dead = [DeadLetterSummary {
@@ -855,6 +879,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
     let page = block_on(admin::admin_page(
         &*h.p,
         &h.config,
+        &admin_url(),
         OutboxCounts {
             pending: 2,
             dead: 1,
@@ -876,6 +901,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
     let page = block_on(admin::admin_page(
         &*api.p,
         &api.config,
+        &admin_url(),
         OutboxCounts::default(),
         &[],
     ));
@@ -919,6 +945,7 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
     keep(&block_on(admin::admin_page(
         &*h.p,
         &h.config,
+        &admin_url(),
         OutboxCounts::default(),
         &[],
     )));

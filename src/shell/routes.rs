@@ -23,7 +23,7 @@ pub async fn handle<P: Platform>(p: &P, config: &Config, req: Incoming) -> Reply
                 return refusal;
             }
             match (method, segments.as_slice()) {
-                (Method::Get, ["admin"]) => flows::admin::page_reply(p, config).await,
+                (Method::Get, ["admin"]) => flows::admin::page_reply(p, config, &req.url).await,
                 (Method::Get, ["admin", "status"]) => flows::admin::status_reply(p, config).await,
                 (Method::Post, ["admin", "refresh"]) => flows::refresh::refresh_now(p, config)
                     .await

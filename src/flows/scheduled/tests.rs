@@ -506,7 +506,8 @@ fn a_refused_lead_becomes_a_dead_letter_with_one_alert_and_replay_delivers_it() 
     assert_eq!((dead(&p), crm.alerts_of("dead_letter")), (3, 1));
 
     // /admin lists them by id, time and reason, from the listing alone.
-    let page = block_on(admin::page_reply(&p, &config));
+    let url = crate::request_url::RequestUrl::parse("https://forms.example.com/admin").unwrap();
+    let page = block_on(admin::page_reply(&p, &config, &url));
     let html = page.body_text();
     assert!(html.contains(ids[0].as_str()), "{html}");
     assert!(html.contains("Keap refused the lead (400)"), "{html}");
