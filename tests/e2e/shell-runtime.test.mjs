@@ -187,4 +187,17 @@ describe('runtime.js', () => {
     );
     assert.equal(timers(), before);
   });
+
+  test('makeResponse() copies the body out and sets each header line, a repeated name joined', async () => {
+    const body = new TextEncoder().encode('{"ok":true}');
+    const response = runtime.makeResponse(202, 'Content-Type:application/json\nVary:Origin\nvary:Accept\nodd line\n', body);
+    body.fill(0); // the wasm's memory is reused after the call
+    assert.equal(response.status, 202);
+    assert.equal(response.headers.get('content-type'), 'application/json');
+    assert.equal(response.headers.get('vary'), 'Origin, Accept');
+    assert.equal(await response.text(), '{"ok":true}');
+    const empty = runtime.makeResponse(204, 'Access-Control-Allow-Origin:https://a.example\n', new Uint8Array(0));
+    assert.equal(empty.body, null);
+    assert.equal(empty.headers.get('access-control-allow-origin'), 'https://a.example');
+  });
 });
