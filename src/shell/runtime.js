@@ -110,9 +110,8 @@ export function describeRequest(request) {
   return text;
 }
 
-/** The worker's answer. A body is copied out of wasm memory first. The
- *  core never repeats a header name in an answer (it sets, not adds), so
- *  a plain object holds them, as for a fetch. */
+/** The worker's answer. A body is copied out of wasm memory first; the
+ *  headers go as a plain object, as for a fetch (see headerObject). */
 export function makeResponse(status, headers, body) {
   const payload = body.length > 0 ? body.slice() : null;
   return new Response(payload, { status, headers: headerObject(headers) });
