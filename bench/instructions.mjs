@@ -1,49 +1,146 @@
 // The instruction benchmark: how many CPU instructions each worker's fetch
-// handler costs per request, counted by valgrind (callgrind), so that a
-// change of 1–2% is measurable where CPU time in workerd moves by ±10%
-// between rounds. It runs the handlers in Node (V8, like workerd), with
-// the handler benchmark's in-memory KV and Keap (bench/handler/stubs.js);
-// what Node's own Request and Response cost differs from workerd's, so it
-// ranks changes to ours rather than replacing the workerd figures.
+// handler costs per call inside workerd, counted by valgrind (callgrind),
+// so that a change of 1% is measurable where CPU time moves by ±10%
+// between rounds.
 //
 //   make bench-instructions        (or: node bench/instructions.mjs, after a build)
 //
-// Each worker and scenario runs twice under valgrind, with the same warm-up
-// and INSTR_N1 then INSTR_N2 measured requests: the difference between the
-// two runs' totals, divided by INSTR_N2 − INSTR_N1, is the cost of one
-// request, free of start-up, compilation and warm-up.
+// workerd itself (the binary wrangler runs) serves the handler benchmark's
+// worker (handler/worker.js: ours's, the baseline's and `none`'s fetch
+// handlers called many times per request, KV and Keap in memory), from a
+// config written here, without wrangler, under valgrind. Each worker and
+// scenario runs twice, with the same warm-up (INSTR_WARM requests of 50
+// calls) and then INSTR_REPS requests of INSTR_C1, then INSTR_C2, calls:
+// the difference between the two runs' totals, divided by the extra calls,
+// is one call, free of start-up, compilation of the warm-up and the
+// requests' own cost. `none` only builds each request; minus it, what is
+// left is the handler's own. Everything workerd does for a call counts:
+// its JavaScript and wasm, the runtime's C++ behind each API call, the
+// garbage collector and the compiler tiering code up (V8's --predictable
+// runs these on the one thread, so they land in the count).
+//
 // Env: BENCH_BUILD (ours, default build/), BENCH_VARIANT (another build),
-// INSTR_SCENARIOS (submission,preflight), INSTR_WARM (1500),
-// INSTR_N1 (300), INSTR_N2 (3300).
+// INSTR_SCENARIOS (submission,preflight), INSTR_WARM (30), INSTR_REPS
+// (10), INSTR_C1 (10), INSTR_C2 (110).
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
+import workerdPackage from 'workerd';
+
 import { DEFAULT_FORMS, SITE_ORIGIN } from '../tests/support/harness.mjs';
+import { compatibilityDate } from './launch.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const BENCH = path.join(ROOT, 'bench');
+const WORKERD = workerdPackage.default ?? workerdPackage;
 const BUILD = path.resolve(process.env.BENCH_BUILD ?? path.join(ROOT, 'build'));
 const VARIANT = process.env.BENCH_VARIANT ? path.resolve(process.env.BENCH_VARIANT) : null;
 const SCENARIOS = (process.env.INSTR_SCENARIOS ?? 'submission,preflight').split(',');
-const WARM = Number(process.env.INSTR_WARM ?? 1500);
-const N1 = Number(process.env.INSTR_N1 ?? 300);
-const N2 = Number(process.env.INSTR_N2 ?? 3300);
-const WORKERS = { ours: BUILD, ...(VARIANT && { variant: VARIANT }), baseline: path.join(ROOT, 'bench/baseline/worker.js') };
-const RUN = path.join(ROOT, 'bench/instructions/run.mjs');
+const WARM = Number(process.env.INSTR_WARM ?? 30);
+const REPS = Number(process.env.INSTR_REPS ?? 10);
+const C1 = Number(process.env.INSTR_C1 ?? 10);
+const C2 = Number(process.env.INSTR_C2 ?? 110);
+const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'none'];
+// The same V8 work from one run to the next: compilation and GC on the
+// main thread, fixed seeds for hashing and Math.random.
+const V8_FLAGS = ['--predictable', '--random-seed=1', '--hash-seed=1'];
 
-/** Instructions of one run: `count` requests after the warm-up. */
-async function instructions(target, scenario, count) {
-  // --predictable and fixed seeds keep V8's own work (compilation, hashing)
-  // the same from one run to the next.
-  const args = ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath, '--predictable', '--random-seed=1', '--hash-seed=1', RUN, target, scenario, String(WARM), String(count)];
-  const env = { ...process.env, FORMS: JSON.stringify(DEFAULT_FORMS), ALLOWED_ORIGINS: SITE_ORIGIN };
-  const { stderr } = await promisify(execFile)('valgrind', args, { env, maxBuffer: 64 << 20 });
-  const refs = /I\s+refs:\s+([\d,]+)/.exec(stderr);
-  if (!refs) throw new Error(`valgrind gave no count for ${target} ${scenario}:\n${stderr.slice(-2000)}`);
-  return Number(refs[1].replaceAll(',', ''));
+/** A workerd config serving handler/worker.js with both builds of ours. */
+function prepare(dir, port) {
+  fs.mkdirSync(path.join(dir, 'ours'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'variant'));
+  fs.copyFileSync(path.join(BENCH, 'handler/worker.js'), path.join(dir, 'worker.js'));
+  fs.copyFileSync(path.join(BENCH, 'handler/stubs.js'), path.join(dir, 'stubs.js'));
+  fs.copyFileSync(path.join(BENCH, 'baseline/worker.js'), path.join(dir, 'baseline.js'));
+  for (const f of ['index.js', 'index_bg.wasm']) {
+    fs.copyFileSync(path.join(BUILD, f), path.join(dir, 'ours', f));
+    fs.copyFileSync(path.join(VARIANT ?? BUILD, f), path.join(dir, 'variant', f));
+  }
+  const js = ['worker.js', 'stubs.js', 'baseline.js', 'ours/index.js', 'variant/index.js'];
+  const wasm = ['ours/index_bg.wasm', 'variant/index_bg.wasm'];
+  const modules = [
+    ...js.map((m) => `(name = "${m}", esModule = embed "${m}")`),
+    ...wasm.map((m) => `(name = "${m}", wasm = embed "${m}")`),
+  ];
+  const text = (s) => JSON.stringify(s);
+  fs.writeFileSync(
+    path.join(dir, 'config.capnp'),
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .bench) ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+  v8Flags = [ ${V8_FLAGS.map(text).join(', ')} ],
+);
+const bench :Workerd.Worker = (
+  modules = [ ${modules.join(',\n    ')} ],
+  compatibilityDate = ${text(compatibilityDate())},
+  bindings = [
+    (name = "FORMS", json = ${text(JSON.stringify(DEFAULT_FORMS))}),
+    (name = "ALLOWED_ORIGINS", text = ${text(SITE_ORIGIN)}),
+  ],
+);
+`,
+  );
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Instructions of one workerd run: warm-up, then REPS requests of
+ *  `calls` calls of `worker` in `scenario`. */
+async function instructions(worker, scenario, calls) {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kfw-instr-'));
+  try {
+    prepare(dir, port);
+    const log = path.join(dir, 'valgrind.log');
+    const args = ['--tool=callgrind', '--callgrind-out-file=/dev/null', `--log-file=${log}`, WORKERD, 'serve', 'config.capnp'];
+    const child = spawn('valgrind', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const url = (w, n) => `http://127.0.0.1:${port}/?worker=${w}&scenario=${scenario}&calls=${n}`;
+    const get = async (u) => {
+      const res = await fetch(u);
+      const body = await res.text();
+      if (res.status !== 200) throw new Error(`${u}: ${res.status} ${body}`);
+    };
+    try {
+      // Up once it answers (a refused connection never reaches the worker).
+      for (let tries = 0; ; tries++) {
+        try {
+          await get(url('none', 1));
+          break;
+        } catch (error) {
+          if (tries > 600 || child.exitCode !== null) throw new Error(`workerd did not start: ${error.message}\n${stderr.slice(-2000)}`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      for (let i = 0; i < WARM; i++) await get(url(worker, 50));
+      for (let i = 0; i < REPS; i++) await get(url(worker, calls));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const refs = /I\s+refs:\s+([\d,]+)/.exec(fs.readFileSync(log, 'utf8'));
+    if (!refs) throw new Error(`valgrind gave no count for ${worker} ${scenario}:\n${fs.readFileSync(log, 'utf8').slice(-2000)}`);
+    return Number(refs[1].replaceAll(',', ''));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs the jobs, at most one per CPU at a time. */
@@ -61,34 +158,47 @@ async function pool(jobs) {
 }
 
 async function main() {
-  for (const f of ['index.js', 'index_bg.wasm']) {
-    for (const folder of [BUILD, VARIANT].filter(Boolean)) {
+  for (const folder of [BUILD, VARIANT].filter(Boolean)) {
+    for (const f of ['index.js', 'index_bg.wasm']) {
       if (!fs.existsSync(path.join(folder, f))) throw new Error(`${folder}/${f} is missing: run sh scripts/build.sh first`);
     }
   }
-  const cells = SCENARIOS.flatMap((scenario) => Object.entries(WORKERS).map(([worker, target]) => ({ scenario, worker, target })));
-  const counts = await pool(cells.flatMap((c) => [N1, N2].map((n) => () => instructions(c.target, c.scenario, n))));
-  const results = {};
+  const cells = SCENARIOS.flatMap((scenario) => WORKERS.map((worker) => ({ scenario, worker })));
+  const counts = await pool(cells.flatMap((c) => [C1, C2].map((n) => () => instructions(c.worker, c.scenario, n))));
+  const perCall = {};
   cells.forEach((c, i) => {
     const [low, high] = counts.slice(2 * i, 2 * i + 2);
-    ((results[c.scenario] ??= {})[c.worker] = Math.round((high - low) / (N2 - N1)));
+    (perCall[c.scenario] ??= {})[c.worker] = Math.round((high - low) / (REPS * (C2 - C1)));
   });
+  const own = Object.fromEntries(
+    Object.entries(perCall).map(([s, r]) => [s, Object.fromEntries(WORKERS.filter((w) => w !== 'none').map((w) => [w, r[w] - r.none]))]),
+  );
 
   const k = (n) => `${(n / 1000).toFixed(1)}k`;
   const lines = [
-    `Instructions per request in Node ${process.version} under valgrind (slope from ${N1} to ${N2} requests after ${WARM} to warm up):`,
+    `Instructions per handler call in workerd ${workerdPackage.version} under valgrind (slope from ${C1} to ${C2} calls per request, ${REPS} requests, after ${WARM * 50} calls to warm up); own = minus none:`,
     '',
-    `| scenario | ours |${VARIANT ? ' variant | variant − ours |' : ''} baseline | ours − baseline | ours ÷ baseline |`,
-    `|---|---:|${VARIANT ? '---:|---:|' : ''}---:|---:|---:|`,
+    `| scenario | ours |${VARIANT ? ' variant |' : ''} baseline | none | ours own |${VARIANT ? ' variant own | variant − ours |' : ''} baseline own | ours − baseline | ours ÷ baseline (own) |`,
+    `|---|---:|${VARIANT ? '---:|' : ''}---:|---:|---:|${VARIANT ? '---:|---:|' : ''}---:|---:|---:|`,
   ];
-  for (const [scenario, r] of Object.entries(results)) {
-    const variant = VARIANT ? ` ${k(r.variant)} | ${k(r.variant - r.ours)} (${(((r.variant - r.ours) / r.ours) * 100).toFixed(1)}%) |` : '';
-    lines.push(`| ${scenario} | ${k(r.ours)} |${variant} ${k(r.baseline)} | ${k(r.ours - r.baseline)} | ${(r.ours / r.baseline).toFixed(2)} |`);
+  for (const [scenario, r] of Object.entries(perCall)) {
+    const o = own[scenario];
+    const variant = VARIANT ? ` ${k(o.variant)} | ${k(r.variant - r.ours)} (${(((r.variant - r.ours) / o.ours) * 100).toFixed(1)}%) |` : '';
+    lines.push(
+      `| ${scenario} | ${k(r.ours)} |${VARIANT ? ` ${k(r.variant)} |` : ''} ${k(r.baseline)} | ${k(r.none)} | ${k(o.ours)} |${variant} ${k(o.baseline)} | ${k(r.ours - r.baseline)} | ${(o.ours / o.baseline).toFixed(2)} |`,
+    );
   }
   console.log(lines.join('\n'));
-  const out = path.join(ROOT, 'bench/results', `instructions-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const out = path.join(BENCH, 'results', `instructions-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), node: process.version, build: BUILD, variant: VARIANT, warm: WARM, n1: N1, n2: N2, instructions_per_request: results }, null, 2));
+  fs.writeFileSync(
+    out,
+    JSON.stringify(
+      { when: new Date().toISOString(), workerd: WORKERD, build: BUILD, variant: VARIANT, warm_calls: WARM * 50, reps: REPS, c1: C1, c2: C2, instructions_per_call: perCall, own_per_call: own },
+      null,
+      2,
+    ),
+  );
   console.log(`\nwritten: ${path.relative(ROOT, out)}`);
 }
 

@@ -230,7 +230,7 @@ export function instance({ name, dir, files, main, vars = {}, secrets = {}, kv =
 }
 
 let cachedDate;
-function compatibilityDate() {
+export function compatibilityDate() {
   if (!cachedDate) {
     const toml = fs.readFileSync(new URL('../wrangler.toml', import.meta.url), 'utf8');
     cachedDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? '2026-11-01';

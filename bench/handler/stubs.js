@@ -1,7 +1,7 @@
-// KV, the Keap API and the requests of the handler benchmarks, in memory:
-// shared by bench/handler/worker.js (inside workerd) and
-// bench/instructions/run.mjs (in Node). Both workers under test get the
-// same env, answers and requests.
+// KV, the Keap API and the requests of the handler benchmarks, in memory,
+// for bench/handler/worker.js (which bench/handler.mjs and
+// bench/instructions.mjs serve in workerd). Both workers under test get
+// the same env, answers and requests.
 
 const KEAP = 'http://keap.test';
 const WORKER = 'http://worker.test';
