@@ -170,6 +170,12 @@ pub struct Reply {
     pub status: u16,
     pub headers: Headers,
     pub body: Vec<u8>,
+    /// `Some(names)` when this answer is a pure function of the request's
+    /// method and URL, the request headers `names` and the isolate's
+    /// configuration: the shell may then give it again, without running
+    /// the core, to a request that agrees on those (see
+    /// [`Reply::reusable_given`]).
+    pub reusable: Option<&'static [&'static str]>,
 }
 
 impl Reply {
@@ -178,7 +184,19 @@ impl Reply {
             status,
             headers: Headers::new(),
             body: Vec::new(),
+            reusable: None,
         }
+    }
+
+    /// Marks the answer as depending on nothing but the request's method
+    /// and URL, the request headers `names` (lowercase, among
+    /// [`REQUEST_HEADERS`]) and the configuration, which stays the same for
+    /// an isolate's life. Only for an answer without a body, with no
+    /// effect left undone by answering from memory instead (no KV write,
+    /// no log, no counter): a CORS preflight.
+    pub fn reusable_given(mut self, names: &'static [&'static str]) -> Self {
+        self.reusable = self.body.is_empty().then_some(names);
+        self
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {

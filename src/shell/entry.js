@@ -15,6 +15,8 @@ import wasmModule from './index.wasm';
 $SNIPPET_JS_IMPORTS
 
 let broken = false;
+/** The request headers the core reads (http::REQUEST_HEADERS). */
+let wanted = [];
 
 function instantiate() {
   const instance = new WebAssembly.Instance(wasmModule, {
@@ -23,6 +25,7 @@ function instantiate() {
   });
   imports.__wbg_set_wasm(instance.exports);
   instance.exports.__wbindgen_start?.();
+  wanted = imports.requestHeaders().split(',');
 }
 
 function noteTrap(error) {
@@ -59,20 +62,74 @@ async function readBody(request) {
   }
 }
 
+/** A request as the core sees it: "METHOD\nURL\nname:value\n...", with
+ *  only the headers it reads, in one text (one crossing into the wasm). */
+function describeRequest(request) {
+  let text = `${request.method}\n${request.url}\n`;
+  const headers = request.headers;
+  for (const name of wanted) {
+    const value = headers.get(name);
+    if (value !== null) text += `${name}:${value}\n`;
+  }
+  return text;
+}
+
+/**
+ * Preflight answers the core marked reusable: each depends on nothing but
+ * the URL, the request headers the core named and the configuration
+ * (which an isolate keeps for life). A browser sends the same preflight
+ * for every visitor of a page, so after the first one the wasm is not
+ * entered for it, and only the named headers are read. By URL: the names
+ * and, by those headers' values, the answers. At most REMEMBERED answers;
+ * when full it starts afresh, so odd requests cannot grow it.
+ */
+const remembered = new Map();
+const REMEMBERED = 64;
+let rememberedCount = 0;
+
+/** The named headers' values, as one key. A missing header is told from
+ *  an empty one (an empty Origin is refused; a missing one falls back to
+ *  Referer). A value holds no newline. */
+function keyOf(headers, names) {
+  let key = '';
+  for (const name of names) {
+    const value = headers.get(name);
+    key += value === null ? '\n' : `=${value}\n`;
+  }
+  return key;
+}
+
+function remember(request, names, response) {
+  if (rememberedCount >= REMEMBERED) {
+    remembered.clear();
+    rememberedCount = 0;
+  }
+  const list = names.split(',');
+  let known = remembered.get(request.url);
+  if (known === undefined || known.names.join(',') !== names) {
+    known = { names: list, answers: new Map() };
+    remembered.set(request.url, known);
+  }
+  const headers = {};
+  for (const [name, value] of response.headers) headers[name] = value;
+  known.answers.set(keyOf(request.headers, list), { status: response.status, headers });
+  rememberedCount += 1;
+}
+
 /** A trap inside a task reaches here as the rejection of its promise. */
 function trapped(error) {
   noteTrap(error);
   throw error;
 }
 
-/** Calls the wasm's handler with the request's body: its answer, or a
- *  promise of it when the request waits on I/O (a preflight is answered
- *  at once). */
-function serve(request, env, body) {
+/** Calls the wasm's handler with the request's description and body: its
+ *  answer, or a promise of it when the request waits on I/O (a preflight
+ *  is answered at once). */
+function serve(head, env, body) {
   ready();
   let answer;
   try {
-    answer = imports.serve(request, env, body);
+    answer = imports.serve(head, env, body);
   } catch (error) {
     noteTrap(error);
     throw error;
@@ -80,11 +137,29 @@ function serve(request, env, body) {
   return answer instanceof Promise ? answer.catch(trapped) : answer;
 }
 
+/** A preflight: from memory when one that agrees on what its answer
+ *  depends on was answered before. */
+function preflight(request, env) {
+  const known = remembered.get(request.url);
+  if (known !== undefined) {
+    const init = known.answers.get(keyOf(request.headers, known.names));
+    if (init !== undefined) return new Response(null, init);
+  }
+  const answer = serve(describeRequest(request), env, NO_BODY);
+  if (!(answer instanceof Promise)) {
+    const names = imports.takeReusable();
+    if (names !== undefined) remember(request, names, answer);
+  }
+  return answer;
+}
+
 export default {
   fetch(request, env) {
     const method = request.method;
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return serve(request, env, NO_BODY);
-    return readBody(request).then((body) => serve(request, env, body));
+    if (method === 'OPTIONS') return preflight(request, env);
+    const head = describeRequest(request);
+    if (method === 'GET' || method === 'HEAD') return serve(head, env, NO_BODY);
+    return readBody(request).then((body) => serve(head, env, body));
   },
   async scheduled(event, env) {
     ready();

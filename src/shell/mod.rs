@@ -24,7 +24,6 @@ use crate::executor;
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
-    runtime::set_request_headers(&crate::http::REQUEST_HEADERS.join(","));
     // The one callback through which every awaited runtime call resumes
     // its task; it lives as long as the instance.
     let settle = Closure::<dyn FnMut(u32, bool, JsValue)>::new(|slot, ok, value| {
@@ -35,13 +34,22 @@ fn start() {
     executor::set_later(runtime::later);
 }
 
-/// The fetch handler (`entry.js` calls it, with the body it has read:
-/// empty when there is none, `None` when it could not be read): the
+/// The request headers the core reads, comma-separated: `entry.js` asks
+/// once per instance, and copies only these into each request's
+/// description.
+#[wasm_bindgen(js_name = requestHeaders)]
+pub fn request_headers() -> String {
+    crate::http::REQUEST_HEADERS.join(",")
+}
+
+/// The fetch handler. `entry.js` calls it with the request described as
+/// "METHOD\nURL\nname:value\n..." and the body it has read (empty when
+/// there is none, `None` when it could not be read). Returns the
 /// `Response`, or a promise of it when the request waits on I/O.
 #[wasm_bindgen]
-pub fn serve(req: web_sys::Request, env: JsValue, body: Option<Vec<u8>>) -> JsValue {
+pub fn serve(head: String, env: JsValue, body: Option<Vec<u8>>) -> JsValue {
     answer(async move {
-        let reply = match convert::incoming(&req, body) {
+        let reply = match convert::incoming(&head, body) {
             Ok(incoming) => {
                 let config = env::config(&env);
                 let platform = platform::WorkerPlatform::new(&env);
@@ -51,6 +59,15 @@ pub fn serve(req: web_sys::Request, env: JsValue, body: Option<Vec<u8>>) -> JsVa
         };
         convert::response(reply).into()
     })
+}
+
+/// When the answer just made may be given again (the core marked it
+/// reusable: a preflight's), the request headers it depends on besides the
+/// method and URL, comma-separated; else undefined. Asked by `entry.js`
+/// right after a `serve` that answered at once; reading it clears it.
+#[wasm_bindgen(js_name = takeReusable)]
+pub fn take_reusable() -> Option<String> {
+    convert::take_reusable()
 }
 
 /// The Cron Trigger's handler: undefined, or a promise of it.

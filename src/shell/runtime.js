@@ -91,25 +91,6 @@ function headerObject(text) {
   return headers;
 }
 
-/** The request headers the core reads (http::REQUEST_HEADERS), set once. */
-let wanted = [];
-
-export function setRequestHeaders(names) {
-  wanted = names.split(',');
-}
-
-/** A request's method, URL and wanted headers, as
- *  "METHOD\nURL\nname:value\n...". */
-export function describeRequest(request) {
-  let text = `${request.method}\n${request.url}\n`;
-  const headers = request.headers;
-  for (const name of wanted) {
-    const value = headers.get(name);
-    if (value !== null) text += `${name}:${value}\n`;
-  }
-  return text;
-}
-
 /** The worker's answer. A body is copied out of wasm memory first; the
  *  headers go as a plain object, as for a fetch (see headerObject). */
 export function makeResponse(status, headers, body) {

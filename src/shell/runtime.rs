@@ -19,12 +19,6 @@ extern "C" {
     #[wasm_bindgen(js_name = resolveDeferred)]
     pub fn resolve_deferred(id: u32, value: &wasm_bindgen::JsValue);
 
-    /// Which request headers [`describe_request`] copies: comma-separated.
-    #[wasm_bindgen(js_name = setRequestHeaders)]
-    pub fn set_request_headers(names: &str);
-    /// "METHOD\nURL\nname:value\n..." with the headers set above.
-    #[wasm_bindgen(js_name = describeRequest)]
-    pub fn describe_request(request: &web_sys::Request) -> String;
     #[wasm_bindgen(js_name = makeResponse)]
     pub fn make_response(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
 

@@ -346,6 +346,40 @@ describe('form endpoint', () => {
     }
   });
 
+  test('preflight answers given again from memory stay exact: by URL, Origin and Referer', async () => {
+    const preflight = (path, headers) =>
+      worker.fetch(path, { method: 'OPTIONS', headers: { 'access-control-request-method': 'POST', ...headers } });
+    const grant = (res) => [res.status, res.header('access-control-allow-origin')];
+    const referer = { referer: `${OTHER_ALLOWED}/contact.html` };
+    // Each case twice in a row (the second from memory), interleaved so
+    // that every answer follows a different one for the same URL.
+    const cases = [
+      ['/forms/contact', { origin: OTHER_ALLOWED }, [204, OTHER_ALLOWED]],
+      ['/forms/contact', { origin: 'https://evil.example' }, [403, null]],
+      ['/forms/contact', { origin: SITE_ORIGIN }, [204, SITE_ORIGIN]],
+      ['/forms/contact', referer, [204, OTHER_ALLOWED]],
+      ['/forms/contact', {}, [403, null]],
+      ['/forms/contact', { origin: 'null', ...referer }, [403, null]],
+      ['/forms/other', { origin: OTHER_ALLOWED }, [204, OTHER_ALLOWED]],
+      // Headers the answer does not depend on change nothing.
+      ['/forms/contact', { origin: OTHER_ALLOWED, accept: 'text/html', 'content-type': 'text/plain' }, [204, OTHER_ALLOWED]],
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const [path, headers, expected] of cases) {
+        for (let i = 0; i < 2; i++) {
+          const res = await preflight(path, headers);
+          assert.deepEqual(grant(res), expected, `${path} ${JSON.stringify(headers)} (round ${round}, call ${i})`);
+          if (res.status === 204) {
+            assert.match(res.header('vary') || '', /Origin/);
+            assert.equal(res.header('access-control-allow-methods'), 'POST, OPTIONS');
+          } else {
+            assert.equal(res.header('access-control-allow-methods'), null);
+          }
+        }
+      }
+    }
+  });
+
   test('HTML mode: 303 to the configured redirect; _next honoured on an allowed origin, ignored elsewhere', async () => {
     const plainPost = (fields) => submit(worker, 'contact', fields, { type: 'urlencoded', accept: 'text/html' });
 
