@@ -7,18 +7,30 @@ const KEAP = 'http://keap.test';
 const WORKER = 'http://worker.test';
 const ADMIN_TOKEN = 'handler-bench-admin';
 
+const encoder = new TextEncoder();
+const asBytes = new Map();
+
 /** KV in memory, with the methods both workers use. */
 const stored = new Map([['keap_token', JSON.stringify({ access_token: 'a'.repeat(40) })]]);
 const STORE = {
   async get(key, type) {
     const value = stored.get(key) ?? null;
-    return type === 'json' && value !== null ? JSON.parse(value) : value;
+    if (value === null) return null;
+    if (type === 'json') return JSON.parse(value);
+    if (type === 'arrayBuffer') {
+      // KV keeps bytes: a value is encoded once, not on every read.
+      if (!asBytes.has(key)) asBytes.set(key, encoder.encode(value));
+      return asBytes.get(key).slice().buffer;
+    }
+    return value;
   },
   async put(key, value) {
     stored.set(key, value);
+    asBytes.delete(key);
   },
   async delete(key) {
     stored.delete(key);
+    asBytes.delete(key);
   },
   async list({ prefix = '' } = {}) {
     const keys = [...stored.keys()].filter((k) => k.startsWith(prefix)).map((name) => ({ name }));

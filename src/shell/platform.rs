@@ -64,9 +64,15 @@ async fn kv(start: impl FnOnce(SlotId)) -> Result<JsValue, StoreError> {
 impl Platform for WorkerPlatform {
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let store = self.store()?;
-        Ok(kv(|slot| runtime::kv_get(store, key, slot))
-            .await?
-            .as_string())
+        let value = kv(|slot| runtime::kv_get(store, key, slot)).await?;
+        // The bytes of a value this worker wrote as text; anything else is
+        // read the way KV's text reading would (invalid UTF-8 replaced).
+        Ok(value.dyn_into::<js_sys::Uint8Array>().ok().map(|bytes| {
+            match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            }
+        }))
     }
 
     async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {

@@ -150,9 +150,11 @@ export function binding(env, name) {
   return value !== null && typeof value === 'object' ? value : undefined;
 }
 
-/** Settles `slot` with the value's text, or null. */
+/** Settles `slot` with the value's bytes, or null: as bytes, the value is
+ *  neither decoded into a JS string here nor copied back out of one into
+ *  the wasm, character by character. */
 export function kvGet(store, key, slot) {
-  watch(() => store.get(key), slot);
+  watch(() => store.get(key, 'arrayBuffer').then((value) => (value === null ? null : new Uint8Array(value))), slot);
 }
 
 export function kvPut(store, key, value, ttl, metadata, slot) {

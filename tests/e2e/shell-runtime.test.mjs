@@ -28,15 +28,24 @@ function recorder() {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
+/** A text's UTF-8 bytes, as KV gives a value read as an ArrayBuffer. */
+const bytes = (text) => new TextEncoder().encode(text);
+
 describe('runtime.js', () => {
   test('an asynchronous call settles its slot with the value', async () => {
     const { calls, callback } = recorder();
     runtime.setSettle(callback);
-    const store = { get: async (key) => `value of ${key}` };
+    const store = {
+      get: async (key, type) => (key === 'k' && type === 'arrayBuffer' ? bytes(`value of ${key}`).buffer : null),
+    };
     runtime.kvGet(store, 'k', 7);
+    runtime.kvGet(store, 'absent', 8);
     assert.deepEqual(calls, [], 'never synchronously');
     await tick();
-    assert.deepEqual(calls, [{ slot: 7, ok: true, value: 'value of k' }]);
+    assert.deepEqual(calls, [
+      { slot: 7, ok: true, value: bytes('value of k') },
+      { slot: 8, ok: true, value: null },
+    ]);
   });
 
   test('a call that throws at once settles its slot as a failure', async () => {
@@ -72,7 +81,7 @@ describe('runtime.js', () => {
     const b = runtime.deferred(2);
     const gate = pending();
     runtime.kvGet({ get: () => gate.promise }, 'k', 5);
-    gate.resolve('x');
+    gate.resolve(bytes('x').buffer);
     await assert.rejects(a, (e) => e === trap);
     await assert.rejects(b, (e) => e === trap);
   });
@@ -86,12 +95,12 @@ describe('runtime.js', () => {
     const { calls, callback } = recorder();
     runtime.setSettle(callback);
     await assert.rejects(orphan, /restarted after a fault/);
-    gate.resolve('stale');
+    gate.resolve(bytes('stale').buffer);
     await tick();
     assert.deepEqual(calls, [], "the old instance's slot 1 is not the new one's");
-    runtime.kvGet({ get: async () => 'fresh' }, 'k', 1);
+    runtime.kvGet({ get: async () => bytes('fresh').buffer }, 'k', 1);
     await tick();
-    assert.deepEqual(calls, [{ slot: 1, ok: true, value: 'fresh' }]);
+    assert.deepEqual(calls, [{ slot: 1, ok: true, value: bytes('fresh') }]);
   });
 
   test('later() asks for a run through slot 0', async () => {
