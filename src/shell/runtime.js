@@ -1,10 +1,10 @@
 // The runtime calls the shell makes, each shaped so that one call crosses
 // the JS/wasm boundary once: header lists travel as one "name:value\n"
 // text (a header value can hold neither a newline nor, in its name, a
-// colon), a fetch and the reading of its body are one step, and KV's
-// listing comes back as one JSON text. Only the headers the core reads
-// are copied. Crossing the boundary is what a request spends its CPU on;
-// see bench/.
+// colon), a fetch and the reading of its body are one step, a KV value
+// comes back as bytes and KV's listing as one JSON text. (The incoming
+// request is described by entry.js, which copies only the headers the
+// core reads.) What each call costs is measured in bench/.
 //
 // An asynchronous call takes a `slot` instead of returning a promise: its
 // outcome goes to the wasm's one settlement callback, `settle(slot, ok,
