@@ -23,19 +23,16 @@
 // INSTR_SCENARIOS (submission,preflight), INSTR_WARM (30), INSTR_REPS
 // (10), INSTR_C1 (10), INSTR_C2 (110).
 
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
 import workerdPackage from 'workerd';
 
-import { DEFAULT_FORMS, SITE_ORIGIN } from '../tests/support/harness.mjs';
+import { DEFAULT_FORMS, ROOT, SITE_ORIGIN, freePort, sleep } from '../tests/support/harness.mjs';
 import { compatibilityDate } from './launch.mjs';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const BENCH = path.join(ROOT, 'bench');
 const WORKERD = workerdPackage.default ?? workerdPackage;
 const BUILD = path.resolve(process.env.BENCH_BUILD ?? path.join(ROOT, 'build'));
@@ -88,17 +85,6 @@ const bench :Workerd.Worker = (
   );
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Instructions of one workerd run: warm-up, then REPS requests of
  *  `calls` calls of `worker` in `scenario`. */
 async function instructions(worker, scenario, calls) {
@@ -126,7 +112,7 @@ async function instructions(worker, scenario, calls) {
           break;
         } catch (error) {
           if (tries > 600 || child.exitCode !== null) throw new Error(`workerd did not start: ${error.message}\n${stderr.slice(-2000)}`);
-          await new Promise((r) => setTimeout(r, 250));
+          await sleep(250);
         }
       }
       for (let i = 0; i < WARM; i++) await get(url(worker, 50));
