@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { DEFAULT_FORMS, ROOT, SITE_ORIGIN } from '../tests/support/harness.mjs';
-import { instance, pinProcesses } from './launch.mjs';
+import { copyBuilds, instance, pinProcesses, requireBuilds } from './launch.mjs';
 import { median, quantile } from './load.mjs';
 
 const ROUNDS = Number(process.env.HANDLER_ROUNDS ?? 30);
@@ -39,20 +39,11 @@ const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'none'];
 const us = (x) => x.toFixed(1);
 
 async function main() {
-  for (const folder of [BUILD, VARIANT ?? BUILD]) {
-    for (const f of ['index.js', 'index_bg.wasm']) {
-      if (!fs.existsSync(path.join(folder, f))) throw new Error(`${folder}/${f} is missing: run sh scripts/build.sh first`);
-    }
-  }
+  requireBuilds(BUILD, VARIANT ?? BUILD);
   const pinning = pinProcesses();
   const dir = path.join(BENCH, 'results', `handler-run-${process.pid}`);
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(path.join(dir, 'ours'), { recursive: true });
-  fs.mkdirSync(path.join(dir, 'variant'));
-  for (const f of ['index.js', 'index_bg.wasm']) {
-    fs.copyFileSync(path.join(BUILD, f), path.join(dir, 'ours', f));
-    fs.copyFileSync(path.join(VARIANT ?? BUILD, f), path.join(dir, 'variant', f));
-  }
+  copyBuilds(dir, BUILD, VARIANT);
   const inst = instance({
     name: 'handler',
     dir,

@@ -31,7 +31,7 @@ import path from 'node:path';
 import workerdPackage from 'workerd';
 
 import { DEFAULT_FORMS, ROOT, SITE_ORIGIN, freePort, sleep } from '../tests/support/harness.mjs';
-import { compatibilityDate } from './launch.mjs';
+import { compatibilityDate, copyBuilds, requireBuilds } from './launch.mjs';
 
 const BENCH = path.join(ROOT, 'bench');
 const WORKERD = workerdPackage.default ?? workerdPackage;
@@ -49,15 +49,10 @@ const V8_FLAGS = ['--predictable', '--random-seed=1', '--hash-seed=1'];
 
 /** A workerd config serving handler/worker.js with both builds of ours. */
 function prepare(dir, port) {
-  fs.mkdirSync(path.join(dir, 'ours'), { recursive: true });
-  fs.mkdirSync(path.join(dir, 'variant'));
+  copyBuilds(dir, BUILD, VARIANT);
   fs.copyFileSync(path.join(BENCH, 'handler/worker.js'), path.join(dir, 'worker.js'));
   fs.copyFileSync(path.join(BENCH, 'handler/stubs.js'), path.join(dir, 'stubs.js'));
   fs.copyFileSync(path.join(BENCH, 'baseline/worker.js'), path.join(dir, 'baseline.js'));
-  for (const f of ['index.js', 'index_bg.wasm']) {
-    fs.copyFileSync(path.join(BUILD, f), path.join(dir, 'ours', f));
-    fs.copyFileSync(path.join(VARIANT ?? BUILD, f), path.join(dir, 'variant', f));
-  }
   const js = ['worker.js', 'stubs.js', 'baseline.js', 'ours/index.js', 'variant/index.js'];
   const wasm = ['ours/index_bg.wasm', 'variant/index_bg.wasm'];
   const modules = [
@@ -144,11 +139,7 @@ async function pool(jobs) {
 }
 
 async function main() {
-  for (const folder of [BUILD, VARIANT].filter(Boolean)) {
-    for (const f of ['index.js', 'index_bg.wasm']) {
-      if (!fs.existsSync(path.join(folder, f))) throw new Error(`${folder}/${f} is missing: run sh scripts/build.sh first`);
-    }
-  }
+  requireBuilds(BUILD, ...(VARIANT ? [VARIANT] : []));
   const cells = SCENARIOS.flatMap((scenario) => WORKERS.map((worker) => ({ scenario, worker })));
   const counts = await pool(cells.flatMap((c) => [C1, C2].map((n) => () => instructions(c.worker, c.scenario, n))));
   const perCall = {};
