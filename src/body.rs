@@ -37,11 +37,10 @@ impl Fields {
     }
 
     /// Every value of `name`, in order.
-    pub fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let name = name.to_string();
+    pub fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.0
             .iter()
-            .filter(move |(k, _)| *k == name)
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -83,20 +82,22 @@ impl Encoding {
     /// Reads a `Content-Type` header. `None` for anything not understood.
     pub fn of_content_type(content_type: &str) -> Option<Encoding> {
         let mut parts = content_type.split(';');
-        let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        match essence.as_str() {
-            "application/x-www-form-urlencoded" => Some(Encoding::UrlEncoded),
-            "application/json" => Some(Encoding::Json),
-            "multipart/form-data" => {
-                let boundary = parts.find_map(|p| {
-                    let (k, v) = p.split_once('=')?;
-                    k.trim()
-                        .eq_ignore_ascii_case("boundary")
-                        .then(|| unquote(v.trim()))
-                })?;
-                valid_boundary(&boundary).then_some(Encoding::Multipart { boundary })
-            }
-            _ => None,
+        let essence = parts.next().unwrap_or("").trim();
+        let is = |name: &str| essence.eq_ignore_ascii_case(name);
+        if is("application/x-www-form-urlencoded") {
+            Some(Encoding::UrlEncoded)
+        } else if is("application/json") {
+            Some(Encoding::Json)
+        } else if is("multipart/form-data") {
+            let boundary = parts.find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("boundary")
+                    .then(|| unquote(v.trim()))
+            })?;
+            valid_boundary(&boundary).then_some(Encoding::Multipart { boundary })
+        } else {
+            None
         }
     }
 }
@@ -140,59 +141,155 @@ pub fn parse_urlencoded(body: &[u8]) -> Fields {
 }
 
 /// A JSON object whose values are strings, numbers, booleans, `null`
-/// (ignored) or arrays of those (a repeated field, e.g. `tags`).
+/// (ignored) or arrays of those (a repeated field, e.g. `tags`). Fields
+/// keep the body's order; a name given twice keeps its last value, as
+/// `JSON.parse` does. Read straight into [`Fields`], with no tree of
+/// values between (see `json_visit`).
 pub fn parse_json(body: &[u8]) -> Result<Fields, BodyError> {
     let malformed_at = |line: usize| BodyError::Malformed(format!("invalid JSON at line {line}"));
     let text = std::str::from_utf8(body).map_err(|e| {
         let before = body.get(..e.valid_up_to()).unwrap_or_default();
         malformed_at(1 + before.iter().filter(|&&b| b == b'\n').count())
     })?;
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| malformed_at(e.line()))?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(BodyError::Malformed(
+    let nested = std::cell::RefCell::new(None);
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let read = serde::Deserializer::deserialize_any(&mut reader, JsonFields { nested: &nested })
+        .and_then(|fields| reader.end().map(|()| fields));
+    // A nested field stops the reading, so it is told first: what follows
+    // it was not read.
+    if let Some(name) = nested.take() {
+        return Err(BodyError::Malformed(format!(
+            "field `{}` must be a string, number, boolean or an array of those",
+            printable_name(&name)
+        )));
+    }
+    match read {
+        Ok(Some(fields)) => Ok(fields),
+        Ok(None) => Err(BodyError::Malformed(
             "the JSON body must be an object".into(),
-        ));
-    };
-    let mut fields = Fields::new();
-    for (name, value) in map {
-        match value {
-            serde_json::Value::Array(items) => {
-                for item in items {
-                    match scalar(&item) {
-                        Some(Some(v)) => fields.push(name.clone(), v),
-                        Some(None) => {}
-                        None => return Err(nested(&name)),
+        )),
+        Err(e) => Err(malformed_at(e.line())),
+    }
+}
+
+/// Reads the body's top-level object into [`Fields`]; `None` when the body
+/// is another kind of value. A field holding an object, or a list holding
+/// a list or an object, stops the reading with its name in `nested`.
+struct JsonFields<'n> {
+    nested: &'n std::cell::RefCell<Option<String>>,
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonFields<'_> {
+    type Value = Option<Fields>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Fields::new();
+        while let Some(name) = map.next_key::<String>()? {
+            fields.0.retain(|(k, _)| *k != name);
+            match map.next_value_seed(FieldValue { in_list: false })? {
+                Texts::None => {}
+                Texts::One(value) => fields.push(name, value),
+                Texts::Many(values) => {
+                    for value in values {
+                        fields.push(name.clone(), value);
                     }
                 }
+                Texts::Nested => {
+                    *self.nested.borrow_mut() = Some(name);
+                    return Ok(None);
+                }
             }
-            other => match scalar(&other) {
-                Some(Some(v)) => fields.push(name, v),
-                Some(None) => {}
-                None => return Err(nested(&name)),
-            },
         }
+        Ok(Some(fields))
     }
-    Ok(fields)
+
+    crate::json_visit::others_are!(None; bool, i64, u64, f64, str, unit, seq);
 }
 
-fn nested(name: &str) -> BodyError {
-    BodyError::Malformed(format!(
-        "field `{}` must be a string, number, boolean or an array of those",
-        printable_name(name)
-    ))
+/// A field's texts: one for a scalar, one per scalar of a list, none for
+/// `null`; or `Nested`, which a form cannot send.
+enum Texts {
+    None,
+    One(String),
+    Many(Vec<String>),
+    Nested,
 }
 
-/// `Some(Some(text))` for a scalar, `Some(None)` for null, `None` for a
-/// nested object or array.
-fn scalar(v: &serde_json::Value) -> Option<Option<String>> {
-    match v {
-        serde_json::Value::String(s) => Some(Some(s.clone())),
-        serde_json::Value::Number(n) => Some(Some(n.to_string())),
-        serde_json::Value::Bool(b) => Some(Some(b.to_string())),
-        serde_json::Value::Null => Some(None),
-        _ => None,
+/// Reads one field's value, or (`in_list`) one item of a list field.
+struct FieldValue {
+    in_list: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldValue {
+    type Value = Texts;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Texts, D::Error> {
+        d.deserialize_any(self)
     }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldValue {
+    type Value = Texts;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string, number, boolean, null or a list of those")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Texts, E> {
+        Ok(Texts::One(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Texts, E> {
+        Ok(Texts::One(v))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Texts, E> {
+        Ok(Texts::One(v.to_string()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Texts, E> {
+        Ok(Texts::One(v.to_string()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Texts, E> {
+        Ok(Texts::One(v.to_string()))
+    }
+
+    /// Written as serde_json writes a number it has read (JSON has no NaN).
+    fn visit_f64<E>(self, v: f64) -> Result<Texts, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Texts::None, |n| Texts::One(n.to_string())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Texts, E> {
+        Ok(Texts::None)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
+        if self.in_list {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            return Ok(Texts::Nested);
+        }
+        let mut values = Vec::new();
+        let mut nested = false;
+        while let Some(item) = seq.next_element_seed(FieldValue { in_list: true })? {
+            match item {
+                Texts::None => {}
+                Texts::One(value) => values.push(value),
+                Texts::Many(_) | Texts::Nested => nested = true,
+            }
+        }
+        Ok(if nested {
+            Texts::Nested
+        } else {
+            Texts::Many(values)
+        })
+    }
+
+    crate::json_visit::others_are!(Texts::Nested; map);
 }
 
 /// A field name safe to echo in an error: short, printable.
@@ -417,9 +514,9 @@ mod tests {
         assert_eq!(
             pairs(&f),
             kv(&[
+                ("email", "a@example.com"),
                 ("age", "42"),
                 ("consent", "true"),
-                ("email", "a@example.com"),
                 ("tags", "news"),
                 ("tags", "offers")
             ])
@@ -436,6 +533,59 @@ mod tests {
                 Err(BodyError::Malformed(_))
             ));
         }
+    }
+
+    #[test]
+    fn json_numbers_read_as_serde_json_writes_them_and_a_repeated_name_keeps_its_last_value() {
+        let f = parse(
+            Some("application/json"),
+            br#"{"n":-7,"big":18446744073709551615,"f":1.50,"e":1e3,"tags":["a",null,2],"n":"last"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pairs(&f),
+            kv(&[
+                ("big", "18446744073709551615"),
+                ("f", "1.5"),
+                ("e", "1000.0"),
+                ("tags", "a"),
+                ("tags", "2"),
+                ("n", "last")
+            ])
+        );
+    }
+
+    #[test]
+    fn json_refusals_say_what_is_wrong() {
+        let message = |body: &[u8]| match parse(Some("application/json"), body) {
+            Err(BodyError::Malformed(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let nested = "must be a string, number, boolean or an array of those";
+        assert_eq!(
+            message(br#"{"ok":1,"addr":{"city":"x"}}"#),
+            format!("field `addr` {nested}")
+        );
+        assert_eq!(
+            message(br#"{"tags":["a",["b"]]}"#),
+            format!("field `tags` {nested}")
+        );
+        assert_eq!(
+            message(br#"{"tags":[{"b":1}]}"#),
+            format!("field `tags` {nested}")
+        );
+        assert_eq!(
+            message(br#"{"tags":[["b"],"a"],"x":1}"#),
+            format!("field `tags` {nested}")
+        );
+        assert_eq!(
+            message(br#"{"a":{"b":[1,{}]},"x":1}"#),
+            format!("field `a` {nested}")
+        );
+        assert_eq!(message(b"[1,2]"), "the JSON body must be an object");
+        assert_eq!(message(b"\"text\""), "the JSON body must be an object");
+        assert_eq!(message(b"{\"a\":1}\n{}"), "invalid JSON at line 2");
+        assert_eq!(message(b"{\"a\":\n1"), "invalid JSON at line 2");
     }
 
     #[test]
@@ -567,6 +717,8 @@ mod tests {
             let body = serde_json::to_vec(&map).unwrap();
             let f = parse(Some("application/json"), &body).unwrap();
             let expected: Vec<(String, String)> = map.into_iter().collect();
+            // serde_json writes a map's keys in order, so the body's order
+            // is the map's.
             prop_assert_eq!(pairs(&f), expected);
         }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::forms::{CustomFieldId, TagId};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
+use crate::keap_answers;
 use crate::lead::{CustomValue, Lead};
 
 /// A Keap contact id.
@@ -196,10 +197,7 @@ pub fn read_upsert(
     lead: &Lead,
 ) -> Result<Upserted, Failure> {
     let response = classify(answer, lead)?;
-    let id = response
-        .json_body()
-        .and_then(|v| v.get("id").and_then(id_of));
-    match id {
+    match keap_answers::contact_id(&response.body) {
         Some(contact_id) => Ok(Upserted {
             contact_id,
             created: response.status == 201,
@@ -223,16 +221,21 @@ enum TagResult {
 }
 
 impl TagResult {
+    /// Keap's word for a result, in any case.
     fn parse(s: &str) -> Option<TagResult> {
-        Some(match s.trim().to_ascii_uppercase().as_str() {
-            "SUCCESS" => TagResult::Success,
-            "DUPLICATE" => TagResult::Duplicate,
-            "TAG_ID_NOT_FOUND" => TagResult::TagIdNotFound,
-            "CONTACT_NOT_FOUND" => TagResult::ContactNotFound,
-            "FAILURE" => TagResult::Failure,
-            "NO_PERMISSION" => TagResult::NoPermission,
-            _ => return None,
-        })
+        const WORDS: [(&str, TagResult); 6] = [
+            ("SUCCESS", TagResult::Success),
+            ("DUPLICATE", TagResult::Duplicate),
+            ("TAG_ID_NOT_FOUND", TagResult::TagIdNotFound),
+            ("CONTACT_NOT_FOUND", TagResult::ContactNotFound),
+            ("FAILURE", TagResult::Failure),
+            ("NO_PERMISSION", TagResult::NoPermission),
+        ];
+        let s = s.trim();
+        WORDS
+            .iter()
+            .find(|(word, _)| word.eq_ignore_ascii_case(s))
+            .map(|(_, result)| *result)
     }
 }
 
@@ -252,7 +255,8 @@ pub fn read_tags(
     lead: &Lead,
 ) -> Result<(), Failure> {
     let response = classify(answer, lead)?;
-    let Some(results) = response.json_body().and_then(|v| tag_results(&v)) else {
+    let results = keap_answers::tag_entries(&response.body, TagResult::parse, listed_tag);
+    let Some(results) = results.filter(|r| !r.is_empty()) else {
         return Err(retry(format!(
             "Keap's tags answer ({}) could not be read",
             response.status
@@ -297,41 +301,13 @@ pub fn read_tags(
     }
 }
 
-/// `(tag id if known, result)` from a map `{"101":"SUCCESS"}` or a list of
-/// entries (`{"key":"SUCCESS"}`, `{"key":101,"value":"SUCCESS"}`, ...).
-fn tag_results(v: &Value) -> Option<Vec<(Option<TagId>, TagResult)>> {
-    let results: Vec<(Option<TagId>, TagResult)> = match v {
-        Value::Object(map) => map
-            .iter()
-            .filter_map(|(k, v)| {
-                let result = v.as_str().and_then(TagResult::parse)?;
-                Some((k.trim().parse().ok(), result))
-            })
-            .collect(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|item| {
-                let fields = item.as_object()?;
-                let result = fields
-                    .values()
-                    .find_map(|v| v.as_str().and_then(TagResult::parse))?;
-                let id = fields.values().find_map(id_of);
-                Some((id, result))
-            })
-            .collect(),
-        _ => return None,
-    };
-    (!results.is_empty()).then_some(results)
-}
-
-/// A positive id from a JSON number or numeric string.
-fn id_of(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|id| *id > 0)
+/// `(tag id if known, result)` from an entry of a list of results
+/// (`{"key":"SUCCESS"}`, `{"key":101,"value":"SUCCESS"}`, ...).
+fn listed_tag(fields: &serde_json::Map<String, Value>) -> Option<(Option<TagId>, TagResult)> {
+    let result = fields
+        .values()
+        .find_map(|v| v.as_str().and_then(TagResult::parse))?;
+    Some((fields.values().find_map(keap_answers::id_of), result))
 }
 
 fn retry(reason: String) -> Failure {
