@@ -295,9 +295,9 @@ impl Answering<'_> {
     /// not be able to tell).
     pub fn success(&self, accepted: Accepted) -> Reply {
         let reply = match self.mode {
-            Mode::Json => Reply::json(
+            Mode::Json => Reply::json_text(
                 accepted.status(),
-                &serde_json::json!({"ok": true, "status": accepted.as_str()}),
+                format!(r#"{{"ok":true,"status":"{}"}}"#, accepted.as_str()),
             ),
             Mode::Html => {
                 let target = self

@@ -25,7 +25,7 @@ impl Credentials {
         match self {
             Credentials::ApiKey(k) => request.header("X-Keap-API-Key", k.expose().to_string()),
             Credentials::Bearer(t) => {
-                request.header("Authorization", format!("Bearer {}", t.expose()))
+                request.header("Authorization", ["Bearer ", t.expose()].concat())
             }
         }
     }

@@ -21,16 +21,19 @@ pub enum Method {
 }
 
 impl Method {
+    /// A method name, in any case.
     pub fn parse(s: &str) -> Method {
-        match s.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "DELETE" => Method::Delete,
-            "OPTIONS" => Method::Options,
-            "HEAD" => Method::Head,
-            _ => Method::Other,
-        }
+        [
+            Method::Get,
+            Method::Post,
+            Method::Put,
+            Method::Delete,
+            Method::Options,
+            Method::Head,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(s))
+        .unwrap_or(Method::Other)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -105,7 +108,9 @@ impl Headers {
     /// The headers as "name:value\n" lines. A value holding a newline
     /// could not be sent anyway; it is cut there.
     pub fn to_lines(&self) -> String {
-        let mut text = String::new();
+        let line = |value: &str| value.lines().next().unwrap_or("").len();
+        let size = self.iter().map(|(n, v)| n.len() + line(v) + 2).sum();
+        let mut text = String::with_capacity(size);
         for (name, value) in self.iter() {
             text.push_str(name);
             text.push(':');
@@ -182,7 +187,8 @@ impl Reply {
     pub fn new(status: u16) -> Self {
         Reply {
             status,
-            headers: Headers::new(),
+            // Room for a submission's answer (type, caching, CORS) at once.
+            headers: Headers(Vec::with_capacity(6)),
             body: Vec::new(),
             reusable: None,
         }
@@ -200,10 +206,15 @@ impl Reply {
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Reply::json_text(status, value.to_string())
+    }
+
+    /// A JSON answer already written as text.
+    pub fn json_text(status: u16, json: String) -> Self {
         let mut r = Reply::new(status);
         r.headers
             .set("Content-Type", "application/json; charset=utf-8");
-        r.body = value.to_string().into_bytes();
+        r.body = json.into_bytes();
         r
     }
 
@@ -268,7 +279,9 @@ impl OutRequest {
     /// which always serialises.
     pub fn json(mut self, value: &impl serde::Serialize) -> Self {
         self.headers.set("Content-Type", "application/json");
-        self.body = Some(serde_json::to_vec(value).unwrap_or_default());
+        let mut body = Vec::with_capacity(256);
+        let written = serde_json::to_writer(&mut body, value).is_ok();
+        self.body = Some(if written { body } else { Vec::new() });
         self
     }
 

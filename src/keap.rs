@@ -24,15 +24,18 @@ const MAX_REASON_CHARS: usize = 200;
 
 /// `PUT {api}/v1/contacts`.
 pub fn contacts_url(api_url: &str) -> String {
-    format!("{}/v1/contacts", api_url.trim_end_matches('/'))
+    [api_url.trim_end_matches('/'), "/v1/contacts"].concat()
 }
 
 /// `POST {api}/v1/contacts/{id}/tags`.
 pub fn tags_url(api_url: &str, contact_id: ContactId) -> String {
-    format!(
-        "{}/v1/contacts/{contact_id}/tags",
-        api_url.trim_end_matches('/')
-    )
+    use std::fmt::Write;
+    let api = api_url.trim_end_matches('/');
+    // Room for the longest id, so the text is allocated once.
+    let mut url = String::with_capacity(api.len() + 38);
+    url.push_str(api);
+    let _ = write!(url, "/v1/contacts/{contact_id}/tags");
+    url
 }
 
 /// The upsert body: only what the visitor gave, so a returning contact's

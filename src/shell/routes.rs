@@ -7,7 +7,7 @@ use crate::http::{Incoming, Method, Reply};
 use crate::platform::Platform;
 
 pub async fn handle<P: Platform>(p: &P, config: &Config, req: Incoming) -> Reply {
-    let path = req.url.path().to_string();
+    let path = req.url.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method, segments.as_slice()) {
         (Method::Get | Method::Head, ["health"]) => {
