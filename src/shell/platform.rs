@@ -16,11 +16,14 @@ use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, St
 const FETCH_TIMEOUT_MS: u32 = 10_000;
 
 /// Each binding is looked up when a request first uses it: a preflight
-/// uses none of them, a form post in API-key mode no KV.
+/// uses none of them, a form post in API-key mode no KV. One platform
+/// serves one request (or one scheduled run), and its fetches share one
+/// time limit, made at the first fetch and ended with the platform.
 pub struct WorkerPlatform {
     env: JsValue,
     store: OnceCell<Option<js_sys::Object>>,
     limiter: OnceCell<Option<js_sys::Object>>,
+    fetch_limit: OnceCell<runtime::FetchLimit>,
 }
 
 impl WorkerPlatform {
@@ -29,6 +32,7 @@ impl WorkerPlatform {
             env: env.clone(),
             store: OnceCell::new(),
             limiter: OnceCell::new(),
+            fetch_limit: OnceCell::new(),
         }
     }
 
@@ -37,6 +41,14 @@ impl WorkerPlatform {
             .get_or_init(|| runtime::binding(&self.env, "STORE"))
             .as_ref()
             .ok_or_else(|| StoreError("the KV binding STORE is missing from wrangler.toml".into()))
+    }
+}
+
+impl Drop for WorkerPlatform {
+    fn drop(&mut self) {
+        if let Some(limit) = self.fetch_limit.get() {
+            runtime::end_fetch_limit(limit);
+        }
     }
 }
 
@@ -123,14 +135,17 @@ impl Platform for WorkerPlatform {
     }
 
     async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
-        // The runtime's fetch and the reading of its body, bounded by one
-        // AbortSignal whose timer `runtime.js` clears when the exchange ends.
+        // The runtime's fetch and the reading of its body, within the
+        // request's time limit for fetches (see `runtime.js`).
         let head = request.head_lines();
+        let limit = self
+            .fetch_limit
+            .get_or_init(|| runtime::fetch_limit(FETCH_TIMEOUT_MS));
         let fetched: runtime::Fetched = settled(|slot| {
             runtime::send(
+                limit,
                 &head,
                 request.body.as_deref().unwrap_or_default(),
-                FETCH_TIMEOUT_MS,
                 slot,
             )
         })
@@ -138,17 +153,12 @@ impl Platform for WorkerPlatform {
         .map_err(|_| FetchError::Network("the request failed".into()))?
         .unchecked_into();
         match fetched.failure().as_deref() {
-            None => {
-                let mut headers = Headers::new();
-                if let Some(retry_after) = fetched.retry_after() {
-                    headers.push("Retry-After", retry_after);
-                }
-                Ok(InResponse {
-                    status: fetched.status(),
-                    headers,
-                    body: fetched.body(),
-                })
-            }
+            // The core reads no header of an answer, so none is copied.
+            None => Ok(InResponse {
+                status: fetched.status(),
+                headers: Headers::new(),
+                body: fetched.body(),
+            }),
             Some("timeout") => Err(FetchError::Timeout),
             Some(_) => Err(FetchError::Network("the request failed".into())),
         }

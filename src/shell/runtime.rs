@@ -22,17 +22,22 @@ extern "C" {
     #[wasm_bindgen(js_name = makeResponse)]
     pub fn make_response(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
 
+    /// The time limit shared by one request's fetches, each of which gets
+    /// `timeout_ms`.
+    pub type FetchLimit;
+    #[wasm_bindgen(js_name = fetchLimit)]
+    pub fn fetch_limit(timeout_ms: u32) -> FetchLimit;
+    /// Clears the limit's timer when the request is over.
+    #[wasm_bindgen(js_name = endFetchLimit)]
+    pub fn end_fetch_limit(limit: &FetchLimit);
     /// Settles with a [`Fetched`]. `head` is "METHOD\nURL\nname:value\n...".
-    pub fn send(head: &str, body: &[u8], timeout_ms: u32, slot: SlotId);
+    pub fn send(limit: &FetchLimit, head: &str, body: &[u8], slot: SlotId);
     /// What [`send`] resolves to: an answer, or a failure.
     pub type Fetched;
     #[wasm_bindgen(method, getter)]
     pub fn failure(this: &Fetched) -> Option<String>;
     #[wasm_bindgen(method, getter)]
     pub fn status(this: &Fetched) -> u16;
-    /// The answer's Retry-After header, the only one the core reads.
-    #[wasm_bindgen(method, getter, js_name = retryAfter)]
-    pub fn retry_after(this: &Fetched) -> Option<String>;
     #[wasm_bindgen(method, getter)]
     pub fn body(this: &Fetched) -> Vec<u8>;
 

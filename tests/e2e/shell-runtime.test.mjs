@@ -122,15 +122,20 @@ describe('runtime.js', () => {
     }
   }
 
+  /** Settles once `calls` has `n` entries. */
+  async function settled(calls, n) {
+    while (calls.length < n) await new Promise((resolve) => setTimeout(resolve, 2));
+    return calls;
+  }
+
   /** Settles once `calls` has an entry. */
   async function settledOnce(calls) {
-    while (calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 2));
-    return calls[0];
+    return (await settled(calls, 1))[0];
   }
 
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
-  test('send() splits its head, settles with the answer and leaves no timer running', async () => {
+  test('send() splits its head and settles with the answer; the limit ends with no timer running', async () => {
     const { calls, callback } = recorder();
     runtime.setSettle(callback);
     const before = timers();
@@ -141,60 +146,96 @@ describe('runtime.js', () => {
         return new Response('{"id":7}', { status: 201, headers: { 'retry-after': '30' } });
       },
       async () => {
+        const limit = runtime.fetchLimit(10_000);
         const body = new TextEncoder().encode('{"a":1}');
-        runtime.send('PUT\nhttps://k.test/v1/contacts\nAccept:application/json\nContent-Type:application/json\n', body, 10_000, 4);
+        runtime.send(limit, 'PUT\nhttps://k.test/v1/contacts\nAccept:application/json\nContent-Type:application/json\n', body, 4);
         const { slot, ok, value } = await settledOnce(calls);
-        assert.deepEqual([slot, ok, value.status, value.retryAfter], [4, true, 201, '30']);
+        assert.deepEqual([slot, ok, value.status, Object.keys(value)], [4, true, 201, ['status', 'body']]);
         assert.equal(new TextDecoder().decode(value.body), '{"id":7}');
+        runtime.send(limit, 'GET\nhttps://k.test/v1/contacts/7\n', new Uint8Array(0), 5);
+        await settled(calls, 2);
+        assert.equal(timers(), before + 1, 'one timer for both fetches');
+        runtime.endFetchLimit(limit);
       },
     );
-    assert.deepEqual(seen, [
-      {
-        url: 'https://k.test/v1/contacts',
-        method: 'PUT',
-        headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
-        body: '{"a":1}',
-      },
-    ]);
-    assert.equal(timers(), before, 'the time limit timer is cleared once the answer is read');
+    assert.deepEqual(seen[0], {
+      url: 'https://k.test/v1/contacts',
+      method: 'PUT',
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: '{"a":1}',
+    });
+    assert.equal(seen.length, 2);
+    assert.equal(timers(), before, 'the limit\'s timer is cleared when the request ends');
   });
 
-  test('send() past its time limit aborts the fetch and settles as a timeout', async () => {
+  test('send() past its time limit aborts the fetch and settles as a timeout; the next fetch is not aborted', async () => {
     const { calls, callback } = recorder();
     runtime.setSettle(callback);
+    const limit = runtime.fetchLimit(20);
     let aborted = false;
     await withFetch(
       (url, init) =>
-        new Promise((resolve, reject) => {
-          init.signal.addEventListener('abort', () => {
-            aborted = true;
-            reject(init.signal.reason);
-          });
-        }),
+        url.endsWith('/hangs')
+          ? new Promise((resolve, reject) => {
+              init.signal.addEventListener('abort', () => {
+                aborted = true;
+                reject(init.signal.reason);
+              });
+            })
+          : Promise.resolve(new Response(init.signal.aborted ? 'aborted' : 'ok')),
       async () => {
-        runtime.send('GET\nhttps://k.test/hangs\n', new Uint8Array(0), 20, 5);
+        runtime.send(limit, 'GET\nhttps://k.test/hangs\n', new Uint8Array(0), 5);
         const { slot, ok, value } = await settledOnce(calls);
         assert.deepEqual([slot, ok, value], [5, true, { failure: 'timeout' }]);
+        runtime.send(limit, 'GET\nhttps://k.test/quick\n', new Uint8Array(0), 6);
+        const [, second] = await settled(calls, 2);
+        assert.equal(new TextDecoder().decode(second.value.body), 'ok');
       },
     );
+    runtime.endFetchLimit(limit);
     assert.ok(aborted, 'the fetch saw the abort');
+  });
+
+  test('each fetch of a request gets the whole limit, counted from its own start', async () => {
+    const { calls, callback } = recorder();
+    runtime.setSettle(callback);
+    const limit = runtime.fetchLimit(60);
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    await withFetch(
+      async (url, init) => {
+        // 40 ms each: within the limit for each fetch, though the second
+        // ends 80 ms after the first began.
+        await sleep(40);
+        if (init.signal.aborted) throw init.signal.reason;
+        return new Response(url);
+      },
+      async () => {
+        runtime.send(limit, 'GET\nhttps://k.test/one\n', new Uint8Array(0), 1);
+        await settled(calls, 1);
+        runtime.send(limit, 'GET\nhttps://k.test/two\n', new Uint8Array(0), 2);
+        const [first, second] = await settled(calls, 2);
+        assert.equal(first.value.status, 200);
+        assert.equal(second.value.status, 200, 'the second fetch was not cut at the first one\'s deadline');
+      },
+    );
+    runtime.endFetchLimit(limit);
   });
 
   test('send() settles a fetch that fails at once as a network failure', async () => {
     const { calls, callback } = recorder();
     runtime.setSettle(callback);
-    const before = timers();
+    const limit = runtime.fetchLimit(10_000);
     await withFetch(
       async () => {
         throw new TypeError('connection refused');
       },
       async () => {
-        runtime.send('POST\nhttps://k.test/x\n', new Uint8Array([1]), 10_000, 6);
+        runtime.send(limit, 'POST\nhttps://k.test/x\n', new Uint8Array([1]), 6);
         const { value } = await settledOnce(calls);
         assert.deepEqual(value, { failure: 'network' });
       },
     );
-    assert.equal(timers(), before);
+    runtime.endFetchLimit(limit);
   });
 
   test('makeResponse() copies the body out and sets each header line, a repeated name joined', async () => {
