@@ -108,16 +108,30 @@ impl Headers {
     /// The headers as "name:value\n" lines. A value holding a newline
     /// could not be sent anyway; it is cut there.
     pub fn to_lines(&self) -> String {
-        let line = |value: &str| value.lines().next().unwrap_or("").len();
-        let size = self.iter().map(|(n, v)| n.len() + line(v) + 2).sum();
+        let size = self
+            .iter()
+            .map(|(n, v)| n.len() + first_line(v).len() + 2)
+            .sum();
         let mut text = String::with_capacity(size);
         for (name, value) in self.iter() {
             text.push_str(name);
             text.push(':');
-            text.push_str(value.lines().next().unwrap_or(""));
+            text.push_str(first_line(value));
             text.push('\n');
         }
         text
+    }
+}
+
+/// A text up to its first line break, as `str::lines` reads a first line
+/// (a CR before the LF goes too), found with one search.
+fn first_line(value: &str) -> &str {
+    match value.find('\n') {
+        Some(end) => {
+            let line = value.get(..end).unwrap_or_default();
+            line.strip_suffix('\r').unwrap_or(line)
+        }
+        None => value,
     }
 }
 
@@ -378,6 +392,19 @@ mod tests {
         assert_eq!(h.to_lines(), "x-a:one\n");
         let read = Headers::from_lines("no colon here\naccept:*/*\n\n");
         assert_eq!(read.iter().collect::<Vec<_>>(), vec![("accept", "*/*")]);
+    }
+
+    #[test]
+    fn a_first_line_is_what_lines_gives() {
+        for text in [
+            "", "a", "a\nb", "a\r\nb", "a\rb\nc", "\n", "\r\n", "a\r", "\r", "a\n\nb",
+        ] {
+            assert_eq!(
+                first_line(text),
+                text.lines().next().unwrap_or(""),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
