@@ -91,11 +91,31 @@ function headerObject(text) {
   return headers;
 }
 
+/**
+ * `headerObject(text)`, made once per text: a worker sends the same few
+ * sets of headers again and again (its answer to a site, each kind of
+ * Keap call), and a lookup costs less than splitting the text again. The
+ * objects are frozen: fetch and Response only read them. At most
+ * HEADER_SETS; when full it starts afresh.
+ */
+const headerSets = new Map();
+const HEADER_SETS = 64;
+
+function headersOf(text) {
+  let headers = headerSets.get(text);
+  if (headers === undefined) {
+    if (headerSets.size >= HEADER_SETS) headerSets.clear();
+    headers = Object.freeze(headerObject(text));
+    headerSets.set(text, headers);
+  }
+  return headers;
+}
+
 /** The worker's answer. A body is copied out of wasm memory first; the
  *  headers go as a plain object, as for a fetch (see headerObject). */
 export function makeResponse(status, headers, body) {
   const payload = body.length > 0 ? body.slice() : null;
-  return new Response(payload, { status, headers: headerObject(headers) });
+  return new Response(payload, { status, headers: headersOf(headers) });
 }
 
 /**
@@ -153,7 +173,7 @@ async function exchange(limit, head, body) {
   const urlEnd = head.indexOf('\n', methodEnd + 1);
   const init = {
     method: head.slice(0, methodEnd),
-    headers: headerObject(head.slice(urlEnd + 1)),
+    headers: headersOf(head.slice(urlEnd + 1)),
     signal,
   };
   // A GET or HEAD may not carry a body, not even an empty one.
