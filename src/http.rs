@@ -93,7 +93,8 @@ impl Headers {
     /// that fixed text.
     pub fn from_lines(text: &str) -> Headers {
         let mut headers = Headers::new();
-        for line in text.lines() {
+        for line in text.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
             if let Some((name, value)) = line.split_once(':') {
                 let name = match REQUEST_HEADERS.iter().find(|h| **h == name) {
                     Some(known) => Cow::Borrowed(*known),
