@@ -19,11 +19,19 @@
 // garbage collector and the compiler tiering code up (V8's --predictable
 // runs these on the one thread, so they land in the count).
 //
+// Compiling is a one-time cost that lands wherever a function first gets
+// hot: ours's JavaScript glue reaches V8's optimising tier only after some
+// 7,500 calls, so a window there counted 109k instructions of compiling
+// per call. Each figure is therefore also given without V8's compilers
+// (functions in v8::internal::compiler, maglev, baseline, interpreter and
+// the wasm compilers, summed from callgrind's profile): the cost of a
+// call once the code is compiled, which no warm-up length moves.
+//
 // Env: BENCH_BUILD (ours, default build/), BENCH_VARIANT (another build),
 // INSTR_SCENARIOS (submission,preflight), INSTR_WARM (30), INSTR_REPS
 // (10), INSTR_C1 (10), INSTR_C2 (110).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,15 +88,32 @@ const bench :Workerd.Worker = (
   );
 }
 
-/** Instructions of one workerd run: warm-up, then REPS requests of
- *  `calls` calls of `worker` in `scenario`. */
+/** A function of V8's compilers (bytecode, Sparkplug, Maglev, TurboFan,
+ *  Turboshaft, Liftoff, the wasm decoders), by its demangled name. */
+const COMPILING =
+  /^v8::internal::(compiler::|maglev::|baseline::|interpreter::|Compiler::|wasm::(Liftoff|WasmFullDecoder|WasmDecoder|TurboshaftGraph|WasmGraphBuilder|CompilationState|.*[Cc]ompil))/;
+
+/** The instructions spent in V8's compilers, from a callgrind profile. */
+function compiling(profile) {
+  const report = execFileSync('callgrind_annotate', ['--threshold=100', profile], { maxBuffer: 1 << 30 }).toString();
+  let sum = 0;
+  for (const line of report.split('\n')) {
+    const row = /^\s*([\d,]+) \([ \d.]+%\)\s+(?:\S*?:(?=[^:]))?(.*)$/.exec(line);
+    if (row && COMPILING.test(row[2])) sum += Number(row[1].replaceAll(',', ''));
+  }
+  return sum;
+}
+
+/** Instructions of one workerd run (all, and in V8's compilers): warm-up,
+ *  then REPS requests of `calls` calls of `worker` in `scenario`. */
 async function instructions(worker, scenario, calls) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kfw-instr-'));
   try {
     prepare(dir, port);
     const log = path.join(dir, 'valgrind.log');
-    const args = ['--tool=callgrind', '--callgrind-out-file=/dev/null', `--log-file=${log}`, WORKERD, 'serve', 'config.capnp'];
+    const profile = path.join(dir, 'callgrind.out');
+    const args = ['--tool=callgrind', `--callgrind-out-file=${profile}`, `--log-file=${log}`, WORKERD, 'serve', 'config.capnp'];
     const child = spawn('valgrind', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -118,7 +143,7 @@ async function instructions(worker, scenario, calls) {
     }
     const refs = /I\s+refs:\s+([\d,]+)/.exec(fs.readFileSync(log, 'utf8'));
     if (!refs) throw new Error(`valgrind gave no count for ${worker} ${scenario}:\n${fs.readFileSync(log, 'utf8').slice(-2000)}`);
-    return Number(refs[1].replaceAll(',', ''));
+    return { all: Number(refs[1].replaceAll(',', '')), compiling: compiling(profile) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -142,36 +167,61 @@ async function main() {
   requireBuilds(BUILD, ...(VARIANT ? [VARIANT] : []));
   const cells = SCENARIOS.flatMap((scenario) => WORKERS.map((worker) => ({ scenario, worker })));
   const counts = await pool(cells.flatMap((c) => [C1, C2].map((n) => () => instructions(c.worker, c.scenario, n))));
+  const slope = (low, high) => Math.round((high - low) / (REPS * (C2 - C1)));
   const perCall = {};
+  const compiledPerCall = {};
   cells.forEach((c, i) => {
     const [low, high] = counts.slice(2 * i, 2 * i + 2);
-    (perCall[c.scenario] ??= {})[c.worker] = Math.round((high - low) / (REPS * (C2 - C1)));
+    (perCall[c.scenario] ??= {})[c.worker] = slope(low.all, high.all);
+    (compiledPerCall[c.scenario] ??= {})[c.worker] = slope(low.all - low.compiling, high.all - high.compiling);
   });
-  const own = Object.fromEntries(
-    Object.entries(perCall).map(([s, r]) => [s, Object.fromEntries(WORKERS.filter((w) => w !== 'none').map((w) => [w, r[w] - r.none]))]),
-  );
+  const ownOf = (table) =>
+    Object.fromEntries(
+      Object.entries(table).map(([s, r]) => [s, Object.fromEntries(WORKERS.filter((w) => w !== 'none').map((w) => [w, r[w] - r.none]))]),
+    );
+  const own = ownOf(perCall);
+  const compiledOwn = ownOf(compiledPerCall);
 
   const k = (n) => `${(n / 1000).toFixed(1)}k`;
-  const lines = [
-    `Instructions per handler call in workerd ${workerdPackage.version} under valgrind (slope from ${C1} to ${C2} calls per request, ${REPS} requests, after ${WARM * 50} calls to warm up); own = minus none:`,
-    '',
-    `| scenario | ours |${VARIANT ? ' variant |' : ''} baseline | none | ours own |${VARIANT ? ' variant own | variant − ours |' : ''} baseline own | ours − baseline | ours ÷ baseline (own) |`,
-    `|---|---:|${VARIANT ? '---:|' : ''}---:|---:|---:|${VARIANT ? '---:|---:|' : ''}---:|---:|---:|`,
-  ];
-  for (const [scenario, r] of Object.entries(perCall)) {
-    const o = own[scenario];
-    const variant = VARIANT ? ` ${k(o.variant)} | ${k(r.variant - r.ours)} (${(((r.variant - r.ours) / o.ours) * 100).toFixed(1)}%) |` : '';
-    lines.push(
-      `| ${scenario} | ${k(r.ours)} |${VARIANT ? ` ${k(r.variant)} |` : ''} ${k(r.baseline)} | ${k(r.none)} | ${k(o.ours)} |${variant} ${k(o.baseline)} | ${k(r.ours - r.baseline)} | ${(o.ours / o.baseline).toFixed(2)} |`,
-    );
-  }
-  console.log(lines.join('\n'));
+  const table = (title, rows, owns) => {
+    const lines = [
+      title,
+      '',
+      `| scenario | ours |${VARIANT ? ' variant |' : ''} baseline | none | ours own |${VARIANT ? ' variant own | variant − ours |' : ''} baseline own | ours − baseline | ours ÷ baseline (own) |`,
+      `|---|---:|${VARIANT ? '---:|' : ''}---:|---:|---:|${VARIANT ? '---:|---:|' : ''}---:|---:|---:|`,
+    ];
+    for (const [scenario, r] of Object.entries(rows)) {
+      const o = owns[scenario];
+      const variant = VARIANT ? ` ${k(o.variant)} | ${k(r.variant - r.ours)} (${(((r.variant - r.ours) / o.ours) * 100).toFixed(1)}%) |` : '';
+      lines.push(
+        `| ${scenario} | ${k(r.ours)} |${VARIANT ? ` ${k(r.variant)} |` : ''} ${k(r.baseline)} | ${k(r.none)} | ${k(o.ours)} |${variant} ${k(o.baseline)} | ${k(r.ours - r.baseline)} | ${(o.ours / o.baseline).toFixed(2)} |`,
+      );
+    }
+    return lines.join('\n');
+  };
+  const how = `slope from ${C1} to ${C2} calls per request, ${REPS} requests, after ${WARM * 50} calls to warm up; own = minus none`;
+  console.log(table(`Instructions per handler call in workerd ${workerdPackage.version} under valgrind (${how}):`, perCall, own));
+  console.log('');
+  console.log(table("The same without V8's compilers (the cost of a call once its code is compiled):", compiledPerCall, compiledOwn));
   const out = path.join(BENCH, 'results', `instructions-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(
     out,
     JSON.stringify(
-      { when: new Date().toISOString(), workerd: WORKERD, build: BUILD, variant: VARIANT, warm_calls: WARM * 50, reps: REPS, c1: C1, c2: C2, instructions_per_call: perCall, own_per_call: own },
+      {
+        when: new Date().toISOString(),
+        workerd: WORKERD,
+        build: BUILD,
+        variant: VARIANT,
+        warm_calls: WARM * 50,
+        reps: REPS,
+        c1: C1,
+        c2: C2,
+        instructions_per_call: perCall,
+        own_per_call: own,
+        without_compiling_per_call: compiledPerCall,
+        without_compiling_own_per_call: compiledOwn,
+      },
       null,
       2,
     ),
