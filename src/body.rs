@@ -190,7 +190,7 @@ impl<'de> serde::de::Visitor<'de> for JsonFields<'_> {
         let mut fields = Fields::new();
         while let Some(name) = map.next_key::<String>()? {
             fields.0.retain(|(k, _)| *k != name);
-            match map.next_value_seed(FieldValue { in_list: false })? {
+            match map.next_value_seed(crate::json_visit::Any(FieldValue { in_list: false }))? {
                 Texts::None => {}
                 Texts::One(value) => fields.push(name, value),
                 Texts::Many(values) => {
@@ -222,14 +222,6 @@ enum Texts {
 /// Reads one field's value, or (`in_list`) one item of a list field.
 struct FieldValue {
     in_list: bool,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for FieldValue {
-    type Value = Texts;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Texts, D::Error> {
-        d.deserialize_any(self)
-    }
 }
 
 impl<'de> serde::de::Visitor<'de> for FieldValue {
@@ -275,7 +267,9 @@ impl<'de> serde::de::Visitor<'de> for FieldValue {
         }
         let mut values = Vec::new();
         let mut nested = false;
-        while let Some(item) = seq.next_element_seed(FieldValue { in_list: true })? {
+        while let Some(item) =
+            seq.next_element_seed(crate::json_visit::Any(FieldValue { in_list: true }))?
+        {
             match item {
                 Texts::None => {}
                 Texts::One(value) => values.push(value),

@@ -10,6 +10,19 @@
 //! `deserialize_any` may hand it, and turns the kinds it has no use for
 //! into an ordinary value ("none", "not an object") through [`others_are!`].
 
+/// A visitor used as a seed (for `next_key_seed`, `next_value_seed`,
+/// `next_element_seed`): the value is read with `deserialize_any`, so the
+/// visitor sees whatever kind of value the JSON holds there.
+pub struct Any<V>(pub V);
+
+impl<'de, V: serde::de::Visitor<'de>> serde::de::DeserializeSeed<'de> for Any<V> {
+    type Value = V::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        d.deserialize_any(self.0)
+    }
+}
+
 /// Inside a `Visitor<'de>` impl, answers `Ok($value)` for each listed
 /// kind (`bool`, `i64`, `u64`, `f64`, `str`, `unit`, `seq`, `map`); a
 /// list or an object is read through to its end first, so that reading

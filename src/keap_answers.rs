@@ -11,10 +11,11 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserializer;
 use serde_json::Value;
 
-use crate::json_visit::others_are;
+use crate::json_visit::{others_are, Any};
 
 /// The `id` of an upsert's answer: a positive number, or a string holding
 /// one. `None` when the body is not a JSON object or has no usable id.
@@ -78,10 +79,10 @@ impl<'de> Visitor<'de> for ContactIdVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<u64>, A::Error> {
         let mut id = None;
-        while let Some(is_id) = map.next_key_seed(KeyIs("id"))? {
+        while let Some(is_id) = map.next_key_seed(Any(KeyIs("id")))? {
             if is_id {
                 // A repeated key counts with its last value, as in a map.
-                id = map.next_value_seed(IdValue)?;
+                id = map.next_value_seed(Any(IdValue))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -94,14 +95,6 @@ impl<'de> Visitor<'de> for ContactIdVisitor {
 
 /// Reads a map key as "is it this one?", without keeping it.
 struct KeyIs(&'static str);
-
-impl<'de> DeserializeSeed<'de> for KeyIs {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
 
 impl<'de> Visitor<'de> for KeyIs {
     type Value = bool;
@@ -119,14 +112,6 @@ impl<'de> Visitor<'de> for KeyIs {
 
 /// What [`id_of`] reads, from the JSON directly: anything else is `None`.
 struct IdValue;
-
-impl<'de> DeserializeSeed<'de> for IdValue {
-    type Value = Option<u64>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<u64>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
 
 impl<'de> Visitor<'de> for IdValue {
     type Value = Option<u64>;
@@ -160,8 +145,8 @@ impl<'de, R> Visitor<'de> for TagsVisitor<R> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::new();
-        while let Some(id) = map.next_key_seed(KeyAsId)? {
-            if let Some(result) = map.next_value_seed(Word(self.word))? {
+        while let Some(id) = map.next_key_seed(Any(KeyAsId))? {
+            if let Some(result) = map.next_value_seed(Any(Word(self.word)))? {
                 entries.push((id, result));
             }
         }
@@ -184,14 +169,6 @@ impl<'de, R> Visitor<'de> for TagsVisitor<R> {
 /// Reads a map key as the id it holds, if any.
 struct KeyAsId;
 
-impl<'de> DeserializeSeed<'de> for KeyAsId {
-    type Value = Option<u64>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<u64>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for KeyAsId {
     type Value = Option<u64>;
 
@@ -208,14 +185,6 @@ impl<'de> Visitor<'de> for KeyAsId {
 
 /// A value read as a result word when it is text; anything else is `None`.
 struct Word<R>(fn(&str) -> Option<R>);
-
-impl<'de, R> DeserializeSeed<'de> for Word<R> {
-    type Value = Option<R>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<R>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
 
 impl<'de, R> Visitor<'de> for Word<R> {
     type Value = Option<R>;
