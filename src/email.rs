@@ -54,6 +54,21 @@ fn check_local(local: &str) -> Result<(), EmailProblem> {
     }
 }
 
+/// True when a URL parser would give the host `ascii` back unchanged, so
+/// its check can be skipped: letters, digits, hyphens and dots, no IDNA
+/// (`xn--`) label, and a last label starting with a letter (so not an
+/// IPv4 address).
+fn parser_keeps(ascii: &str) -> bool {
+    ascii
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !ascii.contains("xn--")
+        && ascii
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
+}
+
 /// A DNS name of at least two labels, checked after IDNA mapping.
 fn check_domain(domain: &str) -> Result<(), EmailProblem> {
     // Reject before IDNA mapping what it would silently repair or accept.
@@ -68,15 +83,19 @@ fn check_domain(domain: &str) -> Result<(), EmailProblem> {
         return Err(EmailProblem::BadDomain);
     }
     let ascii = crate::idn::ascii_host(domain).ok_or(EmailProblem::BadDomain)?;
-    let ascii = match url::Host::parse(&ascii) {
-        Ok(url::Host::Domain(d)) => d,
-        _ => return Err(EmailProblem::BadDomain),
+    let plain = parser_keeps(&ascii);
+    let ascii = if plain {
+        ascii
+    } else {
+        match url::Host::parse(&ascii) {
+            Ok(url::Host::Domain(d)) => d,
+            _ => return Err(EmailProblem::BadDomain),
+        }
     };
-    let labels: Vec<&str> = ascii.split('.').collect();
-    if labels.len() < 2 {
+    if !ascii.contains('.') {
         return Err(EmailProblem::NoTopLevelDomain);
     }
-    let ldh = |label: &&str| {
+    let ldh = |label: &str| {
         !label.is_empty()
             && label.len() <= MAX_LABEL_LEN
             && !label.starts_with('-')
@@ -85,16 +104,16 @@ fn check_domain(domain: &str) -> Result<(), EmailProblem> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
-    let ace_ok = |label: &&str| {
+    let ace_ok = |label: &str| {
         label
             .strip_prefix("xn--")
             .is_none_or(crate::idn::valid_ace_label)
     };
-    if ascii.len() > 253 || !labels.iter().all(ldh) || !labels.iter().all(ace_ok) {
+    if ascii.len() > 253 || !ascii.split('.').all(|l| ldh(l) && ace_ok(l)) {
         return Err(EmailProblem::BadDomain);
     }
     // A top-level domain is letters, or an IDN in its `xn--` form.
-    let tld = labels.last().copied().unwrap_or("");
+    let tld = ascii.rsplit('.').next().unwrap_or("");
     let tld_ok =
         tld.len() >= 2 && (tld.bytes().all(|b| b.is_ascii_alphabetic()) || tld.starts_with("xn--"));
     if tld_ok {
@@ -169,6 +188,13 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_host_the_parser_keeps_is_one_it_gives_back(host in "[a-z0-9.-]{1,30}|[a-zA-Z0-9.x-]{1,12}") {
+            if parser_keeps(&host) {
+                prop_assert_eq!(url::Host::parse(&host), Ok(url::Host::Domain(host.clone())));
+            }
+        }
 
         #[test]
         fn generated_valid_addresses_are_accepted(
