@@ -263,7 +263,7 @@ pub async fn load<P: Platform>(p: &P, key: &SealKey) -> Result<Option<TokenRecor
     };
     let cached = LAST_OPENED.with_borrow(|last| {
         last.as_ref()
-            .filter(|(id, text, _)| id == key.id() && *text == sealed)
+            .filter(|(id, text, _)| id == key.id() && same_text(text, &sealed))
             .map(|(_, _, record)| record.clone())
     });
     if let Some(record) = cached {
@@ -272,6 +272,22 @@ pub async fn load<P: Platform>(p: &P, key: &SealKey) -> Result<Option<TokenRecor
     let record = TokenRecord::open(key, &sealed).map_err(LoadError::Unreadable)?;
     LAST_OPENED.set(Some((key.id().to_string(), sealed, record.clone())));
     Ok(Some(record))
+}
+
+/// Equal texts, compared eight bytes at a time. A sealed record is a few
+/// hundred bytes, and the `memcmp` a wasm build gets (no libc) compares
+/// one byte at a time.
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let ((a8, a_rest), (b8, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    a_rest == b_rest
+        && a8
+            .iter()
+            .zip(b8)
+            .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
 }
 
 /// Seals and stores the record.
@@ -340,6 +356,22 @@ mod tests {
     use crate::testing::{block_on, MemoryPlatform};
 
     const NOW: u64 = 1_767_225_600_000;
+
+    #[test]
+    fn same_text_agrees_with_string_equality_at_every_length_and_position() {
+        let base: String = (0..40).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        for len in 0..=base.len() {
+            let a = &base[..len];
+            assert!(same_text(a, a), "equal at length {len}");
+            assert!(!same_text(a, &base[..len.saturating_sub(1)]) || len == 0);
+            for at in 0..len {
+                let mut b = a.as_bytes().to_vec();
+                b[at] = b'Z';
+                let b = String::from_utf8(b).unwrap();
+                assert!(!same_text(a, &b), "differs at {at} of {len}");
+            }
+        }
+    }
 
     fn record(access: &str, refresh: &str, expires_at_ms: u64) -> TokenRecord {
         TokenRecord {
