@@ -151,6 +151,35 @@ mod tests {
     }
 
     #[test]
+    fn with_an_origin_present_the_referer_changes_nothing() {
+        // The shell relies on this to skip reading Referer
+        // (http::FALLBACK_HEADERS).
+        assert!(crate::http::FALLBACK_HEADERS.contains(&("referer", "origin")));
+        let list = allowed();
+        for origin in [
+            "https://example.com",
+            "https://evil.example",
+            "null",
+            "",
+            "not a url",
+        ] {
+            let alone = allowed_origin(&list, &request(&[("Origin", origin)]));
+            for referer in [
+                "https://example.com/contact.html",
+                "https://evil.example/",
+                "junk",
+            ] {
+                let both = request(&[("Origin", origin), ("Referer", referer)]);
+                assert_eq!(
+                    allowed_origin(&list, &both),
+                    alone,
+                    "{origin} with {referer}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn referer_is_the_fallback_and_never_a_star() {
         let list = allowed();
         let req = request(&[("Referer", "https://example.com/contact.html")]);

@@ -15,7 +15,10 @@ import wasmModule from './index.wasm';
 $SNIPPET_JS_IMPORTS
 
 let broken = false;
-/** The request headers the core reads (http::REQUEST_HEADERS). */
+/** The request headers the core reads (http::REQUEST_HEADERS), each as
+ *  [name, index of the header it stands in for, or -1]
+ *  (http::FALLBACK_HEADERS): that one is read only when the other is
+ *  missing. A stood-for header comes first (the list is sorted). */
 let wanted = [];
 
 function instantiate() {
@@ -25,7 +28,12 @@ function instantiate() {
   });
   imports.__wbg_set_wasm(instance.exports);
   instance.exports.__wbindgen_start?.();
-  wanted = imports.requestHeaders().split(',');
+  const names = imports.requestHeaders().split(',');
+  const bare = names.map((name) => name.split('?')[0]);
+  wanted = names.map((name, i) => {
+    const unless = bare.indexOf(name.split('?')[1]);
+    return [bare[i], unless < i ? unless : -1];
+  });
 }
 
 function noteTrap(error) {
@@ -52,9 +60,8 @@ const NO_BODY = new Uint8Array(0);
 
 /** Reads the body here, natively, so the wasm does not wait for it: one
  *  await fewer in Rust. Undefined marks a body that could not be read. */
-async function readBody(request) {
-  const declared = Number(request.headers.get('content-length'));
-  if (declared > MAX_BODY) return NO_BODY;
+async function readBody(request, head) {
+  if (declaredLength(head) > MAX_BODY) return NO_BODY;
   try {
     return new Uint8Array(await request.arrayBuffer());
   } catch {
@@ -62,14 +69,28 @@ async function readBody(request) {
   }
 }
 
+/** The Content-Length in a request's description (NaN when absent):
+ *  read from the text, not asked of the runtime a second time. */
+function declaredLength(head) {
+  const at = head.indexOf('\ncontent-length:');
+  if (at < 0) return NaN;
+  return Number(head.slice(at + 16, head.indexOf('\n', at + 16)));
+}
+
 /** A request as the core sees it: "METHOD\nURL\nname:value\n...", with
  *  only the headers it reads, in one text (one crossing into the wasm). */
 function describeRequest(request) {
   let text = `${request.method}\n${request.url}\n`;
   const headers = request.headers;
-  for (const name of wanted) {
+  let present = 0;
+  for (let i = 0; i < wanted.length; i++) {
+    const [name, unless] = wanted[i];
+    if (unless >= 0 && present & (1 << unless)) continue;
     const value = headers.get(name);
-    if (value !== null) text += `${name}:${value}\n`;
+    if (value !== null) {
+      text += `${name}:${value}\n`;
+      present |= 1 << i;
+    }
   }
   return text;
 }
@@ -159,7 +180,7 @@ export default {
     if (method === 'OPTIONS') return preflight(request, env);
     const head = describeRequest(request);
     if (method === 'GET' || method === 'HEAD') return serve(head, env, NO_BODY);
-    return readBody(request).then((body) => serve(head, env, body));
+    return readBody(request, head).then((body) => serve(head, env, body));
   },
   async scheduled(event, env) {
     ready();

@@ -34,12 +34,27 @@ fn start() {
     executor::set_later(runtime::later);
 }
 
-/// The request headers the core reads, comma-separated: `entry.js` asks
-/// once per instance, and copies only these into each request's
-/// description.
+/// The request headers the core reads, comma-separated, a fallback
+/// header written "referer?origin" (read only when there is no Origin):
+/// `entry.js` asks once per instance, and copies only these into each
+/// request's description.
 #[wasm_bindgen(js_name = requestHeaders)]
 pub fn request_headers() -> String {
-    crate::http::REQUEST_HEADERS.join(",")
+    let mut names = String::new();
+    for name in crate::http::REQUEST_HEADERS {
+        if !names.is_empty() {
+            names.push(',');
+        }
+        names.push_str(name);
+        let fallback = crate::http::FALLBACK_HEADERS
+            .iter()
+            .find(|(f, _)| *f == name);
+        if let Some((_, unless)) = fallback {
+            names.push('?');
+            names.push_str(unless);
+        }
+    }
+    names
 }
 
 /// The fetch handler. `entry.js` calls it with the request described as
