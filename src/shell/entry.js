@@ -28,6 +28,7 @@ function instantiate() {
   });
   imports.__wbg_set_wasm(instance.exports);
   instance.exports.__wbindgen_start?.();
+  imports.connectSettle(imports.settle);
   const names = imports.requestHeaders().split(',');
   const bare = names.map((name) => name.split('?')[0]);
   wanted = names.map((name, i) => {

@@ -15,23 +15,31 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 use crate::executor;
 
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
-    // The one callback through which every awaited runtime call resumes
-    // its task; it lives as long as the instance.
-    let settle = Closure::<dyn FnMut(u32, bool, JsValue)>::new(|slot, ok, value| {
-        executor::settle::<platform::Outcome>(slot, if ok { Ok(value) } else { Err(value) });
-    });
-    runtime::set_settle(settle.as_ref().unchecked_ref());
-    settle.forget();
     executor::set_later(runtime::later);
+}
+
+/// Hands `runtime.js` the callback through which every awaited runtime
+/// call resumes its task: `settle` below, as its JS glue. `entry.js`
+/// calls this once per instance. A plain export costs each outcome less
+/// than a `Closure` (no closure wrapper around the call).
+#[wasm_bindgen(js_name = connectSettle)]
+pub fn connect_settle(settle: &js_sys::Function) {
+    runtime::set_settle(settle);
+}
+
+/// The outcome of the runtime call waiting in `slot`: `ok` with its value,
+/// or what it threw.
+#[wasm_bindgen]
+pub fn settle(slot: u32, ok: bool, value: JsValue) {
+    executor::settle::<platform::Outcome>(slot, if ok { Ok(value) } else { Err(value) });
 }
 
 /// The request headers the core reads, comma-separated, a fallback

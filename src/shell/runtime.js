@@ -10,7 +10,8 @@
 // outcome goes to the wasm's one settlement callback, `settle(slot, ok,
 // value)`, which resumes the waiting Rust task right there (src/executor.rs).
 
-/** The wasm's settlement callback (set once per instance by its start). */
+/** The wasm's settlement callback, its export `settle` (set once per
+ *  instance, by entry.js through the wasm's `connectSettle`). */
 let settle = () => {};
 
 /** Promises handed out for requests still running: id -> {resolve, reject}. */
