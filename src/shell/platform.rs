@@ -2,13 +2,14 @@
 //! time limit, the `SUBMIT_LIMITER` rate limiter and the clock, each one
 //! call into `runtime.js`.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::runtime;
 use crate::executor::{self, SlotId};
 use crate::http::{FetchError, Headers, InResponse, OutRequest};
+use crate::kv_keys;
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
 /// Longest wait for Keap, Turnstile or a webhook: past it the lead is
@@ -38,7 +39,7 @@ impl WorkerPlatform {
 
     fn store(&self) -> Result<&js_sys::Object, StoreError> {
         self.store
-            .get_or_init(|| runtime::binding(&self.env, "STORE"))
+            .get_or_init(|| with_js_text("STORE", |name| runtime::binding(&self.env, name)))
             .as_ref()
             .ok_or_else(|| StoreError("the KV binding STORE is missing from wrangler.toml".into()))
     }
@@ -50,6 +51,28 @@ impl Drop for WorkerPlatform {
             runtime::end_fetch_limit(limit);
         }
     }
+}
+
+thread_local! {
+    /// JS strings of the texts passed on every request (binding names, the
+    /// fixed KV keys), made once per instance: a `&str` is decoded into a
+    /// new JS string at each crossing.
+    static JS_TEXTS: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with `text` as a JS string, made at the first call. (`f`
+/// only calls into JS, which does not call back into the wasm before it
+/// returns, so the borrow cannot be taken twice.)
+fn with_js_text<R>(text: &'static str, f: impl FnOnce(&JsValue) -> R) -> R {
+    JS_TEXTS.with(|texts| {
+        if let Some((_, js)) = texts.borrow().iter().find(|(t, _)| *t == text) {
+            return f(js);
+        }
+        let js = JsValue::from_str(text);
+        let value = f(&js);
+        texts.borrow_mut().push((text, js));
+        value
+    })
 }
 
 /// What a runtime call settles with: its value, or what it threw.
@@ -76,7 +99,11 @@ async fn kv(start: impl FnOnce(SlotId)) -> Result<JsValue, StoreError> {
 impl Platform for WorkerPlatform {
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let store = self.store()?;
-        let value = kv(|slot| runtime::kv_get(store, key, slot)).await?;
+        let start = |slot| match kv_keys::FIXED.iter().find(|k| **k == key) {
+            Some(fixed) => with_js_text(fixed, |key| runtime::kv_get(store, key, slot)),
+            None => runtime::kv_get(store, &JsValue::from_str(key), slot),
+        };
+        let value = kv(start).await?;
         // The bytes of a value this worker wrote as text; anything else is
         // read the way KV's text reading would (invalid UTF-8 replaced).
         Ok(value.dyn_into::<js_sys::Uint8Array>().ok().map(|bytes| {
@@ -152,22 +179,22 @@ impl Platform for WorkerPlatform {
         .await
         .map_err(|_| FetchError::Network("the request failed".into()))?
         .unchecked_into();
-        match fetched.failure().as_deref() {
+        match fetched.status() {
+            0 if fetched.failure().as_deref() == Some("timeout") => Err(FetchError::Timeout),
+            0 => Err(FetchError::Network("the request failed".into())),
             // The core reads no header of an answer, so none is copied.
-            None => Ok(InResponse {
-                status: fetched.status(),
+            status => Ok(InResponse {
+                status,
                 headers: Headers::new(),
                 body: fetched.body(),
             }),
-            Some("timeout") => Err(FetchError::Timeout),
-            Some(_) => Err(FetchError::Network("the request failed".into())),
         }
     }
 
     async fn rate_limit(&self, key: &str) -> RateDecision {
-        let limiter = self
-            .limiter
-            .get_or_init(|| runtime::binding(&self.env, "SUBMIT_LIMITER"));
+        let limiter = self.limiter.get_or_init(|| {
+            with_js_text("SUBMIT_LIMITER", |name| runtime::binding(&self.env, name))
+        });
         let Some(limiter) = limiter else {
             return RateDecision::NotConfigured;
         };

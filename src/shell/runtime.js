@@ -126,12 +126,13 @@ export function makeResponse(status, headers, body) {
  * fetch still gets `timeoutMs` of its own: the timer is set for the
  * first fetch; when it fires while a fetch runs that started later, it
  * is set again for what that fetch has left. An abort ends the
- * controller, so the next fetch gets a new one. The fetches of one
+ * controller, so the next fetch gets a new one. The signal is kept beside
+ * its controller, read from it once. The fetches of one
  * request run one after another; were two to overlap, the later one's
  * start would count for both.
  */
 export function fetchLimit(timeoutMs) {
-  return { timeoutMs, controller: undefined, timer: undefined, since: 0, running: 0 };
+  return { timeoutMs, controller: undefined, signal: undefined, timer: undefined, since: 0, running: 0 };
 }
 
 /** Clears the limit's timer: the request is over. */
@@ -146,7 +147,10 @@ function arm(limit, ms) {
     if (limit.running === 0) return;
     const left = limit.since + limit.timeoutMs - Date.now();
     if (left > 0) arm(limit, left);
-    else limit.controller.abort();
+    else {
+      limit.controller.abort();
+      limit.controller = undefined;
+    }
   }, ms);
 }
 
@@ -154,7 +158,8 @@ function arm(limit, ms) {
  * Sends a request and reads the whole answer within `limit`: its
  * AbortSignal bounds the body too. `head` is "METHOD\nURL\nname:value\n...":
  * one text, so one decoding. Settles `slot` with `{ status, body }` or
- * `{ failure: "timeout" | "network" }`. The core reads no header of an
+ * `{ status: 0, failure: "timeout" | "network" }` (status first, so an
+ * answer is read with one getter fewer). The core reads no header of an
  * answer. Outgoing headers go as a plain object, which costs less than
  * `Headers`.
  */
@@ -163,10 +168,11 @@ export function send(limit, head, body, slot) {
 }
 
 async function exchange(limit, head, body) {
-  if (limit.controller === undefined || limit.controller.signal.aborted) {
+  if (limit.controller === undefined) {
     limit.controller = new AbortController();
+    limit.signal = limit.controller.signal;
   }
-  const signal = limit.controller.signal;
+  const signal = limit.signal;
   limit.since = Date.now();
   limit.running += 1;
   if (limit.timer === undefined) arm(limit, limit.timeoutMs);
@@ -184,7 +190,7 @@ async function exchange(limit, head, body) {
     const data = new Uint8Array(await response.arrayBuffer());
     return { status: response.status, body: data };
   } catch {
-    return { failure: signal.aborted ? 'timeout' : 'network' };
+    return { status: 0, failure: signal.aborted ? 'timeout' : 'network' };
   } finally {
     limit.running -= 1;
   }

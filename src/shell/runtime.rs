@@ -32,7 +32,7 @@ extern "C" {
     pub fn end_fetch_limit(limit: &FetchLimit);
     /// Settles with a [`Fetched`]. `head` is "METHOD\nURL\nname:value\n...".
     pub fn send(limit: &FetchLimit, head: &str, body: &[u8], slot: SlotId);
-    /// What [`send`] resolves to: an answer, or a failure.
+    /// What [`send`] resolves to: an answer, or a failure (status 0).
     pub type Fetched;
     #[wasm_bindgen(method, getter)]
     pub fn failure(this: &Fetched) -> Option<String>;
@@ -43,11 +43,15 @@ extern "C" {
 
     #[wasm_bindgen(js_name = envText)]
     pub fn env_text(env: &wasm_bindgen::JsValue, name: &str) -> Option<String>;
-    pub fn binding(env: &wasm_bindgen::JsValue, name: &str) -> Option<js_sys::Object>;
+    /// `name` is a JS string (see `platform::with_js_text`).
+    pub fn binding(
+        env: &wasm_bindgen::JsValue,
+        name: &wasm_bindgen::JsValue,
+    ) -> Option<js_sys::Object>;
 
-    /// Settles with the value's text, or null.
+    /// Settles with the value's bytes, or null. `key` is a JS string.
     #[wasm_bindgen(js_name = kvGet)]
-    pub fn kv_get(store: &js_sys::Object, key: &str, slot: SlotId);
+    pub fn kv_get(store: &js_sys::Object, key: &wasm_bindgen::JsValue, slot: SlotId);
     #[wasm_bindgen(js_name = kvPut)]
     pub fn kv_put(
         store: &js_sys::Object,

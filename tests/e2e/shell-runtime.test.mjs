@@ -186,7 +186,7 @@ describe('runtime.js', () => {
       async () => {
         runtime.send(limit, 'GET\nhttps://k.test/hangs\n', new Uint8Array(0), 5);
         const { slot, ok, value } = await settledOnce(calls);
-        assert.deepEqual([slot, ok, value], [5, true, { failure: 'timeout' }]);
+        assert.deepEqual([slot, ok, value], [5, true, { status: 0, failure: 'timeout' }]);
         runtime.send(limit, 'GET\nhttps://k.test/quick\n', new Uint8Array(0), 6);
         const [, second] = await settled(calls, 2);
         assert.equal(new TextDecoder().decode(second.value.body), 'ok');
@@ -232,7 +232,7 @@ describe('runtime.js', () => {
       async () => {
         runtime.send(limit, 'POST\nhttps://k.test/x\n', new Uint8Array([1]), 6);
         const { value } = await settledOnce(calls);
-        assert.deepEqual(value, { failure: 'network' });
+        assert.deepEqual(value, { status: 0, failure: 'network' });
       },
     );
     runtime.endFetchLimit(limit);
