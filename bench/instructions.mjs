@@ -27,9 +27,17 @@
 // the wasm compilers, summed from callgrind's profile): the cost of a
 // call once the code is compiled, which no warm-up length moves.
 //
+// Which wasm functions have reached TurboFan by the window still moves
+// the figures: two builds differing by a few thousand instructions can
+// swap places between runs. To compare builds, INSTR_V8_FLAGS=--no-liftoff
+// compiles all of the wasm with TurboFan up front (slow to start, and not
+// how workerd runs it), which leaves only the steady cost of a call: runs
+// of one build then agree to about 1k per submission.
+//
 // Env: BENCH_BUILD (ours, default build/), BENCH_VARIANT (another build),
 // INSTR_SCENARIOS (submission,preflight), INSTR_WARM (30), INSTR_REPS
-// (10), INSTR_C1 (10), INSTR_C2 (110).
+// (10), INSTR_C1 (10), INSTR_C2 (110), INSTR_V8_FLAGS (more V8 flags,
+// space-separated).
 
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -53,7 +61,12 @@ const C2 = Number(process.env.INSTR_C2 ?? 110);
 const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'none'];
 // The same V8 work from one run to the next: compilation and GC on the
 // main thread, fixed seeds for hashing and Math.random.
-const V8_FLAGS = ['--predictable', '--random-seed=1', '--hash-seed=1'];
+const V8_FLAGS = [
+  '--predictable',
+  '--random-seed=1',
+  '--hash-seed=1',
+  ...(process.env.INSTR_V8_FLAGS ?? '').split(' ').filter(Boolean),
+];
 
 /** A workerd config serving handler/worker.js with both builds of ours. */
 function prepare(dir, port) {
