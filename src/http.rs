@@ -276,13 +276,18 @@ impl OutRequest {
     /// Method, URL and headers as "METHOD\nURL\nname:value\n...": one
     /// string for the shell to pass across the JS/wasm boundary. A URL
     /// loses any CR or LF, as a URL parser drops them anyway, so it stays
-    /// on its line.
+    /// on its line; one without them (every URL the core makes) is copied
+    /// whole, not a character at a time.
     pub fn head_lines(&self) -> String {
         let lines = self.headers.to_lines();
         let mut head = String::with_capacity(self.url.len() + lines.len() + 10);
         head.push_str(self.method.as_str());
         head.push('\n');
-        head.extend(self.url.chars().filter(|c| !matches!(c, '\r' | '\n')));
+        if self.url.contains(['\r', '\n']) {
+            head.extend(self.url.chars().filter(|c| !matches!(c, '\r' | '\n')));
+        } else {
+            head.push_str(&self.url);
+        }
         head.push('\n');
         head.push_str(&lines);
         head
