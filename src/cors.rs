@@ -40,18 +40,12 @@ pub fn decorate(reply: Reply, origin: Option<&Origin>) -> Reply {
     }
 }
 
-/// The request headers [`allowed_origin`] reads, lowercase.
-pub const ORIGIN_HEADERS: &[&str] = &["origin", "referer"];
-
 /// The answer to an `OPTIONS` preflight: 204 with the grant for an allowed
 /// origin; 403 without any `Access-Control-Allow-*` header otherwise, so
 /// the browser stops before sending the post. (No Expose-Headers: that
-/// grant belongs on the answer to the post, not on a preflight.) Given
-/// the route, it depends only on [`ORIGIN_HEADERS`] and the allowed
-/// origins, so it is marked reusable: the shell answers the next
-/// preflight with the same Origin and Referer from memory.
+/// grant belongs on the answer to the post, not on a preflight.)
 pub fn preflight(origin: Option<&Origin>) -> Reply {
-    let reply = match origin {
+    match origin {
         Some(o) => Reply::new(204)
             .with_header("Vary", "Origin")
             .with_header("Access-Control-Allow-Origin", o.as_str().to_string())
@@ -59,8 +53,7 @@ pub fn preflight(origin: Option<&Origin>) -> Reply {
             .with_header("Access-Control-Allow-Headers", ALLOW_HEADERS)
             .with_header("Access-Control-Max-Age", MAX_AGE_SECS.to_string()),
         None => decorate(Reply::new(403), None),
-    };
-    reply.reusable_given(ORIGIN_HEADERS)
+    }
 }
 
 #[cfg(test)]
@@ -104,7 +97,6 @@ mod tests {
         let allow_headers = reply.headers.get("Access-Control-Allow-Headers").unwrap();
         assert!(allow_headers.contains("Content-Type") && allow_headers.contains("Accept"));
         assert_eq!(reply.headers.get("Access-Control-Max-Age"), Some("86400"));
-        assert_eq!(reply.reusable, Some(ORIGIN_HEADERS));
     }
 
     #[test]
@@ -117,7 +109,6 @@ mod tests {
         ] {
             let reply = preflight(allowed_origin(&list, &request(&headers)));
             assert_eq!(reply.status, 403);
-            assert_eq!(reply.reusable, Some(ORIGIN_HEADERS));
             assert!(reply
                 .headers
                 .iter()
@@ -152,9 +143,6 @@ mod tests {
 
     #[test]
     fn with_an_origin_present_the_referer_changes_nothing() {
-        // The shell relies on this to skip reading Referer
-        // (http::FALLBACK_HEADERS).
-        assert!(crate::http::FALLBACK_HEADERS.contains(&("referer", "origin")));
         let list = allowed();
         for origin in [
             "https://example.com",

@@ -85,55 +85,6 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
-
-    /// Headers from "name:value\n" lines, the form in which the shell
-    /// passes them across the JS/wasm boundary in one string (a header
-    /// name holds no colon, a value no newline). Lines without a colon are
-    /// skipped. A name the core reads ([`REQUEST_HEADERS`]) is kept as
-    /// that fixed text.
-    pub fn from_lines(text: &str) -> Headers {
-        let mut headers = Headers::new();
-        for line in text.split('\n') {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if let Some((name, value)) = line.split_once(':') {
-                let name = match REQUEST_HEADERS.iter().find(|h| **h == name) {
-                    Some(known) => Cow::Borrowed(*known),
-                    None => Cow::Owned(name.to_string()),
-                };
-                headers.push(name, value.to_string());
-            }
-        }
-        headers
-    }
-
-    /// The headers as "name:value\n" lines. A value holding a newline
-    /// could not be sent anyway; it is cut there.
-    pub fn to_lines(&self) -> String {
-        let size = self
-            .iter()
-            .map(|(n, v)| n.len() + first_line(v).len() + 2)
-            .sum();
-        let mut text = String::with_capacity(size);
-        for (name, value) in self.iter() {
-            text.push_str(name);
-            text.push(':');
-            text.push_str(first_line(value));
-            text.push('\n');
-        }
-        text
-    }
-}
-
-/// A text up to its first line break, as `str::lines` reads a first line
-/// (a CR before the LF goes too), found with one search.
-fn first_line(value: &str) -> &str {
-    match value.find('\n') {
-        Some(end) => {
-            let line = value.get(..end).unwrap_or_default();
-            line.strip_suffix('\r').unwrap_or(line)
-        }
-        None => value,
-    }
 }
 
 /// The request headers the core reads, lowercase. The shell copies only
@@ -149,13 +100,6 @@ pub const REQUEST_HEADERS: [&str; 7] = [
     "origin",
     "referer",
 ];
-
-/// Request headers the core reads only when another one is missing, as
-/// (header, the header it stands in for): Referer matters only when there
-/// is no Origin ([`crate::origin::Origin::of_request`]). The shell skips
-/// such a header when the other one is present, one runtime call fewer on
-/// every post from a browser.
-pub const FALLBACK_HEADERS: [(&str, &str); 1] = [("referer", "origin")];
 
 /// A request that reached the worker, as the core sees it.
 #[derive(Debug, Clone)]
@@ -197,12 +141,6 @@ pub struct Reply {
     pub status: u16,
     pub headers: Headers,
     pub body: Vec<u8>,
-    /// `Some(names)` when this answer is a pure function of the request's
-    /// method and URL, the request headers `names` and the isolate's
-    /// configuration: the shell may then give it again, without running
-    /// the core, to a request that agrees on those (see
-    /// [`Reply::reusable_given`]).
-    pub reusable: Option<&'static [&'static str]>,
 }
 
 impl Reply {
@@ -212,19 +150,7 @@ impl Reply {
             // Room for a submission's answer (type, caching, CORS) at once.
             headers: Headers(Vec::with_capacity(6)),
             body: Vec::new(),
-            reusable: None,
         }
-    }
-
-    /// Marks the answer as depending on nothing but the request's method
-    /// and URL, the request headers `names` (lowercase, among
-    /// [`REQUEST_HEADERS`]) and the configuration, which stays the same for
-    /// an isolate's life. Only for an answer without a body, with no
-    /// effect left undone by answering from memory instead (no KV write,
-    /// no log, no counter): a CORS preflight.
-    pub fn reusable_given(mut self, names: &'static [&'static str]) -> Self {
-        self.reusable = self.body.is_empty().then_some(names);
-        self
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
@@ -273,26 +199,6 @@ pub struct OutRequest {
 }
 
 impl OutRequest {
-    /// Method, URL and headers as "METHOD\nURL\nname:value\n...": one
-    /// string for the shell to pass across the JS/wasm boundary. A URL
-    /// loses any CR or LF, as a URL parser drops them anyway, so it stays
-    /// on its line; one without them (every URL the core makes) is copied
-    /// whole, not a character at a time.
-    pub fn head_lines(&self) -> String {
-        let lines = self.headers.to_lines();
-        let mut head = String::with_capacity(self.url.len() + lines.len() + 10);
-        head.push_str(self.method.as_str());
-        head.push('\n');
-        if self.url.contains(['\r', '\n']) {
-            head.extend(self.url.chars().filter(|c| !matches!(c, '\r' | '\n')));
-        } else {
-            head.push_str(&self.url);
-        }
-        head.push('\n');
-        head.push_str(&lines);
-        head
-    }
-
     pub fn new(method: Method, url: impl Into<String>) -> Self {
         OutRequest {
             method,
@@ -382,58 +288,6 @@ mod tests {
             headers,
             body: Vec::new(),
         }
-    }
-
-    #[test]
-    fn header_lines_round_trip() {
-        let mut h = Headers::new();
-        h.push("content-type", "application/json");
-        h.push("vary", "Origin");
-        h.push("location", "https://x.example/a?b=c:d");
-        let text = h.to_lines();
-        assert_eq!(
-            text,
-            "content-type:application/json\nvary:Origin\nlocation:https://x.example/a?b=c:d\n"
-        );
-        assert_eq!(Headers::from_lines(&text), h);
-    }
-
-    #[test]
-    fn header_lines_cut_newlines_and_skip_odd_lines() {
-        let mut h = Headers::new();
-        h.push("x-a", "one\r\ninjected:yes");
-        assert_eq!(h.to_lines(), "x-a:one\n");
-        let read = Headers::from_lines("no colon here\naccept:*/*\n\n");
-        assert_eq!(read.iter().collect::<Vec<_>>(), vec![("accept", "*/*")]);
-    }
-
-    #[test]
-    fn a_first_line_is_what_lines_gives() {
-        for text in [
-            "", "a", "a\nb", "a\r\nb", "a\rb\nc", "\n", "\r\n", "a\r", "\r", "a\n\nb",
-        ] {
-            assert_eq!(
-                first_line(text),
-                text.lines().next().unwrap_or(""),
-                "{text:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_out_request_head_is_method_url_then_header_lines() {
-        let request = OutRequest::new(Method::Put, "https://api.example/v1/contacts")
-            .header("Accept", "application/json");
-        assert_eq!(
-            request.head_lines(),
-            "PUT\nhttps://api.example/v1/contacts\nAccept:application/json\n"
-        );
-        // A newline in a URL (from a setting) cannot start a header line.
-        let odd = OutRequest::new(Method::Get, "https://a.example/x\r\nAuthorization:evil");
-        assert_eq!(
-            odd.head_lines(),
-            "GET\nhttps://a.example/xAuthorization:evil\n"
-        );
     }
 
     #[test]

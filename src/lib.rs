@@ -4,7 +4,8 @@
 //! Everything but `shell` is the functional core: plain Rust with no
 //! runtime types, tested natively with `cargo test`. The core talks to the
 //! outside world only through [`platform::Platform`], which the shell
-//! implements on top of Workers KV, `fetch` and the clock.
+//! implements with the `worker` crate on top of Workers KV, `Fetch`, the
+//! rate limiter and the clock.
 
 pub mod admin_auth;
 pub mod alerts;
@@ -15,7 +16,6 @@ pub mod cors;
 pub mod credentials;
 pub mod delivery;
 pub mod email;
-pub mod executor;
 pub mod flows;
 pub mod forms;
 pub mod html;
@@ -32,6 +32,7 @@ pub mod origin;
 pub mod outbox;
 pub mod platform;
 pub mod request_url;
+pub mod routes;
 pub mod seal;
 pub mod secret;
 pub mod settings;

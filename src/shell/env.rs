@@ -1,34 +1,38 @@
-//! Reads the design's secrets and vars from the runtime's `env` into
-//! [`Settings`].
+//! Reads the secrets and vars of the contract from the runtime's `Env`
+//! into [`Settings`], once per isolate.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
-use wasm_bindgen::JsValue;
+use worker::Env;
 
-use super::runtime;
 use crate::config::Config;
 use crate::secret::Secret;
 use crate::settings::Settings;
 
-/// A text binding (secret or var), `None` when unset or blank. An object
-/// var comes as its JSON text.
-fn text(env: &JsValue, name: &str) -> Option<String> {
-    runtime::env_text(env, name).filter(|v| !v.trim().is_empty())
+/// A text binding (secret or var), `None` when unset, blank or not text.
+fn text(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.trim().is_empty())
 }
 
-fn secret(env: &JsValue, name: &str) -> Option<Secret> {
+fn secret(env: &Env, name: &str) -> Option<Secret> {
     text(env, name).map(Secret::new)
 }
 
-/// `FORMS` is an object var (which arrives as JSON text); a JSON string
-/// (from `--var` or a secret) is accepted too. Text that is not JSON is
-/// kept as a string, for the configuration check to explain.
-fn forms(env: &JsValue) -> Option<serde_json::Value> {
-    let s = text(env, "FORMS")?;
-    Some(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
+/// `FORMS` is an object var (`[vars.FORMS.<id>]`); a JSON string (from
+/// `--var` or a secret) is accepted too. Text that is not JSON is kept as
+/// a string, for the configuration check to explain.
+fn forms(env: &Env) -> Option<serde_json::Value> {
+    match text(env, "FORMS") {
+        Some(s) => Some(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))),
+        None => env.object_var::<serde_json::Value>("FORMS").ok(),
+    }
 }
 
-pub fn settings(env: &JsValue) -> Settings {
+pub fn settings(env: &Env) -> Settings {
     Settings {
         keap_client_id: text(env, "KEAP_CLIENT_ID"),
         keap_client_secret: secret(env, "KEAP_CLIENT_SECRET"),
@@ -51,10 +55,10 @@ thread_local! {
     /// The parsed configuration of this isolate. Secrets and vars cannot
     /// change while an isolate lives (a new deployment starts new
     /// isolates), so they are read and parsed once, not per request.
-    static CONFIG: std::cell::OnceCell<Rc<Config>> = const { std::cell::OnceCell::new() };
+    static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
 }
 
-pub fn config(env: &JsValue) -> Rc<Config> {
+pub fn config(env: &Env) -> Rc<Config> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| Rc::new(Config::from_settings(settings(env))))
             .clone()

@@ -1,4 +1,6 @@
-//! The route table of DESIGN.md section 2, and the scheduled run.
+//! The route table (the contract's routes, see docs/CONTRACT.md) and the
+//! scheduled run: what the shell calls for each event. Generic over
+//! [`Platform`], so whole requests run natively in tests too.
 
 use crate::admin_auth;
 use crate::config::Config;
