@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; each installs what is missing first.
-.PHONY: dev test bench bench-handler bench-instructions setup build
+.PHONY: dev test bench setup build
 
 # Runs everything locally: the Keap sandbox, the worker configured for it,
 # and the example site. Prints the URLs to open.
@@ -12,22 +12,13 @@ dev: setup
 test:
 	bash scripts/test.sh
 
-# Measures size, cold start and CPU per request against a JS baseline.
+# Measures ours against a plain JavaScript worker and a constant-answer
+# floor: size, first request after start, CPU per request, and Keap calls
+# and KV operations per submission (see bench/README.md).
 bench: setup
 	cargo build --release -p keap-sandbox
 	sh scripts/build.sh
 	node_modules/.bin/node bench/run.mjs
-
-# Each handler's own CPU per call in workerd, with KV and Keap in memory.
-bench-handler: setup
-	sh scripts/build.sh
-	node_modules/.bin/node bench/handler.mjs
-
-# Instructions per request, counted by valgrind (see bench/README.md).
-bench-instructions:
-	scripts/setup.sh --valgrind
-	sh scripts/build.sh
-	node_modules/.bin/node bench/instructions.mjs
 
 setup:
 	scripts/setup.sh

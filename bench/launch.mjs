@@ -77,28 +77,6 @@ function taskset(cpus, pid) {
   }
 }
 
-const BUILD_FILES = ['index.js', 'index_bg.wasm'];
-
-/** Throws unless each folder holds a build of ours (index.js, index_bg.wasm). */
-export function requireBuilds(...folders) {
-  for (const folder of folders) {
-    for (const f of BUILD_FILES) {
-      if (!fs.existsSync(path.join(folder, f))) throw new Error(`${folder}/${f} is missing: run sh scripts/build.sh first`);
-    }
-  }
-}
-
-/** Copies the build into `dir/ours` and the variant (or the build again)
- *  into `dir/variant`, where the handler benchmark's worker imports them. */
-export function copyBuilds(dir, build, variant) {
-  fs.mkdirSync(path.join(dir, 'ours'), { recursive: true });
-  fs.mkdirSync(path.join(dir, 'variant'), { recursive: true });
-  for (const f of BUILD_FILES) {
-    fs.copyFileSync(path.join(build, f), path.join(dir, 'ours', f));
-    fs.copyFileSync(path.join(variant ?? build, f), path.join(dir, 'variant', f));
-  }
-}
-
 /** Call before starting anything: children inherit the affinity. Returns
  *  a description of the arrangement for the results. */
 export function pinProcesses() {
@@ -252,7 +230,7 @@ export function instance({ name, dir, files, main, vars = {}, secrets = {}, kv =
 }
 
 let cachedDate;
-export function compatibilityDate() {
+function compatibilityDate() {
   if (!cachedDate) {
     const toml = fs.readFileSync(new URL('../wrangler.toml', import.meta.url), 'utf8');
     cachedDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? '2026-11-01';

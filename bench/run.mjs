@@ -3,12 +3,18 @@
 // against the Keap sandbox. Prints a table and writes
 // bench/results/bench-<time>.json (and latest.json).
 //
+// Ours is whatever `sh scripts/build.sh` left where wrangler.toml's `main`
+// points (build/index.js and the .wasm beside it): every top-level .js,
+// .mjs and .wasm file of that folder is copied, so the benchmark does not
+// depend on how the entry module is made.
+//
 // Settings (environment): BENCH_ROUNDS (15), BENCH_REQUESTS (200 per worker,
 // scenario and round), BENCH_CONCURRENCY (8), BENCH_RATE (open-loop rates
 // per scenario instead, e.g. submission:90,preflight:200), BENCH_COLD (3
-// restarts per worker), BENCH_BUILD (a folder with another build of ours),
-// BENCH_VARIANT (bench/README.md), BENCH_PIN (0: no CPU pinning). Needs
-// build/ (sh scripts/build.sh) and the sandbox
+// restarts per worker for the first request after start; at least 1),
+// BENCH_BUILD (another build folder to measure as ours), BENCH_VARIANT (a
+// second build folder, same layout, run alongside as `variant`), BENCH_PIN
+// (0: no CPU pinning). Needs the build and the sandbox
 // (cargo build --release -p keap-sandbox): `make bench` does both.
 
 import { execFileSync } from 'node:child_process';
@@ -50,22 +56,25 @@ const RATES = Object.fromEntries(
 );
 const howLoaded = (scenario) =>
   RATES[scenario] ? `${RATES[scenario]} requests/s (open loop)` : `concurrency ${CONCURRENCY}`;
-const COLD = Number(process.env.BENCH_COLD ?? 3);
+/** Restarts per worker for the first request after start: always measured. */
+const COLD = Math.max(1, Number(process.env.BENCH_COLD ?? 3) || 0);
 const BENCH = path.join(ROOT, 'bench');
-/** Another build of ours to measure instead of build/ (for A/B trials). */
-const BUILD = path.resolve(process.env.BENCH_BUILD ?? path.join(ROOT, 'build'));
-const WORKER_JS = path.join(BUILD, 'index.js');
-const WORKER_WASM = path.join(BUILD, 'index_bg.wasm');
-/** A second build of ours run alongside as `variant`, to compare a change. */
+/** wrangler.toml's `main`: the entry module the build makes. */
+const MAIN = /^main\s*=\s*"([^"]+)"/m.exec(fs.readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8'))?.[1] ?? 'build/index.js';
+const MAIN_FILE = path.basename(MAIN);
+/** The build of ours to measure: wrangler.toml's `main` folder, or BENCH_BUILD. */
+const BUILD = path.resolve(process.env.BENCH_BUILD ?? path.join(ROOT, path.dirname(MAIN)));
+/** A second build of ours (same layout) run alongside as `variant`. */
 const VARIANT = process.env.BENCH_VARIANT ? path.resolve(process.env.BENCH_VARIANT) : null;
-/** A variant that is a .js file, or a folder with a worker.js (and any
- *  modules it imports), runs like the baseline (plain token in KV). */
-const JS_VARIANT = (VARIANT?.endsWith('.js') || (VARIANT && fs.existsSync(path.join(VARIANT, 'worker.js')))) ?? false;
-const JS_VARIANT_FILES = !JS_VARIANT
-  ? {}
-  : VARIANT.endsWith('.js')
-    ? { 'worker.js': VARIANT }
-    : Object.fromEntries(fs.readdirSync(VARIANT).filter((f) => /\.(m?js|wasm)$/.test(f)).map((f) => [f, path.join(VARIANT, f)]));
+/** What a worker's folder holds: its entry module and the .js, .mjs and
+ *  .wasm files beside it, by name. */
+function buildFiles(folder) {
+  const names = fs.existsSync(folder) ? fs.readdirSync(folder).filter((f) => /\.(m?js|wasm)$/.test(f)) : [];
+  if (!names.includes(MAIN_FILE) || !names.some((f) => f.endsWith('.wasm'))) {
+    throw new Error(`${folder} holds no build (${MAIN_FILE} and a .wasm): run sh scripts/build.sh first`);
+  }
+  return Object.fromEntries(names.map((f) => [f, path.join(folder, f)]));
+}
 const WORKERS = ['ours', ...(VARIANT ? ['variant'] : []), 'baseline', 'floor'];
 const RESULTS = path.join(BENCH, 'results');
 const TOKEN_KEY = 'keap_token';
@@ -74,22 +83,32 @@ const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11,
 
 // ------------------------------------------------------------------ sizes
 
+/** Raw and gzipped sizes of a build's wasm (all .wasm files together,
+ *  with the code and data sections) and its JavaScript. */
+function sizesOf(folder) {
+  const files = Object.values(buildFiles(folder));
+  const read = (isWasm) => files.filter((f) => f.endsWith('.wasm') === isWasm).map((f) => fs.readFileSync(f));
+  const total = (bytes) => ({
+    raw: bytes.reduce((a, b) => a + b.length, 0),
+    gzip: bytes.reduce((a, b) => a + gzipSync(b, { level: 9 }).length, 0),
+  });
+  const wasm = read(true);
+  const section = (name) =>
+    wasm.flatMap((b) => sections(b)).filter((x) => x.name === name).reduce((a, x) => a + x.size, 0);
+  return { wasm: { ...total(wasm), code: section('code'), data: section('data') }, js: total(read(false)) };
+}
+
 function sizes() {
-  const of = (file) => {
-    const raw = fs.readFileSync(file);
-    return { raw: raw.length, gzip: gzipSync(raw, { level: 9 }).length };
-  };
-  const wasmSections = Object.fromEntries(sections(fs.readFileSync(WORKER_WASM)).map((x) => [x.name, x.size]));
+  const ours = sizesOf(BUILD);
   return {
-    wasm: { ...of(WORKER_WASM), code: wasmSections.code, data: wasmSections.data },
-    js: of(WORKER_JS),
-    ...(VARIANT && !JS_VARIANT && { variant_wasm: of(path.join(VARIANT, 'index_bg.wasm')), variant_js: of(path.join(VARIANT, 'index.js')) }),
+    ...ours,
+    ...(VARIANT && (({ wasm, js }) => ({ variant_wasm: wasm, variant_js: js }))(sizesOf(VARIANT))),
   };
 }
 
 // ------------------------------------------------------------- the three
 
-export const runDir = path.join(RESULTS, `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+const runDir = path.join(RESULTS, `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 const secretsOurs = {
   KEAP_CLIENT_ID: SANDBOX_CLIENT_ID,
   KEAP_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
@@ -99,31 +118,21 @@ const secretsOurs = {
 
 function makeInstances(sandbox) {
   const common = { ALLOWED_ORIGINS: SITE_ORIGIN, FORMS: DEFAULT_FORMS };
-  const oursFiles = { 'index.js': WORKER_JS, 'index_bg.wasm': WORKER_WASM };
   return {
     ours: instance({
       name: 'ours',
       dir: path.join(runDir, 'ours'),
-      files: oursFiles,
-      main: 'index.js',
+      files: buildFiles(BUILD),
+      main: MAIN_FILE,
       vars: { ...common, ...sandbox.keapVars },
       secrets: secretsOurs,
     }),
-    ...(JS_VARIANT && {
+    ...(VARIANT && {
       variant: instance({
         name: 'variant',
         dir: path.join(runDir, 'variant'),
-        files: JS_VARIANT_FILES,
-        main: 'worker.js',
-        vars: { ...common, KEAP_API_URL: sandbox.keapVars.KEAP_API_URL },
-      }),
-    }),
-    ...(VARIANT && !JS_VARIANT && {
-      variant: instance({
-        name: 'variant',
-        dir: path.join(runDir, 'variant'),
-        files: { 'index.js': path.join(VARIANT, 'index.js'), 'index_bg.wasm': path.join(VARIANT, 'index_bg.wasm') },
-        main: 'index.js',
+        files: buildFiles(VARIANT),
+        main: MAIN_FILE,
         vars: { ...common, ...sandbox.keapVars },
         secrets: secretsOurs,
       }),
@@ -325,7 +334,7 @@ async function measureCold(insts) {
 async function countKv(insts, sandbox) {
   const out = {};
   for (const [name, main] of [
-    ['ours', 'index.js'],
+    ['ours', MAIN_FILE],
     ['baseline', 'worker.js'],
   ]) {
     const inst = insts[name];
@@ -405,6 +414,10 @@ function summarize(samples, cold) {
   return { scenarios, cold: coldRows };
 }
 
+/** What docs/CONTRACT.md (3.7) says a delivered submission costs ours. */
+const EXPECTED_PER_SUBMISSION = { kv_reads: 1, kv_writes: 0, keap_calls: 2 };
+const EXPECTED_WORDS = '1 KV read, 0 KV writes and 2 Keap calls per delivered submission';
+
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
@@ -413,14 +426,14 @@ function table(result) {
   const { sizes: sz, summary, counts } = result;
   const lines = [];
   lines.push('| file | raw | gzip -9 |', '|---|---:|---:|');
-  lines.push(`| index_bg.wasm | ${kb(sz.wasm.raw)} (code ${kb(sz.wasm.code)}, data ${kb(sz.wasm.data)}) | ${kb(sz.wasm.gzip)} |`);
-  lines.push(`| index.js | ${kb(sz.js.raw)} | ${kb(sz.js.gzip)} |`);
+  lines.push(`| wasm | ${kb(sz.wasm.raw)} (code ${kb(sz.wasm.code)}, data ${kb(sz.wasm.data)}) | ${kb(sz.wasm.gzip)} |`);
+  lines.push(`| JavaScript (entry module, glue) | ${kb(sz.js.raw)} | ${kb(sz.js.gzip)} |`);
   if (sz.variant_wasm) {
-    lines.push(`| variant index_bg.wasm | ${kb(sz.variant_wasm.raw)} | ${kb(sz.variant_wasm.gzip)} |`);
-    lines.push(`| variant index.js | ${kb(sz.variant_js.raw)} | ${kb(sz.variant_js.gzip)} |`);
+    lines.push(`| variant wasm | ${kb(sz.variant_wasm.raw)} | ${kb(sz.variant_wasm.gzip)} |`);
+    lines.push(`| variant JavaScript | ${kb(sz.variant_js.raw)} | ${kb(sz.variant_js.gzip)} |`);
   }
   lines.push('');
-  lines.push(`Cold start (median of ${COLD} restarts; first request = a delivered submission):`, '');
+  lines.push(`First request after start (median of ${COLD} restart${COLD === 1 ? '' : 's'} per worker; the first request is a delivered submission):`, '');
   lines.push('| worker | wrangler start → ready | workerd CPU to ready | first request | its workerd CPU | second request |', '|---|---:|---:|---:|---:|---:|');
   for (const [w, c] of Object.entries(summary.cold)) {
     lines.push(`| ${w} | ${f1(c.ready_ms)} ms | ${f1(c.cpu_start_ms)} ms | ${f1(c.first_ms)} ms | ${f1(c.cpu_first_ms)} ms | ${f1(c.second_ms)} ms |`);
@@ -447,30 +460,33 @@ function table(result) {
     lines.push('', 'Per delivered submission (Keap calls counted by the sandbox, KV operations by a counting wrapper around `STORE`):', '');
     lines.push('| worker | Keap calls | KV reads | KV writes |', '|---|---:|---:|---:|');
     for (const [w, c] of Object.entries(counts)) lines.push(`| ${w} | ${c.keap_calls} | ${c.kv_reads} | ${c.kv_writes} |`);
+    const o = counts.ours;
+    const off = Object.entries(EXPECTED_PER_SUBMISSION).filter(([k, v]) => o?.[k] !== v);
+    lines.push(
+      '',
+      off.length
+        ? `OURS DIFFERS from the contract's ${EXPECTED_WORDS}: ${off.map(([k]) => `${k} ${o?.[k]}`).join(', ')}.`
+        : `Ours makes the contract's ${EXPECTED_WORDS}.`,
+    );
   }
   return lines.join('\n');
 }
 
 /**
- * Starts the sandbox and the workers named in `only` (default all three),
- * the baseline's KV seeded with a plain token and ours connected by the real
- * OAuth flow. Also used by bench/profile.mjs.
+ * Starts the sandbox and the workers, the baseline's KV seeded with a plain
+ * token and ours connected by the real OAuth flow.
  */
 let pinning = 'not pinned';
 
-export async function benchSetup({ only = WORKERS } = {}) {
+async function benchSetup() {
   build();
   pinning = pinProcesses();
   fs.mkdirSync(runDir, { recursive: true });
   const sandbox = await startSandbox({ name: 'bench-sandbox' });
-  const all = makeInstances(sandbox);
-  const insts = Object.fromEntries(only.map((n) => [n, all[n]]));
-  if (insts.baseline || (JS_VARIANT && insts.variant)) {
-    const token = await baselineToken(sandbox);
-    for (const name of ['baseline', ...(JS_VARIANT ? ['variant'] : [])].filter((n) => insts[n])) seedBaseline(insts[name], token);
-  }
+  const insts = makeInstances(sandbox);
+  seedBaseline(insts.baseline, await baselineToken(sandbox));
   await Promise.all(Object.values(insts).map((i) => i.start()));
-  for (const name of ['ours', ...(JS_VARIANT ? [] : ['variant'])].filter((n) => insts[n])) {
+  for (const name of ['ours', 'variant'].filter((n) => insts[n])) {
     log(`connecting ${name} to the sandbox (OAuth)`);
     const view = harnessView(insts[name], secretsOurs.ADMIN_TOKEN);
     const { res } = await connect(view);
@@ -486,7 +502,7 @@ async function main() {
   const t0 = Date.now();
   const load1 = os.loadavg();
   const sz = sizes();
-  log(`wasm ${kb(sz.wasm.raw)} (${kb(sz.wasm.gzip)} gzipped), index.js ${kb(sz.js.raw)} (${kb(sz.js.gzip)} gzipped)`);
+  log(`wasm ${kb(sz.wasm.raw)} (${kb(sz.wasm.gzip)} gzipped), JavaScript ${kb(sz.js.raw)} (${kb(sz.js.gzip)} gzipped)`);
 
   const { sandbox, insts } = await benchSetup();
 

@@ -5,7 +5,6 @@
 #
 #   scripts/setup.sh            Rust target, worker-build, wasm-bindgen-cli, npm packages
 #   scripts/setup.sh --browser  the same, plus Debian's Chromium for the browser tests
-#   scripts/setup.sh --valgrind the same, plus Debian's valgrind for make bench-instructions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,13 +52,6 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
-fi
-
-if [ "${1:-}" = "--valgrind" ] && ! command -v valgrind >/dev/null 2>&1; then
-  say "installing Debian's valgrind for the instruction benchmark"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq valgrind >/dev/null
 fi
 
 say "ready"

@@ -1,5 +1,5 @@
 // The form endpoint (issue 4), end to end: a site's post becomes a tagged
-// Keap contact; every refusal of DESIGN.md section 3 comes from the input
+// Keap contact; every refusal of docs/CONTRACT.md section 3 comes from the input
 // that should cause it and sends nothing to Keap; CORS, HTML mode,
 // redirects, multipart and the honeypot.
 

@@ -107,7 +107,7 @@ impl Default for Config {
             ],
             spec: PathBuf::from(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/keap-rest-v1.openapi.json"
+                "/../keap-rest-v1.openapi.json"
             )),
             expires_in: 86_400,
         }

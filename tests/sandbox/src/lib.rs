@@ -1,7 +1,8 @@
 //! # keap-sandbox: a local Keap for tests and `make dev`
 //!
 //! A small HTTP server that behaves like Keap's OAuth 2 endpoints and REST
-//! v1 API (as described in `shared/KEAP.md`), strict where Keap is strict,
+//! v1 API (as its OpenAPI document and the worker's docs/CONTRACT.md
+//! describe it), strict where Keap is strict,
 //! so the worker can be exercised end to end with no Keap account. It
 //! serves Keap's own paths, so pointing the worker at it is a base-URL
 //! swap:
@@ -31,10 +32,9 @@
 //! `sandbox-secret`, API key `KeapAK-sandbox`, tenant `xy123`, tags 101
 //! Lead, 102 Website, 103 Newsletter, any http(s) redirect URI without a
 //! query string, access tokens valid 86400 s. Request bodies are validated
-//! against Keap's OpenAPI document (`--spec`, by default
-//! `../shared/keap-rest-v1.openapi.json` beside the repository); when it is
-//! missing, a built-in extract of the same schemas is used and a warning
-//! printed.
+//! against Keap's OpenAPI document (`--spec`, by default the repository's
+//! `tests/keap-rest-v1.openapi.json`); when it is missing, a built-in
+//! extract of the same schemas is used and a warning printed.
 //!
 //! From Rust: [`start`]`(`[`Config`]`)` returns a [`Handle`] with
 //! [`Handle::port`], [`Handle::url`] and [`Handle::shutdown`].
