@@ -788,6 +788,46 @@ mod tests {
     }
 
     #[test]
+    fn notes_need_their_contact_and_ids_run_across_contacts() {
+        let mut crm = crm();
+        let request = |contact_id| NoteRequest {
+            contact_id,
+            title: None,
+            body: Some("hi".into()),
+            kind: None,
+        };
+        assert_eq!(
+            crm.add_note(request(1), 0).err(),
+            Some(NoteRefusal::ContactNotFound)
+        );
+        for email in ["a@x.io", "b@x.io"] {
+            crm.upsert(&with_email(email, "A"), DuplicateOption::Email, 0);
+        }
+        assert_eq!(crm.add_note(request(2), 5).map(|n| n.id), Ok(1));
+        assert_eq!(crm.add_note(request(1), 6).map(|n| n.id), Ok(2));
+        let all = crm.notes_json();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0]["contact_id"], 2);
+        assert_eq!(crm.contacts_json()[0]["notes"][0]["id"], 2);
+        assert!(crm.contact_json(1).unwrap().get("notes").is_none());
+    }
+
+    #[test]
+    fn deleting_a_tag_takes_it_off_contacts_and_its_id_is_not_reused() {
+        let mut crm = crm();
+        crm.upsert(&with_email("a@x.io", "A"), DuplicateOption::Email, 0);
+        crm.apply_tags(1, &[101]);
+        assert!(crm.delete_tag(101));
+        assert!(!crm.delete_tag(101));
+        assert_eq!(crm.contact_json(1).unwrap()["tag_ids"], json!([]));
+        assert_eq!(
+            crm.apply_tags(1, &[101]).get(&101),
+            Some(&TagResult::TagIdNotFound)
+        );
+        assert_eq!(crm.create_tag("Again".into(), None, None).id, 102);
+    }
+
+    #[test]
     fn tags_are_created_and_found_by_name() {
         let mut crm = crm();
         let id = crm.create_tag("VIP".into(), None, Some(3)).id;

@@ -329,6 +329,9 @@ fn tags_list(state: &State, request: &Request) -> Response {
                 &url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>(),
             );
         }
+        if let Some(category) = category {
+            url.push_str(&format!("&category={category}"));
+        }
         url
     };
     Response::json(
