@@ -66,20 +66,22 @@ impl App {
             let seq = state.record(route, request);
             (seq, state.faults.delay_ms(), state.faults.take(route))
         };
-        if delay_ms > 0 {
-            std::thread::sleep(Duration::from_millis(delay_ms));
+        let hold_ms = delay_ms.saturating_add(fault.map_or(0, |f| f.hang_ms));
+        if hold_ms > 0 {
+            std::thread::sleep(Duration::from_millis(hold_ms));
         }
         let now = clock::now();
         let mut state = self.state();
         let mut response = match fault {
             Some(Fault {
-                status,
+                status: Some(status),
                 after: false,
+                ..
             }) => fault_response(route, status),
             _ => {
                 let real = self.dispatch(&mut state, route, request, now);
-                match fault {
-                    Some(Fault { status, .. }) => fault_response(route, status),
+                match fault.and_then(|f| f.status) {
+                    Some(status) => fault_response(route, status),
                     None => real,
                 }
             }
@@ -103,6 +105,9 @@ impl App {
             | Route::TagsPost
             | Route::TagsList
             | Route::TagCreate
+            | Route::TagGet
+            | Route::ContactModel
+            | Route::NotesPost
             | Route::Userinfo
             | Route::RestOther => {
                 rest::handle(&self.config, &self.schemas, state, route, request, now)

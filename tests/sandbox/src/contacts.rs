@@ -1,6 +1,7 @@
-//! Contacts and tags as Keap's REST v1 keeps them: upsert by email (or
-//! email and name), updates that change only the fields sent, and tags
-//! applied per id with a result for each.
+//! Contacts, tags, custom fields and notes as Keap's REST v1 keeps them:
+//! upsert by email (or email and name), updates that change only the
+//! fields sent, tags applied per id with a result for each, notes added to
+//! a contact's history.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,6 +9,8 @@ use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::config::SeedTag;
+use crate::fields::CustomFields;
+use crate::notes::{Note, NoteRequest, USER_ID};
 
 /// `duplicate_option` of `PUT /v1/contacts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +51,19 @@ impl Upserted {
 }
 
 /// Array fields merged element by element, keyed by this member, rather
-/// than replaced: Keap v1 updates `EMAIL2` without touching `EMAIL1`.
+/// than replaced.
+///
+/// Keap's v1 upsert updates a returning contact "with only the values
+/// provided in the request" (the spec's description of `PUT /v1/contacts`;
+/// `shared/KEAP.md` says the same, and that v2's upsert is the one that
+/// replaces whole lists). Its list entries are slots named by `field`
+/// (`EMAIL1`..`EMAIL3`, `PHONE1`..`PHONE5`, `FAX1`/`FAX2`, addresses
+/// `BILLING`/`SHIPPING`/`OTHER`), so an update that sends one slot
+/// replaces that slot whole and leaves the others as they were: sending
+/// a `BILLING` address with a new `line1` replaces the stored `BILLING`
+/// address (members not sent are gone from that entry) and keeps the
+/// `SHIPPING` one; sending `EMAIL1` keeps `EMAIL2`. Custom fields are keyed
+/// by `id` the same way, social accounts by `type`.
 const KEYED_ARRAYS: [(&str, &str); 6] = [
     ("email_addresses", "field"),
     ("phone_numbers", "field"),
@@ -64,8 +79,19 @@ struct Contact {
     /// Stored fields, shaped like the spec's FullContact.
     fields: Map<String, Value>,
     tag_ids: Vec<i64>,
+    /// Its notes, oldest first.
+    notes: Vec<Note>,
     date_created: u64,
     last_updated: u64,
+}
+
+/// A tag category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCategory {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
 }
 
 /// A tag.
@@ -77,8 +103,8 @@ pub struct Tag {
     pub name: String,
     /// Its description, when given.
     pub description: Option<String>,
-    /// Its category id, when given (categories are not modelled further).
-    pub category_id: Option<i64>,
+    /// Its category, when it has one.
+    pub category: Option<TagCategory>,
 }
 
 impl Tag {
@@ -88,8 +114,8 @@ impl Tag {
         if let Some(description) = &self.description {
             tag["description"] = json!(description);
         }
-        if let Some(id) = self.category_id {
-            tag["category"] = json!({"id": id, "name": format!("Category {id}")});
+        if let Some(category) = &self.category {
+            tag["category"] = json!({"id": category.id, "name": category.name});
         }
         tag
     }
@@ -120,7 +146,15 @@ impl TagResult {
     }
 }
 
-/// The contacts and tags of the sandbox's one Keap app.
+/// Why a note was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteRefusal {
+    /// No contact has the note's `contact_id`.
+    ContactNotFound,
+}
+
+/// The contacts, tags, custom fields and notes of the sandbox's one Keap
+/// app.
 #[derive(Debug, Clone)]
 pub struct Crm {
     /// In creation order; contact `id` is at `id - 1` (none is deleted).
@@ -131,13 +165,18 @@ pub struct Crm {
     /// slowing down as they went.
     by_email: HashMap<String, Vec<usize>>,
     tags: BTreeMap<i64, Tag>,
+    /// The contact model's custom fields.
+    pub fields: CustomFields,
     next_contact_id: i64,
+    next_note_id: i64,
+    /// Ids are never reused, so a deleted tag's id stays unknown.
+    next_tag_id: i64,
 }
 
 impl Crm {
     /// An app with these tags and no contacts.
     pub fn new(seed_tags: &[SeedTag]) -> Crm {
-        let tags = seed_tags
+        let tags: BTreeMap<i64, Tag> = seed_tags
             .iter()
             .map(|t| {
                 (
@@ -146,7 +185,7 @@ impl Crm {
                         id: t.id,
                         name: t.name.clone(),
                         description: None,
-                        category_id: None,
+                        category: None,
                     },
                 )
             })
@@ -154,8 +193,11 @@ impl Crm {
         Crm {
             contacts: Vec::new(),
             by_email: HashMap::new(),
+            next_tag_id: tags.keys().next_back().map_or(1, |max| max + 1),
             tags,
+            fields: CustomFields::default(),
             next_contact_id: 1,
+            next_note_id: 1,
         }
     }
 
@@ -199,6 +241,7 @@ impl Crm {
                     id,
                     fields,
                     tag_ids: Vec::new(),
+                    notes: Vec::new(),
                     date_created: now,
                     last_updated: now,
                 });
@@ -227,6 +270,50 @@ impl Crm {
     fn contact(&self, id: i64) -> Option<&Contact> {
         let index = usize::try_from(id.checked_sub(1)?).ok()?;
         self.contacts.get(index).filter(|c| c.id == id)
+    }
+
+    fn contact_mut(&mut self, id: i64) -> Option<&mut Contact> {
+        let index = usize::try_from(id.checked_sub(1)?).ok()?;
+        self.contacts.get_mut(index).filter(|c| c.id == id)
+    }
+
+    /// The first custom field id in an upsert body that the contact model
+    /// does not have.
+    pub fn unknown_custom_field(&self, body: &Map<String, Value>) -> Option<i64> {
+        body.get("custom_fields")
+            .and_then(Value::as_array)?
+            .iter()
+            .filter_map(|f| f.get("id").and_then(Value::as_i64))
+            .find(|id| !self.fields.contains(*id))
+    }
+
+    /// Adds a note to its contact.
+    pub fn add_note(&mut self, request: NoteRequest, now: u64) -> Result<&Note, NoteRefusal> {
+        let id = self.next_note_id;
+        if self.contact(request.contact_id).is_none() {
+            return Err(NoteRefusal::ContactNotFound);
+        }
+        self.next_note_id += 1;
+        let contact = self
+            .contact_mut(request.contact_id)
+            .ok_or(NoteRefusal::ContactNotFound)?;
+        contact.notes.push(Note {
+            id,
+            contact_id: request.contact_id,
+            title: request.title,
+            body: request.body,
+            kind: request.kind,
+            user_id: USER_ID,
+            date_created: now,
+        });
+        contact.notes.last().ok_or(NoteRefusal::ContactNotFound)
+    }
+
+    /// Every note, oldest first.
+    pub fn notes_json(&self) -> Vec<Value> {
+        let mut notes: Vec<&Note> = self.contacts.iter().flat_map(|c| &c.notes).collect();
+        notes.sort_unstable_by_key(|n| n.id);
+        notes.into_iter().map(Note::to_json).collect()
     }
 
     /// Applies tags to a contact; one result per distinct tag id.
@@ -260,9 +347,22 @@ impl Crm {
         self.contact(id).map(full_contact)
     }
 
-    /// Every contact, oldest first.
+    /// Every contact, oldest first, each with its `notes` (for the control
+    /// API; a REST answer has no `notes`).
     pub fn contacts_json(&self) -> Vec<Value> {
-        self.contacts.iter().map(full_contact).collect()
+        self.contacts
+            .iter()
+            .map(|c| {
+                let mut contact = full_contact(c);
+                contact["notes"] = c.notes.iter().map(Note::to_json).collect();
+                contact
+            })
+            .collect()
+    }
+
+    /// One tag.
+    pub fn tag(&self, id: i64) -> Option<&Tag> {
+        self.tags.get(&id)
     }
 
     /// Tags, by id; filtered by exact (case-insensitive) name and category.
@@ -270,24 +370,132 @@ impl Crm {
         self.tags
             .values()
             .filter(|t| name.is_none_or(|n| t.name.eq_ignore_ascii_case(n)))
-            .filter(|t| category.is_none_or(|c| t.category_id == Some(c)))
+            .filter(|t| category.is_none_or(|c| t.category.as_ref().is_some_and(|k| k.id == c)))
             .collect()
     }
 
-    /// Creates a tag with the next free id.
+    /// Creates a tag with the next free id, in the category with this id
+    /// (named as other tags of it name it).
     pub fn create_tag(
         &mut self,
         name: String,
         description: Option<String>,
         category_id: Option<i64>,
     ) -> &Tag {
-        let id = self.tags.keys().next_back().map_or(1, |max| max + 1);
-        self.tags.entry(id).or_insert(Tag {
+        let id = self.next_tag_id;
+        let category = category_id.map(|id| self.category(id));
+        self.insert_tag(Tag {
             id,
             name,
             description,
-            category_id,
+            category,
         })
+    }
+
+    /// The category with this id, named as a tag in it names it (or
+    /// `Category <id>` for a new one).
+    fn category(&self, id: i64) -> TagCategory {
+        self.tags
+            .values()
+            .filter_map(|t| t.category.clone())
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| TagCategory {
+                id,
+                name: format!("Category {id}"),
+            })
+    }
+
+    /// Adds a tag from a control API body `{"id"?, "name", "description"?,
+    /// "category"?: {"id", "name"?}}`; without `id` the next free one is
+    /// used. An existing id is refused.
+    pub fn add_tag(&mut self, body: &Value) -> Result<&Tag, String> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| "body must be a JSON object".to_owned())?;
+        const KEYS: [&str; 4] = ["id", "name", "description", "category"];
+        if let Some(key) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!("unknown key {key:?}; known: {}", KEYS.join(", ")));
+        }
+        let id = match object.get("id") {
+            None => self.next_tag_id,
+            Some(id) => id
+                .as_i64()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| "id must be a positive integer".to_owned())?,
+        };
+        if self.tags.contains_key(&id) {
+            return Err(format!("tag {id} exists already"));
+        }
+        let text = |key: &str| -> Result<Option<String>, String> {
+            match object.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| Some(t.to_owned()))
+                    .ok_or_else(|| format!("{key} must be a non-empty string")),
+            }
+        };
+        let name = text("name")?.ok_or_else(|| "name is required".to_owned())?;
+        let description = text("description")?;
+        let category = match object.get("category") {
+            None => None,
+            Some(category) => {
+                let category_id = category
+                    .get("id")
+                    .and_then(Value::as_i64)
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| "category.id must be a positive integer".to_owned())?;
+                let mut found = self.category(category_id);
+                if let Some(name) = category.get("name") {
+                    found.name = name
+                        .as_str()
+                        .filter(|n| !n.trim().is_empty())
+                        .ok_or_else(|| "category.name must be a non-empty string".to_owned())?
+                        .to_owned();
+                }
+                Some(found)
+            }
+        };
+        Ok(self.insert_tag(Tag {
+            id,
+            name,
+            description,
+            category,
+        }))
+    }
+
+    fn insert_tag(&mut self, tag: Tag) -> &Tag {
+        let id = tag.id;
+        self.next_tag_id = self.next_tag_id.max(id.saturating_add(1));
+        self.tags.entry(id).or_insert(tag)
+    }
+
+    /// Deletes a tag, and takes it off every contact that had it, as
+    /// deleting a tag in Keap does; whether it existed.
+    pub fn delete_tag(&mut self, id: i64) -> bool {
+        if self.tags.remove(&id).is_none() {
+            return false;
+        }
+        for contact in &mut self.contacts {
+            contact.tag_ids.retain(|t| *t != id);
+        }
+        true
+    }
+
+    /// Deletes a custom field, and its values on every contact; whether
+    /// it existed.
+    pub fn delete_custom_field(&mut self, id: i64) -> bool {
+        if !self.fields.delete(id) {
+            return false;
+        }
+        for contact in &mut self.contacts {
+            if let Some(Value::Array(values)) = contact.fields.get_mut("custom_fields") {
+                values.retain(|v| v.get("id").and_then(Value::as_i64) != Some(id));
+            }
+        }
+        true
     }
 }
 
@@ -577,6 +785,46 @@ mod tests {
             Some(&TagResult::ContactNotFound)
         );
         assert_eq!(crm.contact_json(1).unwrap()["tag_ids"], json!([101]));
+    }
+
+    #[test]
+    fn notes_need_their_contact_and_ids_run_across_contacts() {
+        let mut crm = crm();
+        let request = |contact_id| NoteRequest {
+            contact_id,
+            title: None,
+            body: Some("hi".into()),
+            kind: None,
+        };
+        assert_eq!(
+            crm.add_note(request(1), 0).err(),
+            Some(NoteRefusal::ContactNotFound)
+        );
+        for email in ["a@x.io", "b@x.io"] {
+            crm.upsert(&with_email(email, "A"), DuplicateOption::Email, 0);
+        }
+        assert_eq!(crm.add_note(request(2), 5).map(|n| n.id), Ok(1));
+        assert_eq!(crm.add_note(request(1), 6).map(|n| n.id), Ok(2));
+        let all = crm.notes_json();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0]["contact_id"], 2);
+        assert_eq!(crm.contacts_json()[0]["notes"][0]["id"], 2);
+        assert!(crm.contact_json(1).unwrap().get("notes").is_none());
+    }
+
+    #[test]
+    fn deleting_a_tag_takes_it_off_contacts_and_its_id_is_not_reused() {
+        let mut crm = crm();
+        crm.upsert(&with_email("a@x.io", "A"), DuplicateOption::Email, 0);
+        crm.apply_tags(1, &[101]);
+        assert!(crm.delete_tag(101));
+        assert!(!crm.delete_tag(101));
+        assert_eq!(crm.contact_json(1).unwrap()["tag_ids"], json!([]));
+        assert_eq!(
+            crm.apply_tags(1, &[101]).get(&101),
+            Some(&TagResult::TagIdNotFound)
+        );
+        assert_eq!(crm.create_tag("Again".into(), None, None).id, 102);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Injected failures: "fail the next N calls of this route", "fail this
-//! fraction of REST calls" (deterministic for a seed), and a delay on every
-//! answer. Set through `POST /_sandbox/faults`.
+//! Injected failures: "fail the next N calls of this route", "hold the
+//! next N calls of this route for a while" (a timeout, for a client with a
+//! shorter one), "fail this fraction of REST calls" (deterministic for a
+//! seed), and a delay on every answer. Set through `POST /_sandbox/faults`.
 
 use serde_json::{json, Map, Value};
 
@@ -52,14 +53,19 @@ impl Target {
 }
 
 /// A failure to answer instead of (or, with `after`, in place of) the real
-/// answer.
+/// answer, or a hold before answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
-    /// The status to answer.
-    pub status: u16,
+    /// The status to answer; `None` for a hold alone (the call is carried
+    /// out and answered normally, late).
+    pub status: Option<u16>,
     /// When true the call is carried out first and only its answer is
     /// replaced, like a response lost on the way back.
     pub after: bool,
+    /// How long to hold the call before carrying it out and answering: a
+    /// client whose timeout is shorter sees a timeout, and does not learn
+    /// whether Keap did the work.
+    pub hang_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -109,16 +115,17 @@ pub const MAX_DELAY_MS: u64 = 120_000;
 
 impl FaultPlan {
     /// Applies a `POST /_sandbox/faults` body. Keys: `route`+`status`
-    /// (+`count`, default 1, +`after`); `fail_rate`+`statuses` (+`seed`);
-    /// `delay_ms`; `clear`. Unknown keys are refused so a typo in a test
-    /// does not silently disable a fault.
+    /// and/or `hang_ms` (+`count`, default 1, +`after`);
+    /// `fail_rate`+`statuses` (+`seed`); `delay_ms`; `clear`. Unknown keys
+    /// are refused so a typo in a test does not silently disable a fault.
     pub fn apply(&mut self, body: &Value) -> Result<(), String> {
         let object = body
             .as_object()
             .ok_or_else(|| "body must be a JSON object".to_owned())?;
-        const KEYS: [&str; 9] = [
+        const KEYS: [&str; 10] = [
             "route",
             "status",
+            "hang_ms",
             "count",
             "after",
             "fail_rate",
@@ -134,7 +141,10 @@ impl FaultPlan {
         if object.get("clear") == Some(&Value::Bool(true)) {
             next = FaultPlan::default();
         }
-        if object.contains_key("route") || object.contains_key("status") {
+        if ["route", "status", "hang_ms"]
+            .iter()
+            .any(|k| object.contains_key(*k))
+        {
             next.counted.push(parse_counted(object)?);
         }
         if let Some(rate) = object.get("fail_rate") {
@@ -181,8 +191,9 @@ impl FaultPlan {
         }
         let index = usize::try_from(pick % random.statuses.len() as u64).unwrap_or(0);
         random.statuses.get(index).map(|&status| Fault {
-            status,
+            status: Some(status),
             after: false,
+            hang_ms: 0,
         })
     }
 
@@ -192,6 +203,7 @@ impl FaultPlan {
             "pending": self.counted.iter().map(|c| json!({
                 "route": c.target.name(),
                 "status": c.fault.status,
+                "hang_ms": c.fault.hang_ms,
                 "remaining": c.remaining,
                 "after": c.fault.after,
             })).collect::<Vec<_>>(),
@@ -221,7 +233,20 @@ fn parse_counted(object: &Map<String, Value>) -> Result<Counted, String> {
     let target = Target::parse(name).ok_or_else(|| {
         format!("unknown route {name:?}; use token, rest, any or a route name from the counts")
     })?;
-    let status = parse_status(object.get("status"))?;
+    let status = match object.get("status") {
+        None => None,
+        Some(status) => Some(parse_status(Some(status))?),
+    };
+    let hang_ms = match object.get("hang_ms") {
+        None => 0,
+        Some(ms) => ms
+            .as_u64()
+            .filter(|ms| (1..=MAX_DELAY_MS).contains(ms))
+            .ok_or_else(|| format!("hang_ms must be an integer 1..={MAX_DELAY_MS}"))?,
+    };
+    if status.is_none() && hang_ms == 0 {
+        return Err("a route fault needs a status, a hang_ms or both".to_owned());
+    }
     let remaining = match object.get("count") {
         None => 1,
         Some(count) => count
@@ -237,7 +262,11 @@ fn parse_counted(object: &Map<String, Value>) -> Result<Counted, String> {
     };
     Ok(Counted {
         target,
-        fault: Fault { status, after },
+        fault: Fault {
+            status,
+            after,
+            hang_ms,
+        },
         remaining,
     })
 }
@@ -284,9 +313,42 @@ mod tests {
         plan.apply(&json!({"route": "contacts_put", "status": 503, "count": 2}))
             .unwrap();
         assert_eq!(plan.take(Route::TagsPost), None);
-        assert_eq!(plan.take(Route::ContactsPut).map(|f| f.status), Some(503));
-        assert_eq!(plan.take(Route::ContactsPut).map(|f| f.status), Some(503));
+        assert_eq!(
+            plan.take(Route::ContactsPut).map(|f| f.status),
+            Some(Some(503))
+        );
+        assert_eq!(
+            plan.take(Route::ContactsPut).map(|f| f.status),
+            Some(Some(503))
+        );
         assert_eq!(plan.take(Route::ContactsPut), None);
+    }
+
+    #[test]
+    fn a_hang_alone_holds_the_call_and_can_come_with_a_status() {
+        let mut plan = FaultPlan::default();
+        plan.apply(&json!({"route": "notes_post", "hang_ms": 50}))
+            .unwrap();
+        plan.apply(&json!({"route": "notes_post", "hang_ms": 10, "status": 504, "after": true}))
+            .unwrap();
+        assert_eq!(plan.take(Route::TagsPost), None);
+        assert_eq!(
+            plan.take(Route::NotesPost),
+            Some(Fault {
+                status: None,
+                after: false,
+                hang_ms: 50
+            })
+        );
+        assert_eq!(
+            plan.take(Route::NotesPost),
+            Some(Fault {
+                status: Some(504),
+                after: true,
+                hang_ms: 10
+            })
+        );
+        assert_eq!(plan.take(Route::NotesPost), None);
     }
 
     #[test]
@@ -310,7 +372,7 @@ mod tests {
                 .unwrap();
             assert_eq!(plan.take(Route::TokenRefresh), None);
             (0..200)
-                .map(|_| plan.take(Route::ContactsPut).map(|f| f.status))
+                .map(|_| plan.take(Route::ContactsPut).and_then(|f| f.status))
                 .collect::<Vec<_>>()
         };
         let first = run();
@@ -328,6 +390,9 @@ mod tests {
             json!({"route": "nope", "status": 500}),
             json!({"route": "rest", "status": 200}),
             json!({"route": "rest", "status": 500, "count": 0}),
+            json!({"route": "rest"}),
+            json!({"route": "notes_post", "hang_ms": 0}),
+            json!({"route": "notes_post", "hang_ms": 999_999}),
             json!({"fail_rate": 2}),
             json!({"delay_ms": 5, "rout": "rest"}),
             json!([1]),

@@ -75,29 +75,66 @@
 //!     email or phone; emails must look like emails. Upsert by email
 //!     (case-insensitive; `EmailAndName` also compares given and family
 //!     name): 201 created, 200 updated, with the full contact (integer
-//!     `id`, `tag_ids`, `email_status`, `origin.date`, ...). An update
-//!     changes only the fields sent: array fields merge by their `field`
-//!     (custom fields by `id`). A custom field's `content` may be any JSON
-//!     value: the spec's bare `{"type":"object"}` there is springfox's
-//!     rendering of `java.lang.Object`, and Keap takes strings.
+//!     `id`, `tag_ids`, `email_status`, `origin.date`, ...). Every field
+//!     of the spec's request is stored and answered back, `job_title`,
+//!     `website` and `addresses` (`field` `BILLING`/`SHIPPING`/`OTHER`,
+//!     `line1`, `line2`, `locality`, `region`, `postal_code`, `zip_code`,
+//!     `zip_four`, `country_code`) included; an address with a `region`
+//!     and no `country_code` is refused (400), as the spec says Keap does.
+//!     An update changes only the fields sent ("Existing Contacts are
+//!     updated with only the values provided", the spec): list entries
+//!     are slots keyed by `field` (custom fields by `id`, social accounts
+//!     by `type`), so sending `EMAIL1` replaces the stored `EMAIL1` entry
+//!     whole and keeps `EMAIL2`; sending a `BILLING` address keeps the
+//!     `SHIPPING` one (v2's upsert, not served here, replaces whole
+//!     lists). A custom field must exist in the contact model (else 400);
+//!     its `content` may be any JSON value: the spec's bare
+//!     `{"type":"object"}` there is springfox's rendering of
+//!     `java.lang.Object`, and Keap takes strings.
 //!   - `POST /v1/contacts/{id}/tags` `{"tagIds":[...]}` (at most 100): 200
 //!     with a map `{"101":"SUCCESS","102":"DUPLICATE","999":"TAG_ID_NOT_FOUND"}`.
 //!     An unknown contact gets `CONTACT_NOT_FOUND` for every tag (the spec
 //!     lists no 404 for this call).
-//!   - `GET /v1/tags?name=&limit=&offset=&category=` and `POST /v1/tags`
-//!     (201), `GET /v1/oauth/connect/userinfo`.
+//!     A tag id that does not exist (never did, or was deleted through the
+//!     control API) gets `TAG_ID_NOT_FOUND`.
+//!   - `POST /v1/notes` `{"contact_id","title","body","type"}` (the spec's
+//!     `RequestNote`: `contact_id` required, `type` one of `Appointment`,
+//!     `Call`, `Email`, `Fax`, `Letter`, `Other`, unknown properties
+//!     refused, a title or a body required, `user_id` only the sandbox's
+//!     user 1): 201 with the note (`id`, `contact_id`, `title`, `body`,
+//!     `type`, `user_id`, `date_created`, `last_updated`,
+//!     `last_updated_by`). An unknown contact gets 400 `{"message":...}`.
+//!     Each call adds a note; none replaces another.
+//!   - `GET /v1/tags?name=&limit=&offset=&category=`: `{"tags":[{"id",
+//!     "name","description","category":{"id","name"}}],"count","next",
+//!     "previous"}`, by id; `name` matches whole names, case-insensitively;
+//!     `limit` defaults to and is capped at 1000; `count` is the total that
+//!     match; `next` and `previous` are absolute URLs and always present,
+//!     as in Keap (`next` points past the end on the last page), so a
+//!     client pages until `offset` + the page's length reaches `count`.
+//!     `GET /v1/tags/{id}`: the tag, 404 when there is none. `POST
+//!     /v1/tags` (201) creates one; ids are never reused.
+//!   - `GET /v1/contacts/model`: `{"custom_fields":[{"id","label",
+//!     "field_name","field_type","record_type","options":[{"id","label"}],
+//!     "default_value"}],"optional_properties":[...]}`. The sandbox starts
+//!     with custom fields 7 Company (Text), 8 Interest (Dropdown: Sales,
+//!     Support, Other) and 9 Comments (TextArea).
+//!   - `GET /v1/oauth/connect/userinfo`.
 //!
 //! ## Control API (for tests; JSON, no auth, loopback only)
 //!
 //! - `GET /_sandbox/`: an HTML page listing the contacts (with tag names
-//!   and opt-in reason) and the latest requests, for a person running
-//!   `make dev`.
+//!   and opt-in reason), their notes, the tags and custom fields, and the
+//!   latest requests, for a person running `make dev`.
 //! - `GET /_sandbox/state`: `contacts` (everything stored, with `tag_ids`,
-//!   `opt_in_reason`, `custom_fields`, ...), `tags`, `counts` of calls per
-//!   route (`authorize`, `authorize_decision`, `token_authorization_code`,
-//!   `token_refresh`, `token_other`, `contacts_put`, `tags_post` (apply tags
-//!   to a contact), `tags_list`, `tag_create`, `userinfo`, `rest_other`,
-//!   `not_found`), `requests`: every received request in order with
+//!   `opt_in_reason`, `custom_fields`, ..., and `notes`: the contact's
+//!   notes, oldest first), `notes` (every note, by id), `tags`,
+//!   `custom_fields` (as the contact model lists them), `counts` of calls
+//!   per route (`authorize`, `authorize_decision`,
+//!   `token_authorization_code`, `token_refresh`, `token_other`,
+//!   `contacts_put`, `tags_post` (apply tags to a contact), `tags_list`,
+//!   `tag_create`, `tag_get`, `contact_model`, `notes_post`, `userinfo`,
+//!   `rest_other`, `not_found`), `requests`: every received request in order with
 //!   `seq`, `route`, `method`, `path`, `query`, `query_params`, `headers`
 //!   (lower-case names), `body`, `form` or `json` (the decoded body) and
 //!   the `status` answered (the last 2000; `requests_dropped` counts
@@ -108,7 +145,15 @@
 //!   (default 1) calls of R with S (400..=599), where R is `token`, `rest`,
 //!   `any` (token and REST) or a route name from `counts`; with
 //!   `"after":true` the call is carried out and only its answer replaced
-//!   (a lost response). `{"fail_rate":0.3,"seed":42,"statuses":[500,429]}`
+//!   (a lost response). `{"route":R,"hang_ms":N,"count":N}` holds the next
+//!   N calls of R for `hang_ms` (1..=120000) before carrying them out and
+//!   answering normally: a client with a shorter timeout sees a timeout
+//!   while Keap did the work (with a `status` too, the held call is then
+//!   failed as above). So `{"route":"notes_post","status":503}`,
+//!   `{"route":"notes_post","status":429}`, `{"route":"notes_post",
+//!   "hang_ms":30000}` fail only the note call, like the same with
+//!   `tags_post` only the tags call.
+//!   `{"fail_rate":0.3,"seed":42,"statuses":[500,429]}`
 //!   fails that fraction of REST calls, deterministically for the seed
 //!   (`fail_rate: 0` turns it off). `{"delay_ms":N}` delays every Keap
 //!   answer. `{"clear":true}` removes all faults. A 429 answers Keap's
@@ -119,9 +164,23 @@
 //!   refresh token is revoked.
 //! - `POST /_sandbox/config`: `{"expires_in":N,
 //!   "refresh_error":"invalid_grant"|"invalid_request",
-//!   "reject_contacts_with_status":400|null}`; the last makes every
-//!   `PUT /v1/contacts` answer that status until set back to `null`
-//!   (for dead-letter tests).
+//!   "reject_contacts_with_status":400|null,
+//!   "reject_notes_with_status":400|null}`; the last two make every
+//!   `PUT /v1/contacts` (or `POST /v1/notes`) answer that status until set
+//!   back to `null` (a permanent refusal, for dead-letter tests).
+//! - `POST /_sandbox/tags` `{"id"?,"name","description"?,"category"?:
+//!   {"id","name"?}}`: adds a tag (200 with it; without `id` the next
+//!   free one; an existing id is refused). `DELETE /_sandbox/tags/{id}`
+//!   (or `POST /_sandbox/tags/{id}/delete`): deletes it and takes it off
+//!   every contact, as Keap does; 200 `{"deleted":id}`, 404 when there is
+//!   none. Tagging with a deleted tag then answers `TAG_ID_NOT_FOUND`.
+//! - `POST /_sandbox/custom-fields` `{"id"?,"label","field_type"?,
+//!   "field_name"?,"options"?,"default_value"?}` (`field_type` from the
+//!   spec's list, default `Text`; an option is a string or
+//!   `{"id","label"}`): adds a contact custom field.
+//!   `DELETE /_sandbox/custom-fields/{id}` (or
+//!   `POST /_sandbox/custom-fields/{id}/delete`): deletes it and its
+//!   values; an upsert naming it is then refused (400).
 //! - `POST /_sandbox/reset`: back to the state at start.
 
 mod app;
@@ -131,7 +190,9 @@ mod contacts;
 mod control;
 mod dashboard;
 mod faults;
+mod fields;
 mod http;
+mod notes;
 mod oauth;
 mod rest;
 mod route;

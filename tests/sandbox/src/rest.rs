@@ -1,19 +1,30 @@
 //! Keap REST v1 under `/crm/rest`: the gateway's authentication, then the
-//! calls the worker makes (contact upsert, tag application) and the ones an
-//! operator uses to look around (tag list and creation, userinfo).
+//! calls the worker makes (contact upsert, tag application, notes) and the
+//! ones an operator uses to look around (tags, the contact model,
+//! userinfo).
 //!
 //! Unknown contact on tag application: the spec lists no 404 for
 //! `POST /v1/contacts/{id}/tags`, only a 200 with a result per tag, so the
-//! sandbox answers 200 with `CONTACT_NOT_FOUND` for every tag.
+//! sandbox answers 200 with `CONTACT_NOT_FOUND` for every tag. Unknown
+//! contact on `POST /v1/notes`: the spec lists no 4xx but 401 and 403 for
+//! it; the sandbox answers 400 `{"message": ...}`, as for any other body
+//! Keap refuses (a permanent refusal either way).
+//!
+//! Paging (`GET /v1/tags`): `count` is the total that match, and `next`
+//! and `previous` are always present, as Keap's v1 list answers have them
+//! (`next` points past the end on the last page): a client stops when
+//! `offset` + the page's length reaches `count`, or on an empty page, not
+//! when `next` is missing.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
-use crate::contacts::{DuplicateOption, Upserted};
+use crate::contacts::{DuplicateOption, NoteRefusal, Upserted};
 use crate::http::{Request, Response};
-use crate::route::{contact_tags_id, Route};
+use crate::notes::NoteRequest;
+use crate::route::{contact_tags_id, tag_id, Route};
 use crate::schema::{Operation, Schemas};
 use crate::state::State;
 use crate::tokens::AccessCheck;
@@ -91,6 +102,9 @@ pub fn handle(
         Route::TagsPost => tags_post(schemas, state, request),
         Route::TagsList => tags_list(state, request),
         Route::TagCreate => tag_create(schemas, state, request),
+        Route::TagGet => tag_get(state, request),
+        Route::ContactModel => Response::json(200, &state.crm.fields.model_json()),
+        Route::NotesPost => notes_post(schemas, state, request, now),
         Route::Userinfo => userinfo(config),
         _ => Response::message(404, "No such resource in the Keap sandbox"),
     }
@@ -192,6 +206,9 @@ fn contacts_put(schemas: &Schemas, state: &mut State, request: &Request, now: u6
         Ok(option) => option,
         Err(problem) => return Response::message(400, &problem),
     };
+    if let Some(id) = state.crm.unknown_custom_field(object) {
+        return Response::message(400, &format!("Custom field with id {id} does not exist"));
+    }
     let outcome = state.crm.upsert(object, option, now);
     let status = match outcome {
         Upserted::Created(_) => 201,
@@ -229,6 +246,45 @@ fn tags_post(schemas: &Schemas, state: &mut State, request: &Request) -> Respons
         .map(|(id, result)| (id.to_string(), result.name()))
         .collect();
     Response::json(200, &json!(answer))
+}
+
+fn notes_post(schemas: &Schemas, state: &mut State, request: &Request, now: u64) -> Response {
+    if let Some(status) = state.settings.reject_notes_with_status {
+        return Response::message(
+            status,
+            "Note rejected (sandbox switch reject_notes_with_status is on)",
+        );
+    }
+    let body = match validated(schemas, Operation::NotesPostRequest, request) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let note = match NoteRequest::parse(&body) {
+        Ok(note) => note,
+        Err(problem) => return Response::message(400, &problem),
+    };
+    let contact_id = note.contact_id;
+    match state.crm.add_note(note, now) {
+        Ok(note) => Response::json(201, &note.to_json()),
+        Err(NoteRefusal::ContactNotFound) => {
+            Response::message(400, &format!("Contact with ID {contact_id} not found"))
+        }
+    }
+}
+
+fn tag_get(state: &State, request: &Request) -> Response {
+    let rest_path = request
+        .path
+        .trim_end_matches('/')
+        .strip_prefix("/crm/rest")
+        .unwrap_or_default();
+    let Some(id) = tag_id(rest_path).and_then(|id| id.parse::<i64>().ok()) else {
+        return Response::message(400, "id must be an integer");
+    };
+    match state.crm.tag(id) {
+        Some(tag) => Response::json(200, &tag.to_json()),
+        None => Response::message(404, &format!("Tag with ID {id} not found")),
+    }
 }
 
 fn query_number(request: &Request, name: &str) -> Result<Option<i64>, Response> {
@@ -272,6 +328,9 @@ fn tags_list(state: &State, request: &Request) -> Response {
             url.push_str(
                 &url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>(),
             );
+        }
+        if let Some(category) = category {
+            url.push_str(&format!("&category={category}"));
         }
         url
     };

@@ -22,6 +22,13 @@ pub enum Route {
     TagsList,
     /// `POST /crm/rest/v1/tags`: create a tag.
     TagCreate,
+    /// `GET /crm/rest/v1/tags/{id}`: read one tag.
+    TagGet,
+    /// `GET /crm/rest/v1/contacts/model`: custom fields and optional
+    /// properties of contacts.
+    ContactModel,
+    /// `POST /crm/rest/v1/notes`: add a note to a contact.
+    NotesPost,
     /// `GET /crm/rest/v1/oauth/connect/userinfo`.
     Userinfo,
     /// Any other path under `/crm/rest`.
@@ -44,6 +51,9 @@ impl Route {
                 ("PUT", "/v1/contacts") => Route::ContactsPut,
                 ("GET", "/v1/tags") => Route::TagsList,
                 ("POST", "/v1/tags") => Route::TagCreate,
+                ("GET", "/v1/contacts/model") => Route::ContactModel,
+                ("POST", "/v1/notes") => Route::NotesPost,
+                ("GET", _) if tag_id(rest).is_some() => Route::TagGet,
                 ("GET", "/v1/oauth/connect/userinfo") => Route::Userinfo,
                 ("POST", _) if contact_tags_id(rest).is_some() => Route::TagsPost,
                 _ => Route::RestOther,
@@ -73,6 +83,9 @@ impl Route {
             Route::TagsPost => "tags_post",
             Route::TagsList => "tags_list",
             Route::TagCreate => "tag_create",
+            Route::TagGet => "tag_get",
+            Route::ContactModel => "contact_model",
+            Route::NotesPost => "notes_post",
             Route::Userinfo => "userinfo",
             Route::RestOther => "rest_other",
             Route::Control => "control",
@@ -81,7 +94,7 @@ impl Route {
     }
 
     /// Every route.
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 16] = [
         Route::Authorize,
         Route::AuthorizeDecision,
         Route::TokenAuthorizationCode,
@@ -91,6 +104,9 @@ impl Route {
         Route::TagsPost,
         Route::TagsList,
         Route::TagCreate,
+        Route::TagGet,
+        Route::ContactModel,
+        Route::NotesPost,
         Route::Userinfo,
         Route::RestOther,
         Route::Control,
@@ -118,6 +134,9 @@ impl Route {
                 | Route::TagsPost
                 | Route::TagsList
                 | Route::TagCreate
+                | Route::TagGet
+                | Route::ContactModel
+                | Route::NotesPost
                 | Route::Userinfo
                 | Route::RestOther
         )
@@ -129,6 +148,13 @@ pub fn contact_tags_id(rest_path: &str) -> Option<&str> {
     rest_path
         .strip_prefix("/v1/contacts/")?
         .strip_suffix("/tags")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// The `{id}` segment of `/v1/tags/{id}`, unparsed.
+pub fn tag_id(rest_path: &str) -> Option<&str> {
+    rest_path
+        .strip_prefix("/v1/tags/")
         .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
@@ -157,6 +183,22 @@ mod tests {
         assert_eq!(
             Route::classify("GET", "/_sandbox/state", None),
             Route::Control
+        );
+        assert_eq!(
+            Route::classify("POST", "/crm/rest/v1/notes", None),
+            Route::NotesPost
+        );
+        assert_eq!(
+            Route::classify("GET", "/crm/rest/v1/tags/101", None),
+            Route::TagGet
+        );
+        assert_eq!(
+            Route::classify("GET", "/crm/rest/v1/tags/", None),
+            Route::TagsList
+        );
+        assert_eq!(
+            Route::classify("GET", "/crm/rest/v1/contacts/model", None),
+            Route::ContactModel
         );
         assert_eq!(Route::classify("GET", "/nope", None), Route::NotFound);
         for route in Route::ALL {

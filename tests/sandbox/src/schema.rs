@@ -8,7 +8,9 @@
 //! blanking a returning contact's data in the real Keap). One leniency is
 //! deliberate: springfox renders a Java `Object` field as a bare
 //! `{"type":"object"}`, which Keap fills with strings and numbers (custom
-//! field `content`), so such a schema accepts any JSON value.
+//! field `content`), so such a schema accepts any JSON value. So does a
+//! `$ref` left in place for a recursive schema (see `inline_refs`): the
+//! nested options of a custom field option are not checked.
 
 use std::fmt;
 use std::path::Path;
@@ -37,18 +39,30 @@ pub enum Operation {
     TagsPostResponse,
     /// `GET /v1/tags` answer.
     TagsGetResponse,
+    /// `GET /v1/tags/{id}` answer.
+    TagGetResponse,
+    /// `GET /v1/contacts/model` answer.
+    ContactModelResponse,
+    /// `POST /v1/notes` request body.
+    NotesPostRequest,
+    /// `POST /v1/notes` answer (201).
+    NotesPostResponse,
     /// `GET /v1/oauth/connect/userinfo` answer.
     UserinfoResponse,
 }
 
 impl Operation {
-    const ALL: [Operation; 7] = [
+    const ALL: [Operation; 11] = [
         Operation::ContactsPutRequest,
         Operation::ContactsPutResponse,
         Operation::ContactTagsPostRequest,
         Operation::TagsPostRequest,
         Operation::TagsPostResponse,
         Operation::TagsGetResponse,
+        Operation::TagGetResponse,
+        Operation::ContactModelResponse,
+        Operation::NotesPostRequest,
+        Operation::NotesPostResponse,
         Operation::UserinfoResponse,
     ];
 
@@ -61,6 +75,10 @@ impl Operation {
             Operation::TagsPostRequest => "tags_post_request",
             Operation::TagsPostResponse => "tags_post_response",
             Operation::TagsGetResponse => "tags_get_response",
+            Operation::TagGetResponse => "tag_get_response",
+            Operation::ContactModelResponse => "contact_model_response",
+            Operation::NotesPostRequest => "notes_post_request",
+            Operation::NotesPostResponse => "notes_post_response",
             Operation::UserinfoResponse => "userinfo_response",
         }
     }
@@ -85,6 +103,18 @@ impl Operation {
             }
             Operation::TagsGetResponse => {
                 "/paths/~1v1~1tags/get/responses/200/content/application~1json/schema"
+            }
+            Operation::TagGetResponse => {
+                "/paths/~1v1~1tags~1{id}/get/responses/200/content/application~1json/schema"
+            }
+            Operation::ContactModelResponse => {
+                "/paths/~1v1~1contacts~1model/get/responses/200/content/application~1json/schema"
+            }
+            Operation::NotesPostRequest => {
+                "/paths/~1v1~1notes/post/requestBody/content/application~1json/schema"
+            }
+            Operation::NotesPostResponse => {
+                "/paths/~1v1~1notes/post/responses/201/content/application~1json/schema"
             }
             Operation::UserinfoResponse => {
                 "/paths/~1v1~1oauth~1connect~1userinfo/get/responses/200/content/application~1json/schema"
@@ -181,24 +211,27 @@ impl fmt::Display for Violation {
     }
 }
 
-/// How deep `$ref`s may nest when inlined; the spec's error schemas are
-/// recursive, the ones used here are not.
+/// How deep `$ref`s may nest when inlined (a guard: only non-recursive
+/// references are inlined, so they end on their own).
 const MAX_REF_DEPTH: usize = 16;
 
-/// Replaces every `{"$ref": "#/..."}` in `schema` by what it points at.
+/// Replaces every `{"$ref": "#/..."}` in `schema` by what it points at,
+/// except a reference to a recursive schema (one that reaches itself
+/// through its own `$ref`s, like the contact model's `CustomFieldOption`,
+/// whose `options` hold more options): springfox already wrote such a
+/// schema out once in place and kept `$ref` only for the recursion, so the
+/// reference stays as it is, and the validator accepts any value there.
 fn inline_refs(schema: &Value, spec: &Value, depth: usize) -> Result<Value, String> {
     if depth > MAX_REF_DEPTH {
-        return Err("recursive $ref".to_owned());
+        return Err("$refs nested too deeply".to_owned());
     }
     match schema {
         Value::Object(map) => {
             if let Some(Value::String(reference)) = map.get("$ref") {
-                let pointer = reference
-                    .strip_prefix('#')
-                    .ok_or_else(|| format!("external $ref {reference}"))?;
-                let target = spec
-                    .pointer(pointer)
-                    .ok_or_else(|| format!("dangling $ref {reference}"))?;
+                let target = ref_target(reference, spec)?;
+                if reaches(target, spec, reference, &mut Vec::new())? {
+                    return Ok(schema.clone());
+                }
                 return inline_refs(target, spec, depth + 1);
             }
             let mut out = serde_json::Map::new();
@@ -213,6 +246,54 @@ fn inline_refs(schema: &Value, spec: &Value, depth: usize) -> Result<Value, Stri
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),
+    }
+}
+
+/// What a local `$ref` (`#/...`) points at.
+fn ref_target<'a>(reference: &str, spec: &'a Value) -> Result<&'a Value, String> {
+    let pointer = reference
+        .strip_prefix('#')
+        .ok_or_else(|| format!("external $ref {reference}"))?;
+    spec.pointer(pointer)
+        .ok_or_else(|| format!("dangling $ref {reference}"))
+}
+
+/// Whether `schema` refers to `wanted`, directly or through other
+/// references (each followed once).
+fn reaches(
+    schema: &Value,
+    spec: &Value,
+    wanted: &str,
+    followed: &mut Vec<String>,
+) -> Result<bool, String> {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                if reference == wanted {
+                    return Ok(true);
+                }
+                if followed.contains(reference) {
+                    return Ok(false);
+                }
+                followed.push(reference.clone());
+                return reaches(ref_target(reference, spec)?, spec, wanted, followed);
+            }
+            for value in map.values() {
+                if reaches(value, spec, wanted, followed)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Value::Array(items) => {
+            for item in items {
+                if reaches(item, spec, wanted, followed)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        _ => Ok(false),
     }
 }
 
@@ -426,7 +507,11 @@ mod tests {
             json!({"type": "object", "properties": {"a": {"$ref": "#/components/schemas/X"}}});
         let inlined = inline_refs(&schema, &spec, 0).unwrap();
         assert_eq!(inlined["properties"]["a"], json!({"type": "string"}));
-        let looped = json!({"components": {"schemas": {"L": {"$ref": "#/components/schemas/L"}}}});
-        assert!(inline_refs(&json!({"$ref": "#/components/schemas/L"}), &looped, 0).is_err());
+        let looped = json!({"components": {"schemas": {
+            "L": {"type": "object", "properties": {"more": {"$ref": "#/components/schemas/L"}}}
+        }}});
+        let reference = json!({"$ref": "#/components/schemas/L"});
+        assert_eq!(inline_refs(&reference, &looped, 0), Ok(reference.clone()));
+        assert!(inline_refs(&json!({"$ref": "#/components/schemas/Nope"}), &looped, 0).is_err());
     }
 }

@@ -50,6 +50,8 @@ pub struct Settings {
     /// When set, every `PUT /v1/contacts` answers this status (a permanent
     /// rejection, for dead-letter tests).
     pub reject_contacts_with_status: Option<u16>,
+    /// The same for every `POST /v1/notes`.
+    pub reject_notes_with_status: Option<u16>,
 }
 
 impl Settings {
@@ -68,33 +70,25 @@ impl Settings {
                         .ok_or_else(|| "expires_in must be a positive integer".to_owned())?;
                 }
                 "refresh_error" => {
-                    next.refresh_error = value
-                        .as_str()
-                        .and_then(RefreshError::parse)
-                        .ok_or_else(|| {
-                            "refresh_error must be \"invalid_request\" or \"invalid_grant\""
-                                .to_owned()
-                        })?;
+                    next.refresh_error =
+                        value
+                            .as_str()
+                            .and_then(RefreshError::parse)
+                            .ok_or_else(|| {
+                                "refresh_error must be \"invalid_request\" or \"invalid_grant\""
+                                    .to_owned()
+                            })?;
                 }
                 "reject_contacts_with_status" => {
-                    next.reject_contacts_with_status = if value.is_null() {
-                        None
-                    } else {
-                        Some(
-                            value
-                                .as_u64()
-                                .and_then(|s| u16::try_from(s).ok())
-                                .filter(|s| (400..=599).contains(s))
-                                .ok_or_else(|| {
-                                    "reject_contacts_with_status must be null or 400..=599"
-                                        .to_owned()
-                                })?,
-                        )
-                    };
+                    next.reject_contacts_with_status = parse_reject(key, value)?;
+                }
+                "reject_notes_with_status" => {
+                    next.reject_notes_with_status = parse_reject(key, value)?;
                 }
                 other => {
                     return Err(format!(
-                        "unknown key {other:?}; known: expires_in, refresh_error, reject_contacts_with_status"
+                        "unknown key {other:?}; known: expires_in, refresh_error, \
+                         reject_contacts_with_status, reject_notes_with_status"
                     ))
                 }
             }
@@ -109,8 +103,22 @@ impl Settings {
             "expires_in": self.expires_in,
             "refresh_error": self.refresh_error.name(),
             "reject_contacts_with_status": self.reject_contacts_with_status,
+            "reject_notes_with_status": self.reject_notes_with_status,
         })
     }
+}
+
+/// A `reject_*_with_status` value: `null` (off) or a status 400..=599.
+fn parse_reject(key: &str, value: &Value) -> Result<Option<u16>, String> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (400..=599).contains(s))
+        .map(Some)
+        .ok_or_else(|| format!("{key} must be null or 400..=599"))
 }
 
 /// One received request, as the control API shows it.
@@ -225,6 +233,7 @@ impl State {
                 expires_in: config.expires_in,
                 refresh_error: RefreshError::InvalidRequest,
                 reject_contacts_with_status: None,
+                reject_notes_with_status: None,
             },
             tokens: TokenStore::default(),
             crm: Crm::new(&config.tags),
@@ -310,6 +319,8 @@ impl State {
         json!({
             "contacts": self.crm.contacts_json(),
             "tags": self.crm.tags_matching(None, None).iter().map(|t| t.to_json()).collect::<Vec<_>>(),
+            "custom_fields": self.crm.fields.to_json(),
+            "notes": self.crm.notes_json(),
             "counts": self.counts,
             "requests": self.log.iter().map(LoggedRequest::to_json).collect::<Vec<_>>(),
             "requests_dropped": self.log_dropped,
@@ -335,6 +346,11 @@ mod tests {
             .unwrap();
         assert_eq!(s.reject_contacts_with_status, None);
         assert!(s.apply(&json!({"expires": 5})).is_err());
+        s.apply(&json!({"reject_notes_with_status": 422})).unwrap();
+        assert_eq!(s.reject_notes_with_status, Some(422));
+        assert!(s
+            .apply(&json!({"reject_notes_with_status": "400"}))
+            .is_err());
         assert!(s
             .apply(&json!({"reject_contacts_with_status": 200}))
             .is_err());

@@ -336,3 +336,118 @@ fn concurrent_upserts_of_one_email_make_one_contact() {
         Some(1)
     );
 }
+
+#[test]
+fn job_title_website_and_addresses_are_stored_and_answered() {
+    let sandbox = Sandbox::start();
+    let mut body = ada();
+    body["job_title"] = json!("Analyst");
+    body["website"] = json!("https://ada.example.org");
+    body["addresses"] = json!([{
+        "field": "BILLING", "line1": "1 Main St", "line2": "Flat 2", "locality": "Springfield",
+        "region": "IL", "postal_code": "62701", "zip_code": "62701", "zip_four": "1234",
+        "country_code": "USA"
+    }]);
+    let created = sandbox.rest("PUT", "/v1/contacts", &body);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let contact = created.json();
+    assert_eq!(contact["job_title"], "Analyst");
+    assert_eq!(contact["website"], "https://ada.example.org");
+    assert_eq!(contact["addresses"], body["addresses"]);
+    assert_eq!(
+        schemas().validate(Operation::ContactsPutResponse, &contact),
+        Ok(())
+    );
+    assert_eq!(
+        schemas().validate(Operation::ContactsPutRequest, &body),
+        Ok(()),
+        "the request itself is what the spec allows"
+    );
+}
+
+#[test]
+fn a_returning_contacts_list_entries_merge_by_field() {
+    let sandbox = Sandbox::start();
+    let first = json!({
+        "duplicate_option": "Email",
+        "email_addresses": [
+            {"email": "ada@example.com", "field": "EMAIL1"},
+            {"email": "ada@work.example", "field": "EMAIL2"}
+        ],
+        "phone_numbers": [
+            {"number": "111", "field": "PHONE1"},
+            {"number": "222", "field": "PHONE2"}
+        ],
+        "addresses": [
+            {"field": "BILLING", "line1": "1 Old Rd", "locality": "Leeds", "country_code": "GBR"},
+            {"field": "SHIPPING", "line1": "9 Dock St", "country_code": "GBR"}
+        ],
+        "job_title": "Analyst"
+    });
+    assert_eq!(sandbox.rest("PUT", "/v1/contacts", &first).status, 201);
+    let again = json!({
+        "duplicate_option": "Email",
+        "email_addresses": [{"email": "ada@example.com", "field": "EMAIL1"}],
+        "phone_numbers": [{"number": "333", "field": "PHONE1"}],
+        "addresses": [{"field": "BILLING", "line1": "2 New Rd", "region": "ENG", "country_code": "GBR"}]
+    });
+    let reply = sandbox.rest("PUT", "/v1/contacts", &again);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let contact = reply.json();
+    // The slots sent are replaced whole; the others are kept.
+    assert_eq!(contact["email_addresses"], first["email_addresses"]);
+    assert_eq!(
+        contact["phone_numbers"],
+        json!([{"number": "333", "field": "PHONE1"}, {"number": "222", "field": "PHONE2"}])
+    );
+    assert_eq!(
+        contact["addresses"],
+        json!([
+            {"field": "BILLING", "line1": "2 New Rd", "region": "ENG", "country_code": "GBR"},
+            {"field": "SHIPPING", "line1": "9 Dock St", "country_code": "GBR"}
+        ])
+    );
+    assert_eq!(contact["job_title"], "Analyst", "unsent fields stay");
+    // The second email still finds the contact.
+    let by_work = json!({
+        "duplicate_option": "Email",
+        "email_addresses": [{"email": "ADA@work.example", "field": "EMAIL2"}]
+    });
+    assert_eq!(sandbox.rest("PUT", "/v1/contacts", &by_work).status, 200);
+    assert_eq!(
+        sandbox.state()["contacts"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn an_address_with_a_region_needs_a_country_code() {
+    let sandbox = Sandbox::start();
+    let mut body = ada();
+    body["addresses"] = json!([{"field": "BILLING", "line1": "1 Main St", "region": "IL"}]);
+    let refused = sandbox.rest("PUT", "/v1/contacts", &body);
+    assert_eq!(refused.status, 400);
+    let message = refused.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("country_code"), "{message}");
+    assert!(!refused.body.contains("Main St"), "no personal data echoed");
+    body["addresses"] = json!([{"field": "HOME", "line1": "1 Main St"}]);
+    assert_eq!(sandbox.rest("PUT", "/v1/contacts", &body).status, 400);
+    body["addresses"] = json!([{"line1": "1 Main St"}]);
+    assert_eq!(sandbox.rest("PUT", "/v1/contacts", &body).status, 400);
+    assert!(sandbox.state()["contacts"].as_array().unwrap().is_empty());
+    body["addresses"] = json!([{"field": "BILLING", "line1": "1 Main St", "country_code": "USA"}]);
+    assert_eq!(sandbox.rest("PUT", "/v1/contacts", &body).status, 201);
+}
+
+#[test]
+fn an_upsert_naming_a_custom_field_that_does_not_exist_is_refused() {
+    let sandbox = Sandbox::start();
+    let mut body = ada();
+    body["custom_fields"] = json!([{"id": 7, "content": "Acme"}, {"id": 4040, "content": "x"}]);
+    let refused = sandbox.rest("PUT", "/v1/contacts", &body);
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("4040")));
+    assert!(sandbox.state()["contacts"].as_array().unwrap().is_empty());
+}

@@ -10,6 +10,10 @@
 //!  "tags_post_request": .paths["/v1/tags"].post.requestBody.content["application/json"].schema,
 //!  "tags_post_response": .paths["/v1/tags"].post.responses["200"].content["application/json"].schema,
 //!  "tags_get_response": .paths["/v1/tags"].get.responses["200"].content["application/json"].schema,
+//!  "tag_get_response": .paths["/v1/tags/{id}"].get.responses["200"].content["application/json"].schema,
+//!  "contact_model_response": .paths["/v1/contacts/model"].get.responses["200"].content["application/json"].schema,
+//!  "notes_post_request": .paths["/v1/notes"].post.requestBody.content["application/json"].schema,
+//!  "notes_post_response": .paths["/v1/notes"].post.responses["201"].content["application/json"].schema,
 //!  "userinfo_response": .paths["/v1/oauth/connect/userinfo"].get.responses["200"].content["application/json"].schema
 //! }' tests/keap-rest-v1.openapi.json > tests/sandbox/src/spec_extract.json
 //! ```
