@@ -169,6 +169,7 @@ export function instance({ name, dir, files, main, vars = {}, secrets = {}, kv =
     async start({ timeoutMs = 90000 } = {}) {
       const port = await freePort();
       const inspectorPort = await freePort();
+      handle.inspectorPort = inspectorPort;
       const logFile = path.join(dir, 'wrangler.log');
       fs.writeFileSync(logFile, '');
       const logFd = fs.openSync(logFile, 'a');

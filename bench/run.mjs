@@ -108,7 +108,7 @@ function sizes() {
 
 // ------------------------------------------------------------- the three
 
-const runDir = path.join(RESULTS, `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+export const runDir = path.join(RESULTS, `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 const secretsOurs = {
   KEAP_CLIENT_ID: SANDBOX_CLIENT_ID,
   KEAP_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
@@ -473,18 +473,20 @@ function table(result) {
 }
 
 /**
- * Starts the sandbox and the workers, the baseline's KV seeded with a plain
- * token and ours connected by the real OAuth flow.
+ * Starts the sandbox and the workers named in `only` (default all), the
+ * baseline's KV seeded with a plain token and ours connected by the real
+ * OAuth flow. Also used by bench/profile.mjs.
  */
 let pinning = 'not pinned';
 
-async function benchSetup() {
+export async function benchSetup({ only = WORKERS } = {}) {
   build();
   pinning = pinProcesses();
   fs.mkdirSync(runDir, { recursive: true });
   const sandbox = await startSandbox({ name: 'bench-sandbox' });
-  const insts = makeInstances(sandbox);
-  seedBaseline(insts.baseline, await baselineToken(sandbox));
+  const all = makeInstances(sandbox);
+  const insts = Object.fromEntries(only.map((n) => [n, all[n]]));
+  if (insts.baseline) seedBaseline(insts.baseline, await baselineToken(sandbox));
   await Promise.all(Object.values(insts).map((i) => i.start()));
   for (const name of ['ours', 'variant'].filter((n) => insts[n])) {
     log(`connecting ${name} to the sandbox (OAuth)`);
