@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; each installs what is missing first.
-.PHONY: dev test bench bench-handler bench-instructions setup build
+.PHONY: dev test bench bench-handler bench-instructions setup build deploy
 
 # Runs everything locally: the Keap sandbox, the worker configured for it,
 # and the example site. Prints the URLs to open.
@@ -34,3 +34,9 @@ setup:
 
 build: setup
 	sh scripts/build.sh
+
+# From a Cloudflare login to a live worker: asks what it needs (or reads it
+# from KFW_* and KEAP_* variables), puts the secrets, deploys. See README.md.
+# `KFW_DRY_RUN=1 make deploy` changes nothing.
+deploy: setup
+	node_modules/.bin/node scripts/deploy.mjs
