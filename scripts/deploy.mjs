@@ -453,7 +453,11 @@ async function main() {
   if (dry) say(`${bold('Dry run: nothing on your Cloudflare account or in wrangler.toml will change.')}\n`);
 
   // 1. The login.
-  const account = whoami();
+  let account = whoami();
+  if (!account && interactive && !dry) {
+    const answer = await askLine('wrangler is not logged in to Cloudflare. Log in now (a browser opens)? [Y/n] ');
+    if (/^(y(es)?)?$/i.test(answer.trim()) && wranglerShown(['login'], { interactive }) === 0) account = whoami();
+  }
   let worker = { exists: false, names: [] };
   if (!account) {
     const how =

@@ -7,7 +7,7 @@
 //   STANDIN_LOG        where the calls are recorded (required)
 //   STANDIN_SECRETS    JSON list of the secret names the worker has; unset:
 //                      the worker was never deployed
-//   STANDIN_LOGGED_IN  "0": not logged in
+//   STANDIN_LOGGED_IN  "0": not logged in (until `wrangler login`)
 //   STANDIN_ACCOUNTS   how many accounts the login has (default 1)
 //   STANDIN_FAIL       a command that fails, e.g. "secret bulk" or "deploy"
 
@@ -45,8 +45,15 @@ if (env.STANDIN_FAIL && command.startsWith(env.STANDIN_FAIL)) {
   done(1, { err: `✘ [ERROR] A request to the Cloudflare API failed (stand-in: ${env.STANDIN_FAIL})\n` });
 }
 
+// `login` logs in for the calls that follow (a file beside the log says so).
+const loggedInMark = `${env.STANDIN_LOG}.logged-in`;
+if (command === 'login') {
+  fs.writeFileSync(loggedInMark, '');
+  done(0, { out: 'Successfully logged in.\n' });
+}
+
 if (command === 'whoami') {
-  if (env.STANDIN_LOGGED_IN === '0') done(1, { out: '\n{"loggedIn":false}\n' });
+  if (env.STANDIN_LOGGED_IN === '0' && !fs.existsSync(loggedInMark)) done(1, { out: '\n{"loggedIn":false}\n' });
   const accounts = Array.from({ length: Number(env.STANDIN_ACCOUNTS ?? 1) }, (_, i) => ({
     id: `${i}`.padStart(32, 'a'),
     name: `Account ${i}`,
