@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; each installs what is missing first.
-.PHONY: dev test bench setup build
+.PHONY: dev test bench profile setup build deploy
 
 # Runs everything locally: the Keap sandbox, the worker configured for it,
 # and the example site. Prints the URLs to open.
@@ -20,8 +20,21 @@ bench: setup
 	sh scripts/build.sh
 	node_modules/.bin/node bench/run.mjs
 
+# Where a worker's CPU goes: a V8 CPU profile of one worker under load
+# (`make profile WHO=baseline WHAT=preflight`; see bench/README.md).
+profile: setup
+	cargo build --release -p keap-sandbox
+	sh scripts/build.sh
+	node_modules/.bin/node bench/profile.mjs $(or $(WHO),ours) $(or $(WHAT),submission)
+
 setup:
 	scripts/setup.sh
 
 build: setup
 	sh scripts/build.sh
+
+# From a Cloudflare login to a live worker: asks what it needs (or reads it
+# from KFW_* and KEAP_* variables), puts the secrets, deploys. See README.md.
+# `KFW_DRY_RUN=1 make deploy` changes nothing.
+deploy: setup
+	node_modules/.bin/node scripts/deploy.mjs

@@ -26,6 +26,9 @@ step "build: the worker (wasm) and the Keap sandbox"
 cargo build --release -p keap-sandbox
 sh scripts/build.sh
 
+step "make deploy against a stand-in wrangler; the real wrangler's dry run"
+$NODE --test --test-concurrency=1 "tests/deploy/*.test.mjs"
+
 # Each run starts with no artifacts of earlier runs (logs, KV folders, screenshots).
 rm -rf tests/artifacts
 
