@@ -6,6 +6,7 @@
 //! outside world only through [`platform::Platform`], which the shell
 //! implements on top of Workers KV, `fetch` and the clock.
 
+pub mod accept;
 pub mod admin_auth;
 pub mod alerts;
 pub mod answer;
