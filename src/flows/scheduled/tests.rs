@@ -906,7 +906,10 @@ fn connecting_delivers_the_waiting_leads_after_the_answer_within_the_budget() {
     // The exchange took 1 of the invocation's 50; two are kept for
     // alerts; each lead takes two calls: 23 leads.
     assert_eq!(made, 46);
-    assert!(made < SUBREQUEST_BUDGET, "with the exchange, within the budget");
+    assert!(
+        made < SUBREQUEST_BUDGET,
+        "with the exchange, within the budget"
+    );
     assert_eq!(crm.contact_count(), 23);
     assert_eq!(pending(&p), 7);
     assert!(
