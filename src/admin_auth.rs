@@ -7,6 +7,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::accept;
 use crate::config::Config;
 use crate::html;
 use crate::http::{Incoming, Reply};
@@ -49,14 +50,12 @@ pub fn guard(config: &Config, request: &Incoming) -> Result<(), Reply> {
     }
 }
 
-/// Whether the client prefers JSON (a script) over a page (a browser).
+/// Whether an admin answer that can be a page or JSON is JSON: the one
+/// rule for every such route (its refusals too). JSON unless the request
+/// prefers `text/html` (see [`accept::prefers_html`]): a script with no
+/// `Accept` gets JSON, a browser's form post its page.
 pub fn wants_json(request: &Incoming) -> bool {
-    let asks = |h: &str| {
-        request
-            .header(h)
-            .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"))
-    };
-    asks("Accept") || asks("Content-Type")
+    !accept::prefers_html(request.header("Accept"))
 }
 
 /// The answer for a refused decision; `None` when allowed.

@@ -1,14 +1,19 @@
 //! How a Keap call is authenticated right now, read with at most one KV
-//! read so the form path stays cheap. The form path never refreshes: it
-//! uses what is stored, and reports a 401 with [`mark_rejected`] so the
-//! scheduled run refreshes.
+//! read (one bulk read of the token record and its two markers) so the
+//! form path stays cheap. The form path never refreshes: it uses what is
+//! stored, and reports a 401 with [`mark_rejected`] so the scheduled run
+//! refreshes.
+//!
+//! Credentials known to be dead (Keap rejected the access token, or
+//! refused the refresh token so a person must reconnect) are not used:
+//! a Keap call with them would only be refused again.
 
 use crate::config::{AuthMode, Config};
 use crate::http::OutRequest;
 use crate::kv_keys;
 use crate::platform::{Platform, PutOptions, StoreError};
 use crate::secret::Secret;
-use crate::tokens::{self, LoadError};
+use crate::tokens::{self, TokenState};
 
 /// What goes on a Keap request.
 #[derive(Debug, Clone)]
@@ -40,6 +45,11 @@ pub enum Unavailable {
     NotConnected,
     /// The stored access token has expired; the scheduled run refreshes it.
     Expired,
+    /// Keap answered 401 to the stored access token; the scheduled run
+    /// refreshes it.
+    Rejected,
+    /// Keap refused the stored refresh token: a person must connect again.
+    NeedsReauth,
     /// `ENCRYPTION_KEY` is missing or wrong, so tokens cannot be read.
     NoSealKey,
     /// The stored record cannot be opened (tampered, or sealed under another key).
@@ -62,6 +72,12 @@ impl std::fmt::Display for Unavailable {
             Unavailable::Expired => {
                 f.write_str("the access token has expired; the scheduled run refreshes it")
             }
+            Unavailable::Rejected => {
+                f.write_str("Keap rejected the access token; the scheduled run refreshes it")
+            }
+            Unavailable::NeedsReauth => f.write_str(
+                "Keap refused the stored authorization; open /admin and connect to Keap again",
+            ),
             Unavailable::NoSealKey => {
                 f.write_str("ENCRYPTION_KEY is missing or wrong, so the tokens cannot be read")
             }
@@ -72,7 +88,8 @@ impl std::fmt::Display for Unavailable {
 }
 
 /// Loads the credentials for one Keap call: no KV read in API-key mode,
-/// one in OAuth mode.
+/// one bulk read in OAuth mode (the token record, the rejected-token
+/// fingerprint and the re-authorization marker).
 pub async fn load<P: Platform>(platform: &P, config: &Config) -> Result<Credentials, Unavailable> {
     match &config.auth {
         AuthMode::ApiKey(k) => Ok(Credentials::ApiKey(k.clone())),
@@ -82,14 +99,39 @@ pub async fn load<P: Platform>(platform: &P, config: &Config) -> Result<Credenti
                 .seal_key
                 .as_ref()
                 .map_err(|_| Unavailable::NoSealKey)?;
-            let record = tokens::load(platform, key).await.map_err(|e| match e {
-                LoadError::Store(e) => Unavailable::Store(e),
-                LoadError::Unreadable(_) => Unavailable::Unreadable,
-            })?;
-            match record {
-                None => Err(Unavailable::NotConnected),
-                Some(r) if platform.now_ms() >= r.expires_at_ms => Err(Unavailable::Expired),
-                Some(r) => Ok(Credentials::Bearer(r.access_token)),
+            let read = platform
+                .kv_get_many(&[kv_keys::TOKENS, kv_keys::REJECTED, kv_keys::REAUTH])
+                .await
+                .map_err(Unavailable::Store)?;
+            let mut read = read.into_iter();
+            let (sealed, rejected, reauth) = (
+                read.next().flatten(),
+                read.next().flatten(),
+                read.next().flatten(),
+            );
+            let record = match sealed {
+                None => None,
+                Some(sealed) => {
+                    Some(tokens::open_stored(key, sealed).map_err(|_| Unavailable::Unreadable)?)
+                }
+            };
+            let reauth = reauth.as_deref().and_then(tokens::read_reauth_marker);
+            let state = tokens::classify(
+                record.as_ref(),
+                rejected.as_deref(),
+                reauth.as_ref(),
+                platform.now_ms(),
+            );
+            match (state, record) {
+                (TokenState::Due | TokenState::Fresh, Some(r)) => {
+                    Ok(Credentials::Bearer(r.access_token))
+                }
+                (TokenState::NeedsReauth, _) => Err(Unavailable::NeedsReauth),
+                (TokenState::Rejected, _) => Err(Unavailable::Rejected),
+                (TokenState::Expired, _) => Err(Unavailable::Expired),
+                (TokenState::NotConnected | TokenState::Due | TokenState::Fresh, _) => {
+                    Err(Unavailable::NotConnected)
+                }
             }
         }
     }
@@ -202,6 +244,41 @@ mod tests {
             block_on(load(&p, &unconfigured)).unwrap_err(),
             Unavailable::Unconfigured
         );
+    }
+
+    #[test]
+    fn tokens_keap_refused_are_not_used_and_stale_markers_are_ignored() {
+        let p = MemoryPlatform::new();
+        let config = oauth_config();
+        store_tokens(&p, p.now_ms() + 60_000);
+
+        // About older tokens: stale, ignored.
+        block_on(mark_rejected(&p, &Secret::new("access-0")));
+        block_on(tokens::write_reauth_marker(&p, &Secret::new("refresh-0"))).unwrap();
+        assert!(matches!(
+            block_on(load(&p, &config)),
+            Ok(Credentials::Bearer(_))
+        ));
+
+        // Keap answered 401 to the stored access token.
+        block_on(mark_rejected(&p, &Secret::new("access-1")));
+        let reads = p.kv_reads.get();
+        assert_eq!(
+            block_on(load(&p, &config)).unwrap_err(),
+            Unavailable::Rejected
+        );
+        assert_eq!(p.kv_reads.get(), reads + 1, "one bulk read");
+
+        // Keap refused the stored refresh token: that outranks the 401.
+        block_on(tokens::write_reauth_marker(&p, &Secret::new("refresh-1"))).unwrap();
+        let why = block_on(load(&p, &config)).unwrap_err();
+        assert_eq!(why, Unavailable::NeedsReauth);
+        assert!(why.to_string().contains("/admin"), "{why}");
+
+        // A marker that cannot be read counts as absent.
+        p.kv.borrow_mut().remove(kv_keys::REJECTED);
+        block_on(p.kv_put(kv_keys::REAUTH, "not json", PutOptions::default())).unwrap();
+        assert!(block_on(load(&p, &config)).is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! implements with the `worker` crate on top of Workers KV, `Fetch`, the
 //! rate limiter and the clock.
 
+pub mod accept;
 pub mod admin_auth;
 pub mod alerts;
 pub mod answer;

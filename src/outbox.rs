@@ -73,6 +73,17 @@ impl Entry {
         self
     }
 
+    /// The entry after an attempt that our own credentials stopped (Keap
+    /// answered 401): how far it got and why are kept, but the lead is
+    /// not at fault, so no attempt is counted and no back-off added. It
+    /// stays due, and goes out with the first run that has usable
+    /// credentials again (right after the owner reconnects).
+    pub fn held(mut self, progress: Progress, reason: &str) -> Entry {
+        self.progress = progress;
+        self.last_error = Some(reason.to_string());
+        self
+    }
+
     /// The entry made due again with its attempts forgotten, for a
     /// replay after the owner fixed the cause.
     pub fn requeued(mut self, now_ms: u64) -> Entry {
@@ -338,8 +349,10 @@ pub enum Settled {
 /// Records the outcome of delivering entry `id` of `queue`: a delivered
 /// entry is deleted; one to retry is written back to the pending list
 /// with its progress and back-off (a replayed dead letter that now only
-/// fails for a while is pending again); a permanent refusal is kept as a
-/// dead letter. Each is one KV write (two for a move).
+/// fails for a while is pending again), except that a retry for want of
+/// credentials (a 401) adds no back-off ([`Entry::held`]); a permanent
+/// refusal is kept as a dead letter. Each is one KV write (two for a
+/// move).
 pub async fn settle<P: Platform>(
     platform: &P,
     config: &Config,
@@ -357,9 +370,15 @@ pub async fn settle<P: Platform>(
             return Ok(Settled::Delivered);
         }
         DeliveryOutcome::Retry {
-            progress, reason, ..
+            progress,
+            reason,
+            token_rejected,
         } => {
-            let entry = entry.failed(*progress, reason, now);
+            let entry = if *token_rejected {
+                entry.held(*progress, reason)
+            } else {
+                entry.failed(*progress, reason, now)
+            };
             let next_attempt_at_ms = entry.next_attempt_at_ms;
             (
                 Queue::Pending,
@@ -799,6 +818,85 @@ mod tests {
         let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &done)).unwrap();
         assert_eq!(s, Settled::Delivered);
         assert!(p.keys("").is_empty());
+    }
+
+    #[test]
+    fn a_credentials_failure_adds_no_backoff_but_keaps_own_failures_do() {
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let retry = |reason: &str, token_rejected| DeliveryOutcome::Retry {
+            progress: Progress::NeedsTags { contact_id: 3 },
+            reason: reason.into(),
+            token_rejected,
+        };
+        for (outcome, penalised) in [
+            (retry("Keap rejected the credentials (401)", true), false),
+            (retry("Keap had an error (503)", false), true),
+            (retry("Keap throttled the request (429)", false), true),
+            (retry("Keap did not answer in time", false), true),
+        ] {
+            let id = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "x")).unwrap();
+            let now = p.now_ms();
+            let settled = block_on(settle(
+                &p,
+                &c,
+                Queue::Pending,
+                &id,
+                load_entry(&p, &c, &id),
+                &outcome,
+            ))
+            .unwrap();
+            let after = load_entry(&p, &c, &id);
+            let DeliveryOutcome::Retry { reason, .. } = &outcome else {
+                unreachable!()
+            };
+            // Either way, how far it got and why are kept.
+            assert_eq!(after.progress, Progress::NeedsTags { contact_id: 3 });
+            assert_eq!(after.last_error.as_deref(), Some(reason.as_str()));
+            let listed = block_on(list_due(&p, now, 10)).unwrap();
+            let due_now = listed.iter().any(|l| l.id == id);
+            if penalised {
+                assert_eq!(after.attempts, 1, "{reason}");
+                assert_eq!(after.next_attempt_at_ms, now + 5 * MINUTE, "{reason}");
+                assert!(!due_now, "{reason}: in back-off");
+            } else {
+                assert_eq!(after.attempts, 0, "{reason}");
+                assert_eq!(after.next_attempt_at_ms, now, "{reason}");
+                assert_eq!(
+                    settled,
+                    Settled::Retrying {
+                        next_attempt_at_ms: now
+                    }
+                );
+                assert!(due_now, "{reason}: still due at once");
+            }
+            block_on(delete(&p, Queue::Pending, &id)).unwrap();
+        }
+
+        // An entry already in back-off from an outage keeps its count,
+        // and a 401 adds nothing to it.
+        let id = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "x")).unwrap();
+        let entry = load_entry(&p, &c, &id).failed(Progress::NeedsContact, "503", p.now_ms());
+        p.advance_ms(5 * MINUTE);
+        let rejected = retry("Keap rejected the credentials (401)", true);
+        block_on(settle(
+            &p,
+            &c,
+            Queue::Pending,
+            &id,
+            entry.clone(),
+            &rejected,
+        ))
+        .unwrap();
+        let after = load_entry(&p, &c, &id);
+        assert_eq!(
+            (after.attempts, after.next_attempt_at_ms),
+            (1, entry.next_attempt_at_ms)
+        );
+    }
+
+    fn load_entry(p: &MemoryPlatform, c: &Config, id: &EntryId) -> Entry {
+        block_on(load(p, c, Queue::Pending, id)).unwrap().unwrap()
     }
 
     #[test]

@@ -56,6 +56,18 @@ pub enum RateDecision {
 #[allow(async_fn_in_trait)] // used only generically, never as `dyn`, and the wasm runtime is single-threaded
 pub trait Platform {
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Reads several keys, values in the order of `keys`. This default
+    /// reads them one at a time; a shell whose store reads many keys in
+    /// one call (Workers KV's bulk `get`, up to 100 keys) should override
+    /// it, so that the form path's credentials (the token record and its
+    /// two markers) cost one round trip.
+    async fn kv_get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.kv_get(key).await?);
+        }
+        Ok(values)
+    }
     async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError>;
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError>;
     /// Lists keys under `prefix`, at most `limit` (≤ 1000) a page.

@@ -5,34 +5,51 @@
 use crate::admin_auth;
 use crate::config::Config;
 use crate::flows;
+use crate::flows::after_reply::Routed;
 use crate::http::{Incoming, Method, Reply};
 use crate::platform::Platform;
 
+/// The answer to `req`, without the work to do after it (see
+/// [`handle_routed`], which a shell that can run work after answering
+/// calls instead).
 pub async fn handle<P: Platform>(p: &P, config: &Config, req: Incoming) -> Reply {
+    handle_routed(p, config, req).await.reply
+}
+
+/// The answer to `req`, and what to run once it is sent
+/// ([`flows::after_reply::after_reply`], in `ctx.wait_until`).
+pub async fn handle_routed<P: Platform>(p: &P, config: &Config, req: Incoming) -> Routed {
     let path = req.url.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method, segments.as_slice()) {
-        (Method::Get | Method::Head, ["health"]) => {
-            Reply::json(200, &serde_json::json!({"status": "ok"}))
-        }
-        (Method::Post, ["forms", form_id]) => flows::submit::submit(p, config, &req, form_id).await,
-        (Method::Options, ["forms", form_id]) => flows::submit::preflight(config, &req, form_id),
         (Method::Get, ["oauth", "callback"]) => {
             flows::connect::oauth_callback(p, config, &req).await
         }
+        _ => Routed::only(answer(p, config, &req, &segments).await),
+    }
+}
+
+/// The routes that leave nothing to do after their answer.
+async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &[&str]) -> Reply {
+    match (req.method, segments) {
+        (Method::Get | Method::Head, ["health"]) => {
+            Reply::json(200, &serde_json::json!({"status": "ok"}))
+        }
+        (Method::Post, ["forms", form_id]) => flows::submit::submit(p, config, req, form_id).await,
+        (Method::Options, ["forms", form_id]) => flows::submit::preflight(config, req, form_id),
         (method, ["admin", ..] | ["oauth", "start"]) => {
-            if let Err(refusal) = admin_auth::guard(config, &req) {
+            if let Err(refusal) = admin_auth::guard(config, req) {
                 return refusal;
             }
-            match (method, segments.as_slice()) {
+            match (method, segments) {
                 (Method::Get, ["admin"]) => flows::admin::page_reply(p, config, &req.url).await,
                 (Method::Get, ["admin", "status"]) => flows::admin::status_reply(p, config).await,
-                (Method::Post, ["admin", "refresh"]) => flows::refresh::refresh_now(p, config)
-                    .await
-                    .reply(admin_auth::wants_json(&req)),
-                (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, &req).await,
+                (Method::Post, ["admin", "refresh"]) => {
+                    flows::refresh::refresh_reply(p, config, req).await
+                }
+                (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, req).await,
                 (Method::Get, ["oauth", "start"]) => {
-                    flows::connect::oauth_start(p, config, &req).await
+                    flows::connect::oauth_start(p, config, req).await
                 }
                 _ => not_found(),
             }

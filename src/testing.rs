@@ -105,6 +105,20 @@ impl Platform for MemoryPlatform {
             .map(|s| s.value.clone()))
     }
 
+    /// One read, as KV's bulk `get` is one operation.
+    async fn kv_get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        self.kv_reads.set(self.kv_reads.get() + 1);
+        let kv = self.kv.borrow();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                kv.get(*key)
+                    .filter(|s| self.live(s))
+                    .map(|s| s.value.clone())
+            })
+            .collect())
+    }
+
     async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
         if self.fail_writes.get() {
             return Err(StoreError("writes disabled by the test".into()));

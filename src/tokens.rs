@@ -261,17 +261,25 @@ pub async fn load<P: Platform>(p: &P, key: &SealKey) -> Result<Option<TokenRecor
     let Some(sealed) = p.kv_get(kv_keys::TOKENS).await.map_err(LoadError::Store)? else {
         return Ok(None);
     };
+    open_stored(key, sealed)
+        .map(Some)
+        .map_err(LoadError::Unreadable)
+}
+
+/// Opens the sealed text read from [`kv_keys::TOKENS`], at most once per
+/// isolate for the same text and key.
+pub fn open_stored(key: &SealKey, sealed: String) -> Result<TokenRecord, Unreadable> {
     let cached = LAST_OPENED.with_borrow(|last| {
         last.as_ref()
             .filter(|(id, text, _)| id == key.id() && same_text(text, &sealed))
             .map(|(_, _, record)| record.clone())
     });
     if let Some(record) = cached {
-        return Ok(Some(record));
+        return Ok(record);
     }
-    let record = TokenRecord::open(key, &sealed).map_err(LoadError::Unreadable)?;
+    let record = TokenRecord::open(key, &sealed)?;
     LAST_OPENED.set(Some((key.id().to_string(), sealed, record.clone())));
-    Ok(Some(record))
+    Ok(record)
 }
 
 /// Equal texts, compared eight bytes at a time. A sealed record is a few
@@ -309,10 +317,17 @@ pub async fn load_markers<P: Platform>(p: &P) -> (Option<String>, Option<ReauthM
         .await
         .ok()
         .flatten()
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-        .as_ref()
-        .and_then(ReauthMarker::from_json);
+        .and_then(|s| read_reauth_marker(&s));
     (rejected, reauth)
+}
+
+/// The [`ReauthMarker`] in the text stored at [`kv_keys::REAUTH`]; `None`
+/// when it cannot be read (counted as absent).
+pub fn read_reauth_marker(text: &str) -> Option<ReauthMarker> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .as_ref()
+        .and_then(ReauthMarker::from_json)
 }
 
 pub async fn write_reauth_marker<P: Platform>(

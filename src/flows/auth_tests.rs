@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::admin::{self, DeadLetterSummary, OutboxCounts};
+use super::after_reply::Routed;
 use super::connect::{oauth_callback, oauth_start};
 use super::refresh::{refresh_if_due, refresh_now, RefreshOutcome, RefreshReport};
 use crate::alerts::ALERT_INTERVAL_MS;
@@ -214,6 +215,10 @@ impl Harness {
     }
 
     fn callback(&self, query: &str) -> Reply {
+        self.callback_routed(query).reply
+    }
+
+    fn callback_routed(&self, query: &str) -> Routed {
         block_on(oauth_callback(
             &*self.p,
             &self.config,
@@ -692,6 +697,88 @@ fn the_refresh_answer_suits_scripts_and_people() {
     let page = report.reply(false);
     assert!(page.body_text().contains("New tokens stored."));
     assert!(page.body_text().contains("href=\"/admin\""));
+}
+
+/// The `Accept` headers an admin action meets, and whether each gets
+/// JSON: scripts (none, curl's `*/*`, JSON asked for or preferred) and
+/// browsers (a form post or a navigation, which prefer `text/html`).
+const ACCEPTS: &[(Option<&str>, bool)] = &[
+    (None, true),
+    (Some("*/*"), true),
+    (Some("application/json"), true),
+    (Some("text/html;q=0.9, application/json"), true),
+    (
+        Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        false,
+    ),
+    (
+        Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,\
+             image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+        ),
+        false,
+    ),
+    (Some("text/html"), false),
+];
+
+fn admin_post(path: &str, accept: Option<&str>) -> Incoming {
+    let mut headers = Headers::new();
+    headers.push("Authorization", format!("Bearer {ADMIN_TOKEN}"));
+    if let Some(accept) = accept {
+        headers.push("Accept", accept.to_string());
+    }
+    Incoming {
+        method: Method::Post,
+        url: crate::request_url::RequestUrl::parse(&format!("{WORKER}{path}")).unwrap(),
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// Whether `reply` is JSON (and parses), or else an HTML page.
+fn is_json(reply: &Reply) -> bool {
+    let kind = reply.headers.get("Content-Type").unwrap_or("");
+    if kind.starts_with("application/json") {
+        assert!(serde_json::from_slice::<serde_json::Value>(&reply.body).is_ok());
+        true
+    } else {
+        assert!(kind.starts_with("text/html"), "{kind}");
+        assert!(reply.body_text().starts_with("<!doctype html>"));
+        false
+    }
+}
+
+#[test]
+fn admin_actions_answer_scripts_in_json_and_browsers_with_a_page() {
+    let h = Harness::oauth();
+    h.connect();
+    for &(accept, json) in ACCEPTS {
+        let refresh = admin_post("/admin/refresh", accept);
+        assert!(crate::admin_auth::guard(&h.config, &refresh).is_ok());
+        let reply = block_on(super::refresh::refresh_reply(&*h.p, &h.config, &refresh));
+        assert_eq!(reply.status, 200);
+        assert_eq!(is_json(&reply), json, "/admin/refresh, Accept {accept:?}");
+        if json {
+            let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            assert_eq!(v["outcome"], "refreshed");
+        }
+
+        let replay = admin_post("/admin/replay", accept);
+        let reply = block_on(super::replay::replay(&*h.p, &h.config, &replay));
+        assert_eq!(is_json(&reply), json, "/admin/replay, Accept {accept:?}");
+
+        // A refusal follows the same rule (the browser's also asks for a
+        // password).
+        let mut wrong = admin_post("/admin/refresh", accept);
+        wrong.headers = Headers::new();
+        if let Some(accept) = accept {
+            wrong.headers.push("Accept", accept.to_string());
+        }
+        let refusal = crate::admin_auth::guard(&h.config, &wrong).unwrap_err();
+        assert_eq!(refusal.status, 401);
+        assert_eq!(is_json(&refusal), json, "refusal, Accept {accept:?}");
+        assert!(refusal.headers.get("WWW-Authenticate").is_some());
+    }
 }
 
 #[test]

@@ -8,6 +8,8 @@
 
 use serde_json::{json, Value};
 
+use super::after_reply::{AfterReply, Routed};
+use super::drain::Metered;
 use super::pages::{page, BACK_TO_ADMIN};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
@@ -86,24 +88,36 @@ pub async fn oauth_start<P: Platform>(p: &P, config: &Config, request: &Incoming
     Reply::redirect(302, &location).with_header("Cache-Control", "no-store")
 }
 
-/// `GET /oauth/callback`: where Keap sends the browser back.
-pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
+/// `GET /oauth/callback`: where Keap sends the browser back. Once the
+/// new tokens are stored, the answer comes with
+/// [`AfterReply::DeliverOutbox`]: the leads that waited for the
+/// connection go out right after it, not at the next scheduled run.
+pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Routed {
+    let metered = Metered::new(p);
+    let reply = match callback(&metered, config, request).await {
+        Ok(reply) => reply,
+        Err(reply) => return Routed::only(reply),
+    };
+    let subrequests_used = metered.fetches();
+    Routed::then(reply, AfterReply::DeliverOutbox { subrequests_used })
+}
+
+/// The callback's work: `Ok` with the answer once connected, `Err` with
+/// the page that says why not.
+async fn callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Result<Reply, Reply> {
     if let Some(error) = request.query("error") {
         // The state, if any, is spent either way.
         if let Some(state) = request.query("state") {
             let _ = p.kv_delete(&state_key(&state)).await;
         }
-        return keap_said_no(&error);
+        return Err(keap_said_no(&error));
     }
-    let (client, key) = match ready(config) {
-        Ok(ready) => ready,
-        Err(reply) => return reply,
-    };
+    let (client, key) = ready(config)?;
     let (Some(code), Some(state)) = (
         request.query("code").filter(|c| !c.is_empty()),
         request.query("state").filter(|s| !s.is_empty()),
     ) else {
-        return page(
+        return Err(page(
             400,
             "This is not a complete Keap answer",
             &format!(
@@ -111,12 +125,9 @@ pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incom
                  <code>state</code> Keap adds. It is only meant to be reached from Keap's \
                  consent screen. To connect, use the button on the admin page.</p>{BACK_TO_ADMIN}"
             ),
-        );
+        ));
     };
-    let pending = match take_state(p, &state).await {
-        Ok(pending) => pending,
-        Err(reply) => return reply,
-    };
+    let pending = take_state(p, &state).await?;
     let answer = p
         .fetch(oauth::exchange_request(
             &config.settings,
@@ -129,13 +140,13 @@ pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incom
         Ok(grant) => grant,
         Err(failure) => {
             p.log(&format!("oauth callback: code exchange failed: {failure}"));
-            return exchange_failed(&failure, &pending.redirect_uri);
+            return Err(exchange_failed(&failure, &pending.redirect_uri));
         }
     };
     let record = TokenRecord::from_grant(grant, p.now_ms(), None);
     if let Err(e) = tokens::store(p, key, &record).await {
         p.log(&format!("oauth callback: could not store the tokens: {e}"));
-        return page(
+        return Err(page(
             503,
             "Keap said yes, but the tokens could not be saved",
             &format!(
@@ -143,7 +154,7 @@ pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incom
                  so the connection was not saved. Check the binding, then connect again.</p>\
                  {BACK_TO_ADMIN}"
             ),
-        );
+        ));
     }
     // Markers about older tokens are stale already; removing them keeps the
     // store tidy and makes the fresh start obvious.
@@ -154,7 +165,7 @@ pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incom
     }
     let tenant = record.tenant.as_deref().unwrap_or("unknown app");
     p.log(&format!("oauth callback: connected to Keap ({tenant})"));
-    Reply::redirect(303, "/admin").with_header("Cache-Control", "no-store")
+    Ok(Reply::redirect(303, "/admin").with_header("Cache-Control", "no-store"))
 }
 
 /// The OAuth client and sealing key, or the page explaining why the

@@ -57,9 +57,15 @@ pub struct Metered<'a, P> {
 
 impl<'a, P: Platform> Metered<'a, P> {
     pub fn new(inner: &'a P) -> Self {
+        Self::after_spending(inner, 0)
+    }
+
+    /// For work later in an invocation that has already made `fetches`
+    /// outbound requests (work after a reply shares its budget).
+    pub fn after_spending(inner: &'a P, fetches: usize) -> Self {
         Metered {
             inner,
-            fetches: Cell::new(0),
+            fetches: Cell::new(fetches),
             throttled: Cell::new(false),
         }
     }
@@ -80,6 +86,9 @@ impl<'a, P: Platform> Metered<'a, P> {
 impl<P: Platform> Platform for Metered<'_, P> {
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.kv_get(key).await
+    }
+    async fn kv_get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        self.inner.kv_get_many(keys).await
     }
     async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
         self.inner.kv_put(key, value, options).await

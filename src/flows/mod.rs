@@ -2,6 +2,7 @@
 //! written against [`crate::platform::Platform`].
 
 pub mod admin;
+pub mod after_reply;
 #[cfg(test)]
 mod auth_tests;
 pub mod connect;

@@ -12,10 +12,11 @@ use serde_json::{json, Value};
 
 use super::pages::{page, BACK_TO_ADMIN};
 
+use crate::admin_auth;
 use crate::alerts::{alert, AlertKind};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
-use crate::http::Reply;
+use crate::http::{Incoming, Reply};
 use crate::oauth::{self, Client, TokenFailure};
 use crate::platform::{Platform, StoreError};
 use crate::seal::SealKey;
@@ -154,6 +155,13 @@ pub async fn refresh_if_due<P: Platform>(p: &P, config: &Config) -> RefreshRepor
 /// refresh token, the connection is back).
 pub async fn refresh_now<P: Platform>(p: &P, config: &Config) -> RefreshReport {
     run(p, config, Trigger::Person).await
+}
+
+/// `POST /admin/refresh` (the caller has checked admin authentication):
+/// refreshes now and answers as [`crate::admin_auth::wants_json`] decides.
+pub async fn refresh_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
+    let json = admin_auth::wants_json(request);
+    refresh_now(p, config).await.reply(json)
 }
 
 /// Who asked for the refresh.

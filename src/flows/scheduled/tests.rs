@@ -12,6 +12,8 @@ use super::run;
 use crate::config::Config;
 use crate::delivery::Progress;
 use crate::flows::admin;
+use crate::flows::after_reply::{after_reply, AfterReply, Routed};
+use crate::flows::connect;
 use crate::flows::drain::{Stop, SUBREQUEST_BUDGET};
 use crate::flows::refresh::RefreshOutcome;
 use crate::flows::replay::replay;
@@ -32,6 +34,9 @@ const API: &str = "https://keap.test/crm/rest";
 const TOKEN_URL: &str = "https://keap.test/token";
 const WEBHOOK: &str = "https://hooks.test/alert";
 const HOUR: u64 = 3_600_000;
+/// What Chromium sends with a form post.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,\
+image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
 
 /// How the simulated Keap fails a call: `Some((status, applied))` answers
 /// `status`, after doing the work when `applied` (the answer was lost);
@@ -55,6 +60,9 @@ struct Crm {
     unknown_tags: RefCell<BTreeSet<u64>>,
     fault: RefCell<Fault>,
     token_calls: Cell<u32>,
+    /// The token endpoint refuses refresh tokens (the grant was revoked);
+    /// a new authorization code is still exchanged.
+    refresh_revoked: Cell<bool>,
     alerts: RefCell<Vec<Value>>,
     /// Keap calls (not the token endpoint, not alerts).
     calls: Cell<usize>,
@@ -69,6 +77,7 @@ impl Crm {
             unknown_tags: RefCell::new(BTreeSet::new()),
             fault: RefCell::new(Box::new(|_| None)),
             token_calls: Cell::new(0),
+            refresh_revoked: Cell::new(false),
             alerts: RefCell::new(Vec::new()),
             calls: Cell::new(0),
         })
@@ -91,6 +100,10 @@ impl Crm {
         }
         if req.url == TOKEN_URL {
             self.token_calls.set(self.token_calls.get() + 1);
+            let form = String::from_utf8_lossy(req.body.as_deref().unwrap_or_default());
+            if self.refresh_revoked.get() && form.contains("grant_type=refresh_token") {
+                return Ok(InResponse::new(400, r#"{"error":"invalid_grant"}"#));
+            }
             let access = format!("AT-{}", self.token_calls.get());
             *self.bearer.borrow_mut() = Some(access.clone());
             let grant = json!({"access_token": access, "refresh_token": "RT-next",
@@ -295,10 +308,14 @@ fn dead(p: &MemoryPlatform) -> usize {
     p.keys(kv_keys::DEAD_PREFIX).len()
 }
 
+/// A script's POST (`json`), or the admin page's "Deliver now" form as a
+/// browser posts it.
 fn replay_request(json: bool) -> Incoming {
     let mut headers = Headers::new();
     if json {
         headers.push("Accept", "application/json");
+    } else {
+        headers.push("Accept", BROWSER_ACCEPT);
     }
     Incoming {
         method: Method::Post,
@@ -753,4 +770,194 @@ fn with_keap_failing_a_third_of_the_calls_every_lead_arrives_once_with_its_tags(
         assert_eq!(dead(&p), 0, "seed {seed}");
         assert_no_personal_data(&p, "");
     }
+}
+
+/// Connects as the owner would: `/oauth/start`, Keap's consent (the
+/// simulated Keap takes any code), then the callback, whose answer and
+/// after-work are returned.
+fn reconnect(p: &MemoryPlatform, config: &Config) -> Routed {
+    let get = |path: &str| Incoming {
+        method: Method::Get,
+        url: crate::request_url::RequestUrl::parse(&format!("https://worker.test{path}")).unwrap(),
+        headers: Headers::new(),
+        body: Vec::new(),
+    };
+    let start = block_on(connect::oauth_start(p, config, &get("/oauth/start")));
+    assert_eq!(start.status, 302, "{}", start.body_text());
+    let location = url::Url::parse(start.headers.get("Location").unwrap()).unwrap();
+    let state = location
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let routed = block_on(connect::oauth_callback(
+        p,
+        config,
+        &get(&format!("/oauth/callback?code=c1&state={state}")),
+    ));
+    assert_eq!(routed.reply.status, 303, "{}", routed.reply.body_text());
+    routed
+}
+
+fn entry(p: &MemoryPlatform, config: &Config, id: &EntryId) -> outbox::Entry {
+    block_on(outbox::load(p, config, Queue::Pending, id))
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn after_a_revoked_grant_the_first_run_after_reconnecting_delivers_the_waiting_leads() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = oauth();
+    // Connected, with an access token due for refresh (so every run tries).
+    store_tokens(&p, "AT-0", p.now_ms() + 2 * HOUR);
+    *crm.bearer.borrow_mut() = Some("AT-0".into());
+
+    // Keap revokes the grant: refresh token and access token alike.
+    crm.refresh_revoked.set(true);
+    *crm.bearer.borrow_mut() = Some("AT-none".into());
+    let report = block_on(run(&p, &config));
+    assert_eq!(report.refresh.outcome, RefreshOutcome::NeedsReauth);
+
+    // A lead arrives meanwhile, and runs come and go.
+    let ids = queue(&p, &config, 2);
+    for _ in 0..2 {
+        let report = block_on(run(&p, &config)).outbox;
+        assert_eq!(report.stopped, Some(Stop::NoCredentials));
+        assert_eq!(crm.calls.get(), 0, "no Keap call with dead credentials");
+    }
+    let waiting = entry(&p, &config, &ids[0]);
+    assert_eq!(
+        (waiting.attempts, waiting.next_attempt_at_ms <= p.now_ms()),
+        (0, true)
+    );
+
+    // The owner connects again; the very next run, no time passing,
+    // delivers both with their tags.
+    crm.refresh_revoked.set(false);
+    reconnect(&p, &config);
+    let report = block_on(run(&p, &config));
+    assert_eq!(report.outbox.delivered, 2, "{:?}", report.outbox);
+    assert_eq!((crm.contact_count(), crm.all_tagged()), (2, true));
+    assert_eq!(pending(&p), 0);
+}
+
+#[test]
+fn a_401_in_a_run_adds_no_backoff_but_a_5xx_does() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = oauth();
+    store_tokens(&p, "AT-0", p.now_ms() + 24 * HOUR);
+    *crm.bearer.borrow_mut() = Some("AT-other".into());
+    let ids = queue(&p, &config, 1);
+
+    // Keap answers 401: the run stops, the lead is not penalised.
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.stopped, Some(Stop::TokenRejected));
+    let held = entry(&p, &config, &ids[0]);
+    assert_eq!(held.attempts, 0);
+    assert!(held.next_attempt_at_ms <= p.now_ms(), "still due");
+    assert!(held.last_error.as_deref().unwrap_or("").contains("401"));
+
+    // The owner connects again: the next run, no time passing, delivers.
+    reconnect(&p, &config);
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    assert_eq!(pending(&p), 0);
+
+    // Keap's own failure (a 500) still backs off.
+    let ids = queue(&p, &config, 1);
+    crm.fail(|_| Some((500, false)));
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.retried, 1);
+    let failed = entry(&p, &config, &ids[0]);
+    assert_eq!(failed.attempts, 1);
+    assert!(failed.next_attempt_at_ms > p.now_ms(), "in back-off");
+    crm.heal();
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!((report.delivered, report.skipped), (0, 1), "{report:?}");
+    p.advance_ms(5 * 60_000);
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.delivered, 1);
+}
+
+#[test]
+fn connecting_delivers_the_waiting_leads_after_the_answer_within_the_budget() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = oauth();
+    let ids = queue(&p, &config, 30);
+
+    let routed = reconnect(&p, &config);
+    // The answer is given before any lead is delivered.
+    assert_eq!(crm.calls.get(), 0);
+    assert_eq!(pending(&p), 30);
+    assert_eq!(
+        routed.after,
+        Some(AfterReply::DeliverOutbox {
+            subrequests_used: 1
+        })
+    );
+
+    let before = p.requests.borrow().len();
+    block_on(after_reply(&p, &config, routed.after.unwrap()));
+    let made = p.requests.borrow().len() - before;
+    // The exchange took 1 of the invocation's 50; two are kept for
+    // alerts; each lead takes two calls: 23 leads.
+    assert_eq!(made, 46);
+    assert!(
+        made < SUBREQUEST_BUDGET,
+        "with the exchange, within the budget"
+    );
+    assert_eq!(crm.contact_count(), 23);
+    assert_eq!(pending(&p), 7);
+    assert!(
+        p.logs
+            .borrow()
+            .iter()
+            .any(|l| l.starts_with("after connecting: ")
+                && l.contains("23 delivered")
+                && l.contains("47 of 50 requests used")),
+        "{:?}",
+        p.logs.borrow()
+    );
+    // The oldest went first; the rest go with the next run.
+    assert!(block_on(outbox::load(&p, &config, Queue::Pending, &ids[0]))
+        .unwrap()
+        .is_none());
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.delivered, 7);
+    assert_eq!((crm.contact_count(), crm.all_tagged()), (30, true));
+}
+
+#[test]
+fn a_failed_connection_leaves_nothing_to_do_after_its_answer() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = oauth();
+    queue(&p, &config, 1);
+    let get = Incoming {
+        method: Method::Get,
+        url: crate::request_url::RequestUrl::parse(
+            "https://worker.test/oauth/callback?code=c1&state=never-issued",
+        )
+        .unwrap(),
+        headers: Headers::new(),
+        body: Vec::new(),
+    };
+    let routed = block_on(connect::oauth_callback(&p, &config, &get));
+    assert!(routed.reply.status >= 400);
+    assert_eq!(routed.after, None);
+    let denied = Incoming {
+        url: crate::request_url::RequestUrl::parse(
+            "https://worker.test/oauth/callback?error=access_denied",
+        )
+        .unwrap(),
+        ..get
+    };
+    assert_eq!(
+        block_on(connect::oauth_callback(&p, &config, &denied)).after,
+        None
+    );
 }

@@ -804,6 +804,96 @@ fn a_401_on_an_oauth_token_marks_it_rejected() {
         p.sent_to("/token").is_empty(),
         "the form path never refreshes"
     );
+
+    // The next visitor's lead: the token is known to be rejected, so it is
+    // queued without spending a Keap call, and not marked again.
+    let (calls, writes) = (p.requests.borrow().len(), p.kv_writes.get());
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "queued"}));
+    assert_eq!(p.requests.borrow().len(), calls, "no Keap call");
+    assert_eq!(p.kv_writes.get() - writes, 1, "only the outbox entry");
+    assert_eq!(p.keys(kv_keys::OUTBOX_PREFIX).len(), 2);
+}
+
+/// OAuth connected with `access-1`/`refresh-1`, valid for an hour.
+fn oauth_connected(p: &MemoryPlatform) -> Config {
+    let key = crate::seal::SealKey::from_base64(KEY_B64).unwrap();
+    let record = crate::tokens::TokenRecord {
+        access_token: Secret::new("access-1"),
+        refresh_token: Secret::new("refresh-1"),
+        expires_at_ms: p.now_ms() + 3_600_000,
+        tenant: None,
+        obtained_at_ms: p.now_ms(),
+    };
+    block_on(crate::tokens::store(p, &key, &record)).unwrap();
+    Config::from_settings(Settings {
+        keap_api_key: None,
+        keap_client_id: Some("cid".into()),
+        keap_client_secret: Some(Secret::new("csecret")),
+        ..settings()
+    })
+}
+
+#[test]
+fn when_reauthorization_is_needed_a_lead_is_queued_without_a_keap_call() {
+    let p = keap();
+    let config = oauth_connected(&p);
+    // The scheduled run found the refresh token refused.
+    block_on(crate::tokens::write_reauth_marker(
+        &p,
+        &Secret::new("refresh-1"),
+    ))
+    .unwrap();
+    let reads = p.kv_reads.get();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(p.kv_reads.get() - reads, 1, "one bulk read");
+    let entry = queued_entry(&p, &config, &reply);
+    assert!(p.requests.borrow().is_empty(), "no Keap call");
+    assert_eq!(
+        (entry.attempts, entry.progress),
+        (0, Progress::NeedsContact)
+    );
+    assert!(
+        entry
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("connect to Keap again")),
+        "{:?}",
+        entry.last_error
+    );
+}
+
+#[test]
+fn markers_about_older_tokens_do_not_hold_leads_back() {
+    let p = keap();
+    let config = oauth_connected(&p);
+    block_on(crate::tokens::write_reauth_marker(
+        &p,
+        &Secret::new("refresh-0"),
+    ))
+    .unwrap();
+    block_on(crate::credentials::mark_rejected(
+        &p,
+        &Secret::new("access-0"),
+    ));
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(GOOD).header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "created"}));
+    assert_eq!(p.requests.borrow().len(), 2);
 }
 
 #[test]

@@ -1,0 +1,67 @@
+//! Work a route leaves for after its answer has been sent. The person
+//! who made the request is not kept waiting for it: the shell sends the
+//! [`Routed::reply`] first, then runs [`Routed::after`] with
+//! [`after_reply`] in the same invocation (Workers' `ctx.wait_until`).
+//!
+//! That work shares the invocation's limits with the answer: the outbound
+//! requests it may make are what the answer left of
+//! [`SUBREQUEST_BUDGET`](crate::flows::drain::SUBREQUEST_BUDGET), and
+//! Workers gives it about 30 seconds after the answer. Cut short, it loses
+//! nothing: an entry delivered but not yet settled is delivered again
+//! later, which the outbox's idempotency makes harmless
+//! (see [`crate::flows::drain`]).
+
+use crate::config::Config;
+use crate::flows::drain::{self, Metered};
+use crate::http::Reply;
+use crate::platform::Platform;
+
+/// A route's answer, and what to do once it is sent.
+#[derive(Debug)]
+pub struct Routed {
+    pub reply: Reply,
+    pub after: Option<AfterReply>,
+}
+
+impl Routed {
+    /// An answer with nothing to do after it.
+    pub fn only(reply: Reply) -> Routed {
+        Routed { reply, after: None }
+    }
+
+    /// An answer, then `work`.
+    pub fn then(reply: Reply, work: AfterReply) -> Routed {
+        Routed {
+            reply,
+            after: Some(work),
+        }
+    }
+}
+
+impl From<Reply> for Routed {
+    fn from(reply: Reply) -> Routed {
+        Routed::only(reply)
+    }
+}
+
+/// Work to run after the answer, in the same invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterReply {
+    /// Deliver the waiting leads now (the owner has just connected, so
+    /// the outbox need not wait for the next scheduled run).
+    /// `subrequests_used`: the outbound requests the answer already made
+    /// in this invocation, taken off the drain's budget.
+    DeliverOutbox { subrequests_used: usize },
+}
+
+/// Runs `work`. Logs one summary line; never fails (what it could not do
+/// waits for the next scheduled run).
+pub async fn after_reply<P: Platform>(p: &P, config: &Config, work: AfterReply) {
+    match work {
+        AfterReply::DeliverOutbox { subrequests_used } => {
+            let metered = Metered::after_spending(p, subrequests_used);
+            let report = drain::drain(&metered, config).await;
+            p.log(&format!("after connecting: {}", report.summary()));
+        }
+    }
+}
