@@ -9,6 +9,7 @@ mod platform;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
+use crate::flows::after_reply::after_reply;
 use crate::routes;
 use platform::WorkerPlatform;
 
@@ -21,17 +22,24 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// A request: its answer, then any work the route left for after it
+/// (delivering the outbox once the owner has connected), which
+/// `ctx.wait_until` runs in the same invocation without keeping the
+/// person who asked waiting.
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let reply = match convert::incoming(&mut req).await {
-        Ok(incoming) => {
-            let config = env::config(&env);
-            let platform = WorkerPlatform::new(env);
-            routes::handle(&platform, &config, incoming).await
-        }
-        Err(reply) => reply,
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let incoming = match convert::incoming(&mut req).await {
+        Ok(incoming) => incoming,
+        Err(reply) => return Ok(convert::response(reply)),
     };
-    Ok(convert::response(reply))
+    let config = env::config(&env);
+    let routed = routes::handle_routed(&WorkerPlatform::new(env.clone()), &config, incoming).await;
+    if let Some(work) = routed.after {
+        ctx.wait_until(async move {
+            after_reply(&WorkerPlatform::new(env), &config, work).await;
+        });
+    }
+    Ok(convert::response(routed.reply))
 }
 
 /// The Cron Trigger: refresh the tokens when due, then deliver the outbox.

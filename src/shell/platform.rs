@@ -99,6 +99,18 @@ impl Platform for WorkerPlatform {
             .map_err(store_error("read"))
     }
 
+    /// One bulk read (`get` with a list of keys): one KV operation and one
+    /// round trip for the form path's token record and its markers.
+    async fn kv_get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let mut found = self
+            .store()?
+            .get_bulk(keys)
+            .text()
+            .await
+            .map_err(store_error("read"))?;
+        Ok(keys.iter().map(|k| found.remove(*k).flatten()).collect())
+    }
+
     async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
         let mut put = self
             .store()?
