@@ -316,7 +316,7 @@ impl Form {
 
         let url_of = |key: &str, value: Option<String>, problems: &mut Vec<String>| {
             let text = value?;
-            match url::Url::parse(&crate::idn::ascii_url(&text)) {
+            match url::Url::parse(&text) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
                 _ => {
                     problems.push(format!("{at}.{key}: `{text}` is not an http(s) URL"));
@@ -458,6 +458,15 @@ mod tests {
         let m = forms.get("minimal").unwrap();
         assert_eq!(m, &Form::bare("minimal"));
         assert!(forms.get("other").is_none());
+    }
+
+    #[test]
+    fn a_redirect_to_a_unicode_host_takes_its_idna_form() {
+        let v = json!({"a": {"redirect": "https://Bücher.example/danke?x=ü"}});
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        let redirect = forms.get("a").unwrap().redirect.as_ref().unwrap();
+        assert_eq!(redirect.host_str(), Some("xn--bcher-kva.example"));
+        assert_eq!(redirect.path(), "/danke");
     }
 
     #[test]

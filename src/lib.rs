@@ -20,7 +20,6 @@ pub mod flows;
 pub mod forms;
 pub mod html;
 pub mod http;
-pub mod idn;
 pub mod json_fields;
 pub mod json_visit;
 pub mod keap;
