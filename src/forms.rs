@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A Keap tag id.
@@ -19,8 +20,9 @@ pub const STANDARD_FIELDS: [&str; 5] = ["email", "first_name", "last_name", "pho
 /// Fields with a meaning to the worker, never sent to Keap.
 pub const RESERVED_FIELDS: [&str; 3] = ["_gotcha", "_next", "cf-turnstile-response"];
 
-/// How Keap finds a returning contact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How Keap finds a returning contact, spelt as Keap spells it (in
+/// `FORMS`, in queued leads and in the upsert).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DuplicateOption {
     #[default]
     Email,
@@ -33,16 +35,6 @@ impl DuplicateOption {
         match self {
             DuplicateOption::Email => "Email",
             DuplicateOption::EmailAndName => "EmailAndName",
-        }
-    }
-
-    /// Reads the spelling [`DuplicateOption::as_str`] gives (in `FORMS`
-    /// and in queued leads).
-    pub fn parse(text: &str) -> Option<DuplicateOption> {
-        match text {
-            "Email" => Some(DuplicateOption::Email),
-            "EmailAndName" => Some(DuplicateOption::EmailAndName),
-            _ => None,
         }
     }
 }
@@ -136,7 +128,7 @@ impl RawForm {
         let duplicate_option = match map.get("duplicate_option") {
             None => Some(DuplicateOption::default()),
             Some(v) => {
-                let parsed = v.as_str().and_then(DuplicateOption::parse);
+                let parsed = DuplicateOption::deserialize(v).ok();
                 if parsed.is_none() {
                     problems.push(format!(
                         "{at}.duplicate_option: {v} is not \"Email\" or \"EmailAndName\""

@@ -16,11 +16,12 @@ pub mod credentials;
 pub mod delivery;
 pub mod email;
 pub mod executor;
+#[cfg(test)]
+mod fixtures;
 pub mod flows;
 pub mod forms;
 pub mod html;
 pub mod http;
-pub mod json_fields;
 pub mod json_visit;
 pub mod keap;
 pub mod keap_answers;
