@@ -22,7 +22,6 @@ pub mod flows;
 pub mod forms;
 pub mod html;
 pub mod http;
-pub mod json_visit;
 pub mod keap;
 pub mod keap_answers;
 pub mod kv_keys;
