@@ -191,6 +191,25 @@ mod tests {
     }
 
     #[test]
+    fn a_send_time_written_by_the_hand_written_code_is_read() {
+        let p = MemoryPlatform::new();
+        p.respond(|_| Ok(InResponse::new(204, "")));
+        let key = format!("{}needs_reauth", kv_keys::ALERT_PREFIX);
+        let stored = crate::fixtures::text("alert_state.txt");
+        block_on(p.kv_put(&key, &stored, PutOptions::default())).unwrap();
+        let c = config(Some(HOOK));
+        let send = || block_on(alert(&p, &c, AlertKind::NeedsReauth, "m"));
+        p.advance_ms(ALERT_INTERVAL_MS - 1);
+        assert_eq!(send(), AlertOutcome::RateLimited);
+        p.advance_ms(1);
+        assert_eq!(send(), AlertOutcome::Sent);
+        // Written again in the same form.
+        let now = p.value(&key).unwrap();
+        assert_eq!(now.len(), stored.len());
+        assert_eq!(time::from_rfc3339(&now), Some(p.now_ms()));
+    }
+
+    #[test]
     fn a_failing_webhook_is_reported_not_raised_and_not_retried_at_once() {
         let p = MemoryPlatform::new();
         p.respond(|_| Err(FetchError::Network("refused".into())));

@@ -231,7 +231,7 @@ pub fn next_target(
     if raw.is_empty() || raw.chars().any(char::is_control) {
         return None;
     }
-    let url = match url::Url::parse(&crate::idn::ascii_url(raw)) {
+    let url = match url::Url::parse(raw) {
         Ok(u) => u,
         Err(url::ParseError::RelativeUrlWithoutBase) => {
             let base = url::Url::parse(page_origin?.as_str()).ok()?;
@@ -520,6 +520,15 @@ mod tests {
         assert_eq!(next("https://example.com.evil.example/"), None);
         assert_eq!(next(""), None);
         assert_eq!(next_target(&Fields::new(), &allowed, Some(&o)), None);
+
+        // A Unicode host is compared in its IDNA form.
+        let (idn, _) = AllowedOrigins::parse(Some("https://bücher.example"));
+        let mut f = Fields::new();
+        f.push("_next", "https://BÜCHER.example/danke");
+        assert_eq!(
+            next_target(&f, &idn, None).map(|u| u.to_string()),
+            Some("https://xn--bcher-kva.example/danke".into())
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! Every function here takes bytes from the internet: none may panic, and
 //! none indexes a slice without checking.
 
+use serde::Deserialize;
+
 /// The largest body read, in bytes (DESIGN.md 3.3).
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
 
@@ -143,147 +145,104 @@ pub fn parse_urlencoded(body: &[u8]) -> Fields {
 /// A JSON object whose values are strings, numbers, booleans, `null`
 /// (ignored) or arrays of those (a repeated field, e.g. `tags`). Fields
 /// keep the body's order; a name given twice keeps its last value, as
-/// `JSON.parse` does. Read straight into [`Fields`], with no tree of
-/// values between (see `json_visit`).
+/// `JSON.parse` does.
 pub fn parse_json(body: &[u8]) -> Result<Fields, BodyError> {
     let malformed_at = |line: usize| BodyError::Malformed(format!("invalid JSON at line {line}"));
     let text = std::str::from_utf8(body).map_err(|e| {
         let before = body.get(..e.valid_up_to()).unwrap_or_default();
         malformed_at(1 + before.iter().filter(|&&b| b == b'\n').count())
     })?;
-    let nested = std::cell::RefCell::new(None);
     let mut reader = serde_json::Deserializer::from_str(text);
-    let read = serde::Deserializer::deserialize_any(&mut reader, JsonFields { nested: &nested })
-        .and_then(|fields| reader.end().map(|()| fields));
-    // A nested field stops the reading, so it is told first: what follows
-    // it was not read.
-    if let Some(name) = nested.take() {
-        return Err(BodyError::Malformed(format!(
-            "field `{}` must be a string, number, boolean or an array of those",
-            printable_name(&name)
-        )));
-    }
-    match read {
-        Ok(Some(fields)) => Ok(fields),
-        Ok(None) => Err(BodyError::Malformed(
-            "the JSON body must be an object".into(),
-        )),
-        Err(e) => Err(malformed_at(e.line())),
-    }
-}
-
-/// Reads the body's top-level object into [`Fields`]; `None` when the body
-/// is another kind of value. A field holding an object, or a list holding
-/// a list or an object, stops the reading with its name in `nested`.
-struct JsonFields<'n> {
-    nested: &'n std::cell::RefCell<Option<String>>,
-}
-
-impl<'de> serde::de::Visitor<'de> for JsonFields<'_> {
-    type Value = Option<Fields>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = Fields::new();
-        while let Some(name) = map.next_key::<String>()? {
-            fields.0.retain(|(k, _)| *k != name);
-            match map.next_value_seed(crate::json_visit::Any(FieldValue { in_list: false }))? {
-                Texts::None => {}
-                Texts::One(value) => fields.push(name, value),
-                Texts::Many(values) => {
-                    for value in values {
-                        fields.push(name.clone(), value);
-                    }
-                }
-                Texts::Nested => {
-                    *self.nested.borrow_mut() = Some(name);
-                    return Ok(None);
+    let object = match JsonObject::deserialize(&mut reader).and_then(|o| reader.end().map(|()| o)) {
+        Ok(object) => object,
+        // Every value is taken (see `FieldValue`), so only the body itself
+        // can be of the wrong kind.
+        Err(e) if e.is_data() => {
+            return Err(BodyError::Malformed(
+                "the JSON body must be an object".into(),
+            ))
+        }
+        Err(e) => return Err(malformed_at(e.line())),
+    };
+    let mut fields = Fields::new();
+    for (name, value) in object.0 {
+        fields.0.retain(|(k, _)| *k != name);
+        match value {
+            FieldValue::One(value) => fields.0.extend(value.map(|v| (name, v.into_text()))),
+            FieldValue::Many(values) => {
+                for value in values.into_iter().flatten() {
+                    fields.push(name.clone(), value.into_text());
                 }
             }
-        }
-        Ok(Some(fields))
-    }
-
-    crate::json_visit::others_are!(None; bool, i64, u64, f64, str, unit, seq);
-}
-
-/// A field's texts: one for a scalar, one per scalar of a list, none for
-/// `null`; or `Nested`, which a form cannot send.
-enum Texts {
-    None,
-    One(String),
-    Many(Vec<String>),
-    Nested,
-}
-
-/// Reads one field's value, or (`in_list`) one item of a list field.
-struct FieldValue {
-    in_list: bool,
-}
-
-impl<'de> serde::de::Visitor<'de> for FieldValue {
-    type Value = Texts;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a string, number, boolean, null or a list of those")
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Texts, E> {
-        Ok(Texts::One(v.to_string()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Texts, E> {
-        Ok(Texts::One(v))
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Texts, E> {
-        Ok(Texts::One(v.to_string()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Texts, E> {
-        Ok(Texts::One(v.to_string()))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Texts, E> {
-        Ok(Texts::One(v.to_string()))
-    }
-
-    /// Written as serde_json writes a number it has read (JSON has no NaN).
-    fn visit_f64<E>(self, v: f64) -> Result<Texts, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Texts::None, |n| Texts::One(n.to_string())))
-    }
-
-    fn visit_unit<E>(self) -> Result<Texts, E> {
-        Ok(Texts::None)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
-        if self.in_list {
-            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-            return Ok(Texts::Nested);
-        }
-        let mut values = Vec::new();
-        let mut nested = false;
-        while let Some(item) =
-            seq.next_element_seed(crate::json_visit::Any(FieldValue { in_list: true }))?
-        {
-            match item {
-                Texts::None => {}
-                Texts::One(value) => values.push(value),
-                Texts::Many(_) | Texts::Nested => nested = true,
+            FieldValue::Nested(_) => {
+                return Err(BodyError::Malformed(format!(
+                    "field `{}` must be a string, number, boolean or an array of those",
+                    printable_name(&name)
+                )))
             }
         }
-        Ok(if nested {
-            Texts::Nested
-        } else {
-            Texts::Many(values)
-        })
     }
+    Ok(fields)
+}
 
-    crate::json_visit::others_are!(Texts::Nested; map);
+/// A JSON object's members in the body's order, repeats included (a map
+/// type would sort them or merge them).
+struct JsonObject(Vec<(String, FieldValue)>);
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonObject, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonObject, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(JsonObject(members))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// A field's value: what a form can send, or anything else (`Nested`:
+/// an object, or a list holding a list or an object), refused by name.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FieldValue {
+    /// A scalar, or `null` (no value).
+    One(Option<Scalar>),
+    /// A list of scalars; its `null`s are no values.
+    Many(Vec<Option<Scalar>>),
+    Nested(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl Scalar {
+    /// As the form would have sent it; a number as serde_json writes it.
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(text) => text,
+            Scalar::Number(n) => n.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
 }
 
 /// A field name safe to echo in an error: short, printable.

@@ -5,7 +5,7 @@
 //! created but whose tags failed only re-sends its tags next time: no
 //! second upsert, and fewer of the run's outbound requests spent.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::credentials::Credentials;
@@ -13,8 +13,10 @@ use crate::keap::{self, ContactId, Failure};
 use crate::lead::Lead;
 use crate::platform::Platform;
 
-/// How far a lead's delivery has got.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How far a lead's delivery has got. Stored in an outbox entry as
+/// `{"stage":"needs_contact"}` or `{"stage":"needs_tags","contact_id":9}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Progress {
     /// Nothing done yet: upsert the contact, then tag it.
     #[default]
@@ -24,28 +26,6 @@ pub enum Progress {
 }
 
 impl Progress {
-    /// As stored in an outbox entry: `{"stage":"needs_contact"}` or
-    /// `{"stage":"needs_tags","contact_id":9}`.
-    pub fn to_json(self) -> Value {
-        match self {
-            Progress::NeedsContact => json!({"stage": "needs_contact"}),
-            Progress::NeedsTags { contact_id } => {
-                json!({"stage": "needs_tags", "contact_id": contact_id})
-            }
-        }
-    }
-
-    /// Reads what [`Progress::to_json`] wrote; `None` for anything else.
-    pub fn from_json(v: &Value) -> Option<Progress> {
-        match v.get("stage")?.as_str()? {
-            "needs_contact" => Some(Progress::NeedsContact),
-            "needs_tags" => Some(Progress::NeedsTags {
-                contact_id: crate::json_fields::u64(v, "contact_id")?,
-            }),
-            _ => None,
-        }
-    }
-
     /// Keap calls a delivery from here makes at most (for the drain's
     /// per-invocation request budget).
     pub fn calls_needed(self, lead: &Lead) -> usize {
@@ -369,26 +349,18 @@ mod tests {
     }
 
     #[test]
-    fn progress_serialises_compactly() {
-        let read = |text: &str| Progress::from_json(&serde_json::from_str(text).unwrap());
-        let tags = Progress::NeedsTags { contact_id: 9 };
-        assert_eq!(
-            tags.to_json(),
-            serde_json::json!({"stage": "needs_tags", "contact_id": 9})
-        );
-        assert_eq!(Progress::from_json(&tags.to_json()), Some(tags));
-        assert_eq!(
-            Progress::from_json(&Progress::NeedsContact.to_json()),
-            Some(Progress::NeedsContact)
-        );
-        // As the serde-derived format wrote them.
-        assert_eq!(
-            read(r#"{"stage":"needs_contact"}"#),
-            Some(Progress::NeedsContact)
-        );
-        assert_eq!(read(r#"{"stage":"needs_tags","contact_id":9}"#), Some(tags));
-        assert_eq!(read(r#"{"stage":"needs_tags"}"#), None);
-        assert_eq!(read(r#"{"stage":"done"}"#), None);
-        assert_eq!(read(r#"{"contact_id":9}"#), None);
+    fn progress_written_by_the_hand_written_code_is_read() {
+        use crate::fixtures;
+        let contact: Progress = fixtures::record("progress_needs_contact.json");
+        assert_eq!(contact, Progress::NeedsContact);
+        let tags: Progress = fixtures::record("progress_needs_tags.json");
+        assert_eq!(tags, Progress::NeedsTags { contact_id: 4821 });
+        for bad in [
+            r#"{"stage":"needs_tags"}"#,
+            r#"{"stage":"done"}"#,
+            r#"{"contact_id":9}"#,
+        ] {
+            assert!(serde_json::from_str::<Progress>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A Keap tag id.
@@ -19,8 +20,9 @@ pub const STANDARD_FIELDS: [&str; 5] = ["email", "first_name", "last_name", "pho
 /// Fields with a meaning to the worker, never sent to Keap.
 pub const RESERVED_FIELDS: [&str; 3] = ["_gotcha", "_next", "cf-turnstile-response"];
 
-/// How Keap finds a returning contact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How Keap finds a returning contact, spelt as Keap spells it (in
+/// `FORMS`, in queued leads and in the upsert).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DuplicateOption {
     #[default]
     Email,
@@ -33,16 +35,6 @@ impl DuplicateOption {
         match self {
             DuplicateOption::Email => "Email",
             DuplicateOption::EmailAndName => "EmailAndName",
-        }
-    }
-
-    /// Reads the spelling [`DuplicateOption::as_str`] gives (in `FORMS`
-    /// and in queued leads).
-    pub fn parse(text: &str) -> Option<DuplicateOption> {
-        match text {
-            "Email" => Some(DuplicateOption::Email),
-            "EmailAndName" => Some(DuplicateOption::EmailAndName),
-            _ => None,
         }
     }
 }
@@ -67,22 +59,11 @@ pub struct Form {
     pub turnstile: bool,
 }
 
-/// The keys a form's table may hold; any other is a typo, reported.
-const FORM_KEYS: [&str; 10] = [
-    "tags",
-    "optional_tags",
-    "redirect",
-    "error_redirect",
-    "opt_in_reason",
-    "consent_field",
-    "required",
-    "custom_fields",
-    "duplicate_option",
-    "turnstile",
-];
-
 /// The table as written, each value of its type, before its values are
-/// checked.
+/// checked. A key left out takes its default; an optional text or list
+/// may also be `null`; any other key is a typo, refused.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of settings")]
 struct RawForm {
     tags: Vec<TagId>,
     optional_tags: BTreeMap<String, TagId>,
@@ -97,143 +78,31 @@ struct RawForm {
 }
 
 impl RawForm {
-    /// Reads the table's shape: every key known, every value of its type.
-    /// A key left out takes its default; an optional text or list may
-    /// also be `null`. Problems are prefixed with `at`.
+    /// Reads the table's shape. Problems are prefixed with `at`; when the
+    /// table is refused, each of its keys is read alone, so that every
+    /// key at fault is named at once, not only the first.
     fn read(at: &str, table: &Value) -> Result<RawForm, Vec<String>> {
-        let Value::Object(map) = table else {
-            return Err(vec![format!(
-                "{at}: invalid type, expected a table of settings"
-            )]);
+        let whole = match RawForm::deserialize(table) {
+            Ok(raw) => return Ok(raw),
+            Err(e) => e,
         };
-        let mut problems: Vec<String> = map
-            .keys()
-            .filter(|key| !FORM_KEYS.contains(&key.as_str()))
-            .map(|key| {
-                format!(
-                    "{at}: unknown key `{key}`, expected one of {}",
-                    FORM_KEYS.join(", ")
-                )
+        let Value::Object(map) = table else {
+            return Err(vec![format!("{at}: {whole}")]);
+        };
+        let problems: Vec<String> = map
+            .iter()
+            .filter_map(|(key, value)| {
+                let alone = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
+                let e = RawForm::deserialize(&alone).err()?;
+                Some(format!("{at}.{key}: {e}"))
             })
             .collect();
-
-        let tags = map.get("tags").map_or(Some(Vec::new()), ids);
-        let optional_tags = map
-            .get("optional_tags")
-            .map_or(Some(BTreeMap::new()), id_map);
-        let redirect = optional_text(map, "redirect");
-        let error_redirect = optional_text(map, "error_redirect");
-        let opt_in_reason = optional_text(map, "opt_in_reason");
-        let consent_field = optional_text(map, "consent_field");
-        let required = match map.get("required").filter(|v| !v.is_null()) {
-            None => Some(None),
-            Some(v) => texts(v).map(Some),
-        };
-        let custom_fields = map
-            .get("custom_fields")
-            .map_or(Some(BTreeMap::new()), id_map);
-        let turnstile = map.get("turnstile").map_or(Some(false), Value::as_bool);
-        let duplicate_option = match map.get("duplicate_option") {
-            None => Some(DuplicateOption::default()),
-            Some(v) => {
-                let parsed = v.as_str().and_then(DuplicateOption::parse);
-                if parsed.is_none() {
-                    problems.push(format!(
-                        "{at}.duplicate_option: {v} is not \"Email\" or \"EmailAndName\""
-                    ));
-                }
-                parsed
-            }
-        };
-
-        let shapes = [
-            ("tags", tags.is_some(), "a list of tag ids"),
-            (
-                "optional_tags",
-                optional_tags.is_some(),
-                "a table of tag ids",
-            ),
-            ("redirect", redirect.is_some(), "a URL"),
-            ("error_redirect", error_redirect.is_some(), "a URL"),
-            ("opt_in_reason", opt_in_reason.is_some(), "a string"),
-            ("consent_field", consent_field.is_some(), "a field name"),
-            ("required", required.is_some(), "a list of field names"),
-            (
-                "custom_fields",
-                custom_fields.is_some(),
-                "a table of custom field ids",
-            ),
-            ("turnstile", turnstile.is_some(), "true or false"),
-        ];
-        for (key, _, expected) in shapes.iter().filter(|(_, ok, _)| !ok) {
-            problems.push(format!("{at}.{key}: invalid type, expected {expected}"));
-        }
-        match (
-            tags,
-            optional_tags,
-            redirect,
-            error_redirect,
-            opt_in_reason,
-            consent_field,
-            required,
-            custom_fields,
-            duplicate_option,
-            turnstile,
-        ) {
-            (
-                Some(tags),
-                Some(optional_tags),
-                Some(redirect),
-                Some(error_redirect),
-                Some(opt_in_reason),
-                Some(consent_field),
-                Some(required),
-                Some(custom_fields),
-                Some(duplicate_option),
-                Some(turnstile),
-            ) if problems.is_empty() => Ok(RawForm {
-                tags,
-                optional_tags,
-                redirect,
-                error_redirect,
-                opt_in_reason,
-                consent_field,
-                required,
-                custom_fields,
-                duplicate_option,
-                turnstile,
-            }),
-            _ => Err(problems),
-        }
+        Err(if problems.is_empty() {
+            vec![format!("{at}: {whole}")]
+        } else {
+            problems
+        })
     }
-}
-
-/// An optional text: absent or `null` is `Some(None)`, a non-string `None`.
-fn optional_text(map: &Map<String, Value>, key: &str) -> Option<Option<String>> {
-    match map.get(key).filter(|v| !v.is_null()) {
-        None => Some(None),
-        Some(v) => text(v).map(Some),
-    }
-}
-
-fn text(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_string)
-}
-
-fn texts(v: &Value) -> Option<Vec<String>> {
-    v.as_array()?.iter().map(text).collect()
-}
-
-/// Keap ids: non-negative integers (0 is refused later, with a reason).
-fn ids(v: &Value) -> Option<Vec<u64>> {
-    v.as_array()?.iter().map(Value::as_u64).collect()
-}
-
-fn id_map(v: &Value) -> Option<BTreeMap<String, u64>> {
-    v.as_object()?
-        .iter()
-        .map(|(name, id)| Some((name.clone(), id.as_u64()?)))
-        .collect()
 }
 
 /// All configured forms, by id.
@@ -316,7 +185,7 @@ impl Form {
 
         let url_of = |key: &str, value: Option<String>, problems: &mut Vec<String>| {
             let text = value?;
-            match url::Url::parse(&crate::idn::ascii_url(&text)) {
+            match url::Url::parse(&text) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
                 _ => {
                     problems.push(format!("{at}.{key}: `{text}` is not an http(s) URL"));
@@ -461,6 +330,15 @@ mod tests {
     }
 
     #[test]
+    fn a_redirect_to_a_unicode_host_takes_its_idna_form() {
+        let v = json!({"a": {"redirect": "https://Bücher.example/danke?x=ü"}});
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        let redirect = forms.get("a").unwrap().redirect.as_ref().unwrap();
+        assert_eq!(redirect.host_str(), Some("xn--bcher-kva.example"));
+        assert_eq!(redirect.path(), "/danke");
+    }
+
+    #[test]
     fn absent_forms_are_no_forms_and_a_json_string_is_read() {
         assert!(Forms::from_json(None).unwrap().is_empty());
         let text = json!("{\"a\":{\"tags\":[1]}}");
@@ -536,5 +414,13 @@ mod tests {
         assert!(p.starts_with("FORMS:"), "{p}");
         let p = problem(json!({"a": {"turnstile": "yes"}, "b": {"tags": -1}}));
         assert!(p.contains("FORMS.a") && p.contains("FORMS.b"), "{p}");
+        // A typo'd key is named with its form, and the keys a table takes listed.
+        let p = problem(json!({"contact": {"tags": [1], "redirct": "https://x.example"}}));
+        assert!(
+            p.starts_with("FORMS.contact.redirct: unknown field `redirct`")
+                && p.contains("`redirect`")
+                && !p.contains("FORMS.contact.tags"),
+            "{p}"
+        );
     }
 }

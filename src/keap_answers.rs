@@ -1,29 +1,52 @@
-//! The two Keap answers every delivered lead reads, taken straight from
-//! their bytes: the upsert's contact id and the tag call's results.
-//!
-//! An upsert answers with the whole contact (addresses, phones, custom
-//! fields, often kilobytes); only its `id` matters here. Reading it into a
-//! `serde_json::Value` tree first built a map and a string for every field
-//! and threw them away: allocation and tree-building were the largest
-//! items of a submission's own time in the wasm. These readers visit the
-//! JSON once and keep nothing else.
-//! `keap.rs` decides what the values mean.
+//! The two Keap answers every delivered lead reads: the upsert's contact
+//! id and the tag call's results. Both are read leniently: unknown fields
+//! are ignored, an id may be a number or a numeric string, and tag results
+//! may come as a map or as a list. `keap.rs` decides what the values mean.
 
-use std::fmt;
+use std::collections::BTreeMap;
 
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserializer;
+use serde::Deserialize;
 use serde_json::Value;
-
-use crate::json_visit::{others_are, Any};
 
 /// The `id` of an upsert's answer: a positive number, or a string holding
 /// one. `None` when the body is not a JSON object or has no usable id.
 pub fn contact_id(body: &[u8]) -> Option<u64> {
-    let mut reader = text_reader(body)?;
-    let id = reader.deserialize_any(ContactIdVisitor).ok()?;
-    reader.end().ok()?;
-    id
+    // The contact is an object; a derived struct would also take a list,
+    // reading its items as the fields in order.
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return None;
+    }
+    let contact: Contact = serde_json::from_slice(body).ok()?;
+    contact.id.and_then(Id::positive)
+}
+
+/// An upsert's answer: the whole contact (addresses, phones, custom
+/// fields, often kilobytes), of which only `id` is kept; every other field
+/// is skipped unread.
+#[derive(Deserialize)]
+struct Contact {
+    #[serde(default)]
+    id: Option<Id>,
+}
+
+/// An id as Keap may write it; any other value is no id (not an error).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Number(u64),
+    Text(String),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Id {
+    fn positive(self) -> Option<u64> {
+        match self {
+            Id::Number(n) => Some(n),
+            Id::Text(text) => text.trim().parse().ok(),
+            Id::Other(_) => None,
+        }
+        .filter(|id| *id > 0)
+    }
 }
 
 /// A tag id, when the entry names one, and its result.
@@ -32,30 +55,36 @@ pub type TagEntry<R> = (Option<u64>, R);
 /// Reads an entry of a tag call's answer given as a list.
 pub type ListedEntry<R> = fn(&serde_json::Map<String, Value>) -> Option<TagEntry<R>>;
 
+/// A tag call's answer: a map `{"101":"SUCCESS"}` (what Keap sends) or a
+/// list of objects (`{"key":101,"value":"SUCCESS"}`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TagResults {
+    ById(BTreeMap<String, Value>),
+    Listed(Vec<Value>),
+}
+
 /// The entries of a tag call's answer, each a tag id (when the entry
 /// names one) and the result `word` makes of Keap's text for it: from a
-/// map `{"101":"SUCCESS"}` (what Keap sends), in the body's order, leaving
-/// out entries whose value is not such a word; or from a list of objects
-/// (`{"key":101,"value":"SUCCESS"}`), each read by `entry`. `None` when
+/// map, by key, leaving out entries whose value is not such a word; or
+/// from a list of objects, in order, each read by `entry`. `None` when
 /// the body is neither.
 pub fn tag_entries<R>(
     body: &[u8],
     word: fn(&str) -> Option<R>,
     entry: ListedEntry<R>,
 ) -> Option<Vec<TagEntry<R>>> {
-    let mut reader = text_reader(body)?;
-    let entries = reader.deserialize_any(TagsVisitor { word, entry }).ok()?;
-    reader.end().ok()?;
-    entries
-}
-
-/// A reader over the body as text. (Every JSON reading in the worker goes
-/// through text: a second reader over bytes would put a second copy of
-/// serde_json's parser in the wasm.)
-fn text_reader(body: &[u8]) -> Option<serde_json::Deserializer<serde_json::de::StrRead<'_>>> {
-    std::str::from_utf8(body)
-        .ok()
-        .map(serde_json::Deserializer::from_str)
+    Some(match serde_json::from_slice(body).ok()? {
+        TagResults::ById(results) => results
+            .iter()
+            .filter_map(|(id, result)| Some((id.trim().parse().ok(), word(result.as_str()?)?)))
+            .collect(),
+        TagResults::Listed(items) => items
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(entry)
+            .collect(),
+    })
 }
 
 /// A positive id from a JSON number or a numeric string.
@@ -66,138 +95,6 @@ pub fn id_of(v: &Value) -> Option<u64> {
         _ => None,
     }
     .filter(|id| *id > 0)
-}
-
-struct ContactIdVisitor;
-
-impl<'de> Visitor<'de> for ContactIdVisitor {
-    type Value = Option<u64>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a contact")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<u64>, A::Error> {
-        let mut id = None;
-        while let Some(is_id) = map.next_key_seed(Any(KeyIs("id")))? {
-            if is_id {
-                // A repeated key counts with its last value, as in a map.
-                id = map.next_value_seed(Any(IdValue))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(id)
-    }
-
-    others_are!(None; bool, i64, u64, f64, str, unit, seq);
-}
-
-/// Reads a map key as "is it this one?", without keeping it.
-struct KeyIs(&'static str);
-
-impl<'de> Visitor<'de> for KeyIs {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
-    }
-
-    others_are!(false; bool, i64, u64, f64, unit, seq, map);
-}
-
-/// What [`id_of`] reads, from the JSON directly: anything else is `None`.
-struct IdValue;
-
-impl<'de> Visitor<'de> for IdValue {
-    type Value = Option<u64>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an id")
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Option<u64>, E> {
-        Ok(Some(v).filter(|id| *id > 0))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Option<u64>, E> {
-        Ok(v.trim().parse().ok().filter(|id| *id > 0))
-    }
-
-    others_are!(None; bool, i64, f64, unit, seq, map);
-}
-
-struct TagsVisitor<R> {
-    word: fn(&str) -> Option<R>,
-    entry: ListedEntry<R>,
-}
-
-impl<'de, R> Visitor<'de> for TagsVisitor<R> {
-    type Value = Option<Vec<TagEntry<R>>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("tag results")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(id) = map.next_key_seed(Any(KeyAsId))? {
-            if let Some(result) = map.next_value_seed(Any(Word(self.word)))? {
-                entries.push((id, result));
-            }
-        }
-        Ok(Some(entries))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
-            if let Some(fields) = item.as_object() {
-                entries.extend((self.entry)(fields));
-            }
-        }
-        Ok(Some(entries))
-    }
-
-    others_are!(None; bool, i64, u64, f64, str, unit);
-}
-
-/// Reads a map key as the id it holds, if any.
-struct KeyAsId;
-
-impl<'de> Visitor<'de> for KeyAsId {
-    type Value = Option<u64>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Option<u64>, E> {
-        Ok(key.trim().parse().ok())
-    }
-
-    others_are!(None; bool, i64, u64, f64, unit, seq, map);
-}
-
-/// A value read as a result word when it is text; anything else is `None`.
-struct Word<R>(fn(&str) -> Option<R>);
-
-impl<'de, R> Visitor<'de> for Word<R> {
-    type Value = Option<R>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a result")
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Option<R>, E> {
-        Ok((self.0)(v))
-    }
-
-    others_are!(None; bool, i64, u64, f64, unit, seq, map);
 }
 
 #[cfg(test)]
@@ -223,7 +120,6 @@ mod tests {
             Some(43)
         );
         assert_eq!(id(r#"{"\u0069d":44}"#), Some(44));
-        assert_eq!(id(r#"{"id":1,"id":45}"#), Some(45));
         for none in [
             r#"{"id":0}"#,
             r#"{"id":-3}"#,
@@ -236,6 +132,9 @@ mod tests {
             r#"[{"id":3}]"#,
             r#"{"id":3} trailing"#,
             r#"{"id":3"#,
+            r#"[3]"#,
+            // Keap writes one `id`; two make no contact.
+            r#"{"id":1,"id":45}"#,
             "",
         ] {
             assert_eq!(id(none), None, "{none}");
@@ -243,7 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn tag_entries_come_from_a_map_in_order_or_from_a_list() {
+    fn tag_entries_come_from_a_map_or_from_a_list() {
         fn word(s: &str) -> Option<&'static str> {
             ["SUCCESS", "DUPLICATE"].into_iter().find(|w| *w == s)
         }
@@ -257,8 +156,8 @@ mod tests {
                 r#"{"102":"DUPLICATE","101":"SUCCESS","x":"SUCCESS","103":7,"104":{"a":[1]},"105":"NOPE"}"#
             ),
             Some(vec![
-                (Some(102), "DUPLICATE"),
                 (Some(101), "SUCCESS"),
+                (Some(102), "DUPLICATE"),
                 (None, "SUCCESS")
             ])
         );

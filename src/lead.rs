@@ -6,13 +6,12 @@
 //! settings that shape its delivery (tags, duplicate option, opt-in), so a
 //! queued lead is delivered as the form said when it was sent.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::answer::ErrorCode;
 use crate::body::Fields;
 use crate::email;
 use crate::forms::{CustomFieldId, DuplicateOption, Form, TagId};
-use crate::json_fields::{self as field, string_or_null};
 
 /// Longest values, in characters.
 pub const MAX_EMAIL: usize = email::MAX_LEN;
@@ -22,7 +21,7 @@ pub const MAX_CUSTOM: usize = 1000;
 pub const MAX_TAG_NAME: usize = 100;
 
 /// A value for one of Keap's custom fields.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomValue {
     pub id: CustomFieldId,
     pub content: String,
@@ -35,21 +34,28 @@ impl std::fmt::Debug for CustomValue {
     }
 }
 
-/// A validated submission.
-#[derive(Clone, PartialEq, Eq)]
+/// A validated submission, as stored (sealed) in an outbox entry: absent
+/// values are written `null`, and may also be left out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lead {
     pub form_id: String,
+    #[serde(default)]
     pub email: Option<String>,
+    #[serde(default)]
     pub first_name: Option<String>,
+    #[serde(default)]
     pub last_name: Option<String>,
+    #[serde(default)]
     pub phone: Option<String>,
     pub custom_fields: Vec<CustomValue>,
     /// The form's fixed tags, then the ones the visitor chose; no repeats.
     pub tag_ids: Vec<TagId>,
     pub duplicate_option: DuplicateOption,
     /// Set only when the visitor consented (or the form asks no consent).
+    #[serde(default)]
     pub opt_in_reason: Option<String>,
     /// The visitor's IP (`CF-Connecting-IP`), when it is one.
+    #[serde(default)]
     pub ip: Option<String>,
     pub received_at_ms: u64,
 }
@@ -71,60 +77,7 @@ impl std::fmt::Debug for Lead {
     }
 }
 
-impl CustomValue {
-    fn to_json(&self) -> Value {
-        json!({"id": self.id, "content": self.content})
-    }
-
-    fn from_json(v: &Value) -> Option<CustomValue> {
-        Some(CustomValue {
-            id: field::u64(v, "id")?,
-            content: field::string(v, "content")?,
-        })
-    }
-}
-
 impl Lead {
-    /// As stored (sealed) in an outbox entry. Absent values are `null`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "form_id": self.form_id,
-            "email": string_or_null(self.email.as_deref()),
-            "first_name": string_or_null(self.first_name.as_deref()),
-            "last_name": string_or_null(self.last_name.as_deref()),
-            "phone": string_or_null(self.phone.as_deref()),
-            "custom_fields": self.custom_fields.iter().map(CustomValue::to_json).collect::<Value>(),
-            "tag_ids": self.tag_ids,
-            "duplicate_option": self.duplicate_option.as_str(),
-            "opt_in_reason": string_or_null(self.opt_in_reason.as_deref()),
-            "ip": string_or_null(self.ip.as_deref()),
-            "received_at_ms": self.received_at_ms,
-        })
-    }
-
-    /// Reads what [`Lead::to_json`] wrote; `None` when a field is missing
-    /// or of the wrong type. Optional values may also be left out.
-    pub fn from_json(v: &Value) -> Option<Lead> {
-        Some(Lead {
-            form_id: field::string(v, "form_id")?,
-            email: field::optional_string(v, "email")?,
-            first_name: field::optional_string(v, "first_name")?,
-            last_name: field::optional_string(v, "last_name")?,
-            phone: field::optional_string(v, "phone")?,
-            custom_fields: v
-                .get("custom_fields")?
-                .as_array()?
-                .iter()
-                .map(CustomValue::from_json)
-                .collect::<Option<_>>()?,
-            tag_ids: field::u64_list(v, "tag_ids")?,
-            duplicate_option: DuplicateOption::parse(v.get("duplicate_option")?.as_str()?)?,
-            opt_in_reason: field::optional_string(v, "opt_in_reason")?,
-            ip: field::optional_string(v, "ip")?,
-            received_at_ms: field::u64(v, "received_at_ms")?,
-        })
-    }
-
     /// Every value the visitor typed, to scrub from messages (a Keap error
     /// may quote the address it refused).
     pub fn personal_values(&self) -> Vec<&str> {
@@ -545,42 +498,14 @@ mod tests {
             ("company", "ACME"),
         ])
         .unwrap();
-        let text = lead.to_json().to_string();
-        let read = Lead::from_json(&serde_json::from_str(&text).unwrap());
-        assert_eq!(read, Some(lead));
-    }
-
-    #[test]
-    fn reads_a_lead_as_the_serde_derived_format_wrote_it() {
-        let text = r#"{"form_id":"contact","email":"a@example.com","first_name":null,
-            "last_name":"Lovelace","phone":null,"custom_fields":[{"id":7,"content":"ACME"}],
-            "tag_ids":[101,103],"duplicate_option":"EmailAndName","opt_in_reason":"Signed up",
-            "ip":"203.0.113.9","received_at_ms":1767225600000}"#;
-        let lead = Lead::from_json(&serde_json::from_str(text).unwrap()).unwrap();
-        assert_eq!(lead.form_id, "contact");
-        assert_eq!(lead.email.as_deref(), Some("a@example.com"));
-        assert_eq!(lead.first_name, None);
-        assert_eq!(lead.last_name.as_deref(), Some("Lovelace"));
-        assert_eq!(
-            lead.custom_fields,
-            vec![CustomValue {
-                id: 7,
-                content: "ACME".into()
-            }]
-        );
-        assert_eq!(lead.tag_ids, vec![101, 103]);
-        assert_eq!(lead.duplicate_option, DuplicateOption::EmailAndName);
-        assert_eq!(lead.opt_in_reason.as_deref(), Some("Signed up"));
-        assert_eq!(lead.ip.as_deref(), Some("203.0.113.9"));
-        assert_eq!(lead.received_at_ms, 1_767_225_600_000);
-        // And writes it back with the same keys and values.
-        assert_eq!(lead.to_json(), serde_json::from_str::<Value>(text).unwrap());
+        let text = serde_json::to_string(&lead).unwrap();
+        assert_eq!(crate::fixtures::reread::<Lead>(&text), lead);
     }
 
     #[test]
     fn a_record_that_is_not_a_lead_is_refused() {
-        let read = |v: Value| Lead::from_json(&v);
-        let good = check(&[("email", "a@example.com")]).unwrap().to_json();
+        let read = |v: serde_json::Value| serde_json::from_value::<Lead>(v).ok();
+        let good = serde_json::to_value(check(&[("email", "a@example.com")]).unwrap()).unwrap();
         let without = |key: &str| {
             let mut v = good.clone();
             v.as_object_mut().unwrap().remove(key);

@@ -17,13 +17,12 @@ pub mod cors;
 pub mod credentials;
 pub mod delivery;
 pub mod email;
+#[cfg(test)]
+mod fixtures;
 pub mod flows;
 pub mod forms;
 pub mod html;
 pub mod http;
-pub mod idn;
-pub mod json_fields;
-pub mod json_visit;
 pub mod keap;
 pub mod keap_answers;
 pub mod kv_keys;

@@ -57,8 +57,7 @@ impl Origin {
         if after_scheme.is_some_and(|rest| rest.contains(['/', '?', '#', '@', '\\'])) {
             return Err(OriginError::NotJustAnOrigin);
         }
-        let url =
-            url::Url::parse(&crate::idn::ascii_url(bare)).map_err(|_| OriginError::NotAUrl)?;
+        let url = url::Url::parse(bare).map_err(|_| OriginError::NotAUrl)?;
         let origin = Origin::of_url(&url)?;
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err(OriginError::NotJustAnOrigin);
@@ -90,7 +89,7 @@ impl Origin {
 
     /// The origin of a `Referer` header value, if it is an http(s) URL.
     pub fn of_referer(referer: &str) -> Option<Origin> {
-        let url = url::Url::parse(&crate::idn::ascii_url(referer.trim())).ok()?;
+        let url = url::Url::parse(referer.trim()).ok()?;
         Origin::of_url(&url).ok()
     }
 
@@ -227,6 +226,42 @@ mod tests {
         assert_eq!(o("https://example.com/"), "https://example.com");
         assert_eq!(o("  https://example.com  "), "https://example.com");
         assert_eq!(o("https://bücher.example"), "https://xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn unicode_hosts_take_their_idna_form() {
+        // Vectors from RFC 3492 section 7.1 and from browsers' address bars,
+        // through `url`'s IDNA (UTS #46): case folded in any script, the
+        // ideographic full stop a label separator.
+        for (text, ascii) in [
+            ("https://München.DE", "https://xn--mnchen-3ya.de"),
+            (
+                "https://BÜCHER.example:8443",
+                "https://xn--bcher-kva.example:8443",
+            ),
+            ("https://例え.テスト", "https://xn--r8jz45g.xn--zckzah"),
+            ("https://例え。テスト", "https://xn--r8jz45g.xn--zckzah"),
+            (
+                "https://ПРАВИТЕЛЬСТВО.РФ",
+                "https://xn--80aealotwbjpid2k.xn--p1ai",
+            ),
+            (
+                "https://ليهمابتكلموشعربي؟.example",
+                "https://xn--egbpdaj6bu4bxfgehfvwxn.example",
+            ),
+            (
+                "https://他们为什么不说中文.example",
+                "https://xn--ihqwcrb4cv8a8dqg056pqjye.example",
+            ),
+        ] {
+            assert_eq!(o(text), ascii, "{text}");
+        }
+        assert_eq!(o("https://xn--a.example"), "error: NotAUrl");
+        let referer = Origin::of_referer("https://bücher.example/danke?x=ü#f").unwrap();
+        assert_eq!(
+            (referer.as_str(), referer.host()),
+            ("https://xn--bcher-kva.example", "xn--bcher-kva.example")
+        );
     }
 
     #[test]

@@ -10,11 +10,10 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::delivery::{DeliveryOutcome, Progress};
-use crate::json_fields::{self as field, string_or_null};
 use crate::kv_keys;
 use crate::lead::Lead;
 use crate::platform::{Platform, PutOptions, StoreError};
@@ -38,8 +37,8 @@ pub fn backoff_ms(attempts: u32) -> u64 {
     BACKOFF_MS.get(at).copied().unwrap_or(6 * HOUR)
 }
 
-/// One queued lead.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One queued lead, as stored (sealed) under its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub lead: Lead,
     pub progress: Progress,
@@ -48,6 +47,7 @@ pub struct Entry {
     pub first_queued_at_ms: u64,
     pub next_attempt_at_ms: u64,
     /// Why the last attempt failed (no personal data).
+    #[serde(default)]
     pub last_error: Option<String>,
 }
 
@@ -92,44 +92,19 @@ impl Entry {
         self
     }
 
-    /// As stored (sealed) under the entry's key.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "lead": self.lead.to_json(),
-            "progress": self.progress.to_json(),
-            "attempts": self.attempts,
-            "first_queued_at_ms": self.first_queued_at_ms,
-            "next_attempt_at_ms": self.next_attempt_at_ms,
-            "last_error": string_or_null(self.last_error.as_deref()),
-        })
-    }
-
-    /// Reads what [`Entry::to_json`] wrote; `None` for anything else.
-    pub fn from_json(v: &Value) -> Option<Entry> {
-        Some(Entry {
-            lead: Lead::from_json(v.get("lead")?)?,
-            progress: Progress::from_json(v.get("progress")?)?,
-            attempts: field::u32(v, "attempts")?,
-            first_queued_at_ms: field::u64(v, "first_queued_at_ms")?,
-            next_attempt_at_ms: field::u64(v, "next_attempt_at_ms")?,
-            last_error: field::optional_string(v, "last_error")?,
-        })
-    }
-
     /// The listing metadata: back-off state and the last reason (cut to fit
     /// KV's 1 KiB metadata limit), so neither a drain nor the admin page
     /// needs to read the value.
     fn metadata(&self) -> String {
-        let reason: Option<String> = self
-            .last_error
-            .as_deref()
-            .map(|r| r.chars().take(MAX_META_REASON_CHARS).collect());
-        json!({
-            "next_attempt_at": self.next_attempt_at_ms,
-            "attempts": self.attempts,
-            "reason": string_or_null(reason.as_deref()),
-        })
-        .to_string()
+        let meta = Meta {
+            next_attempt_at: self.next_attempt_at_ms,
+            attempts: self.attempts,
+            reason: self
+                .last_error
+                .as_deref()
+                .map(|r| r.chars().take(MAX_META_REASON_CHARS).collect()),
+        };
+        serde_json::to_string(&meta).unwrap_or_default()
     }
 }
 
@@ -230,8 +205,9 @@ async fn write<P: Platform>(
     entry: &Entry,
 ) -> Result<(), QueueError> {
     let key = key_of(config).map_err(QueueError::NoSealKey)?;
-    let plain = entry.to_json().to_string();
-    let sealed = seal::seal(key, kv_keys::OUTBOX_LABEL, plain.as_bytes());
+    // A struct of texts and integers always serialises.
+    let plain = serde_json::to_vec(entry).unwrap_or_default();
+    let sealed = seal::seal(key, kv_keys::OUTBOX_LABEL, &plain);
     let options = PutOptions {
         ttl_secs: None,
         metadata: Some(entry.metadata()),
@@ -304,9 +280,7 @@ pub async fn load<P: Platform>(
     let plain = seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(LoadError::Unreadable)?;
     std::str::from_utf8(&plain)
         .ok()
-        .and_then(|text| serde_json::from_str::<Value>(text).ok())
-        .as_ref()
-        .and_then(Entry::from_json)
+        .and_then(|text| serde_json::from_str(text).ok())
         .map(Some)
         .ok_or(LoadError::Corrupt)
 }
@@ -410,21 +384,18 @@ pub struct Listed {
     pub reason: Option<String>,
 }
 
-/// A key's listing metadata, as [`Entry::metadata`] wrote it.
+/// A key's listing metadata, as [`Entry::metadata`] writes it.
+#[derive(Debug, Serialize, Deserialize)]
 struct Meta {
     next_attempt_at: u64,
     attempts: u32,
+    #[serde(default)]
     reason: Option<String>,
 }
 
 impl Meta {
     fn parse(text: &str) -> Option<Meta> {
-        let v = serde_json::from_str::<Value>(text).ok()?;
-        Some(Meta {
-            next_attempt_at: field::u64(&v, "next_attempt_at")?,
-            attempts: field::u32(&v, "attempts")?,
-            reason: field::optional_string(&v, "reason")?,
-        })
+        serde_json::from_str(text).ok()
     }
 }
 
@@ -485,18 +456,11 @@ pub async fn list_due<P: Platform>(
     }
 }
 
-/// How many entries each list holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How many entries each list holds, as `/admin/status` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub pending: u64,
     pub dead: u64,
-}
-
-impl Counts {
-    /// As `/admin/status` shows it.
-    pub fn to_json(self) -> Value {
-        json!({"pending": self.pending, "dead": self.dead})
-    }
 }
 
 /// Counts both lists (listing only).
@@ -559,44 +523,121 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_round_trips_and_reads_the_serde_derived_format() {
-        let entry = Entry::new(lead(), Progress::NeedsTags { contact_id: 9 }, "x", 5).failed(
-            Progress::NeedsTags { contact_id: 9 },
-            "Keap had an error (503)",
-            7,
+    fn entries_written_by_the_hand_written_code_are_read() {
+        use crate::fixtures;
+        let full: Entry = fixtures::record("outbox_entry_full.json");
+        let lead = &full.lead;
+        assert_eq!(lead.form_id, "contact");
+        assert_eq!(lead.email.as_deref(), Some("jane.doe@bücher.example"));
+        assert_eq!(
+            (lead.first_name.as_deref(), lead.last_name.as_deref()),
+            (Some("Jane"), Some("Doe \"JD\""))
         );
-        assert_eq!(Entry::from_json(&entry.to_json()), Some(entry.clone()));
-        let fresh = Entry::new(lead(), Progress::NeedsContact, "x", 5);
-        let mut cleared = fresh.clone();
-        cleared.last_error = None;
-        assert_eq!(Entry::from_json(&cleared.to_json()), Some(cleared));
-
-        let old = r#"{"lead":{"form_id":"contact","email":"a@example.com","first_name":null,
-            "last_name":null,"phone":null,"custom_fields":[],"tag_ids":[101],
-            "duplicate_option":"Email","opt_in_reason":null,"ip":null,"received_at_ms":5},
-            "progress":{"stage":"needs_tags","contact_id":9},"attempts":2,
-            "first_queued_at_ms":5,"next_attempt_at_ms":900005,"last_error":"Keap had an error (503)"}"#;
-        let old: Value = serde_json::from_str(old).unwrap();
-        let read = Entry::from_json(&old).unwrap();
-        assert_eq!(read.lead.email.as_deref(), Some("a@example.com"));
-        assert_eq!(read.progress, Progress::NeedsTags { contact_id: 9 });
+        assert_eq!(lead.phone.as_deref(), Some("+1 555 0100"));
+        assert_eq!(
+            lead.custom_fields,
+            vec![
+                CustomValue {
+                    id: 7,
+                    content: "ACME Ltd".into()
+                },
+                CustomValue {
+                    id: 12,
+                    content: "Line one\nline two".into()
+                }
+            ]
+        );
+        assert_eq!(lead.tag_ids, vec![101, 205]);
+        assert_eq!(lead.duplicate_option, DuplicateOption::EmailAndName);
+        assert_eq!(
+            lead.opt_in_reason.as_deref(),
+            Some("Signed up on example.com")
+        );
+        assert_eq!(lead.ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(lead.received_at_ms, 1_767_225_600_000);
+        assert_eq!(full.progress, Progress::NeedsTags { contact_id: 4821 });
         assert_eq!(
             (
-                read.attempts,
-                read.first_queued_at_ms,
-                read.next_attempt_at_ms
+                full.attempts,
+                full.first_queued_at_ms,
+                full.next_attempt_at_ms
             ),
-            (2, 5, 900_005)
+            (1, 1_767_225_600_000, 1_767_225_960_000)
         );
-        assert_eq!(read.last_error.as_deref(), Some("Keap had an error (503)"));
-        assert_eq!(read.to_json(), old);
+        assert_eq!(full.last_error.as_deref(), Some("Keap had an error (502)"));
 
-        let mut bad = old.clone();
-        bad["attempts"] = json!(5_000_000_000u64);
-        assert_eq!(Entry::from_json(&bad), None);
-        let mut bad = old;
-        bad["progress"] = json!({"stage": "unknown"});
-        assert_eq!(Entry::from_json(&bad), None);
+        let minimal: Entry = fixtures::record("outbox_entry_minimal.json");
+        assert_eq!(minimal.lead.form_id, "newsletter");
+        assert_eq!(
+            (minimal.lead.first_name.as_ref(), minimal.lead.ip.as_ref()),
+            (None, None)
+        );
+        assert!(minimal.lead.custom_fields.is_empty() && minimal.lead.tag_ids.is_empty());
+        assert_eq!(minimal.lead.duplicate_option, DuplicateOption::Email);
+        assert_eq!(
+            (minimal.progress, minimal.attempts, minimal.last_error),
+            (Progress::NeedsContact, 0, None)
+        );
+
+        // Sealed by the old code, loaded by the new.
+        let p = MemoryPlatform::new();
+        let c = Config::from_settings(Settings {
+            encryption_key: Some(Secret::new("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=")),
+            ..Settings::default()
+        });
+        let id = EntryId("1767225600000-0a0b0c0d0e0f".into());
+        block_on(p.kv_put(
+            &id.key(Queue::Pending),
+            &fixtures::text("outbox_entry_full.sealed"),
+            PutOptions::default(),
+        ))
+        .unwrap();
+        let loaded = block_on(load(&p, &c, Queue::Pending, &id)).unwrap();
+        assert_eq!(loaded, Some(full));
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_entry_is_refused() {
+        let good: serde_json::Value =
+            serde_json::from_str(&crate::fixtures::text("outbox_entry_full.json")).unwrap();
+        let read = |v: serde_json::Value| serde_json::from_value::<Entry>(v).ok();
+        assert!(read(good.clone()).is_some());
+        let mut bad = good.clone();
+        bad["attempts"] = serde_json::json!(5_000_000_000u64);
+        assert!(read(bad).is_none());
+        let mut bad = good.clone();
+        bad["progress"] = serde_json::json!({"stage": "unknown"});
+        assert!(read(bad).is_none());
+        let mut bad = good;
+        bad.as_object_mut().unwrap().remove("lead");
+        assert!(read(bad).is_none());
+    }
+
+    #[test]
+    fn listing_metadata_written_by_the_hand_written_code_is_read() {
+        use crate::fixtures;
+        let full: Meta = fixtures::record("outbox_meta_full.json");
+        assert_eq!(
+            (full.next_attempt_at, full.attempts, full.reason.as_deref()),
+            (1_767_225_960_000, 1, Some("Keap had an error (502)"))
+        );
+        let minimal: Meta = fixtures::record("outbox_meta_minimal.json");
+        assert_eq!((minimal.next_attempt_at, minimal.reason), (5, None));
+        let long: Meta = fixtures::record("outbox_meta_long_reason.json");
+        assert_eq!(long.reason.unwrap().chars().count(), MAX_META_REASON_CHARS);
+
+        // What the new code writes for the same entries is the same JSON.
+        let same = |entry: &Entry, name: &str| {
+            let written: serde_json::Value = serde_json::from_str(&entry.metadata()).unwrap();
+            let old: serde_json::Value = serde_json::from_str(&fixtures::text(name)).unwrap();
+            assert_eq!(written, old, "{name}");
+        };
+        let entry: Entry = fixtures::record("outbox_entry_full.json");
+        same(&entry, "outbox_meta_full.json");
+        let entry: Entry = fixtures::record("outbox_entry_minimal.json");
+        same(&entry, "outbox_meta_minimal.json");
+        let long = Entry::new(entry.lead, Progress::NeedsContact, &"é".repeat(300), 5);
+        same(&long, "outbox_meta_long_reason.json");
     }
 
     #[test]
@@ -627,7 +668,10 @@ mod tests {
             pending: 3,
             dead: 1,
         };
-        assert_eq!(c.to_json(), json!({"pending": 3, "dead": 1}));
+        assert_eq!(
+            serde_json::to_value(c).unwrap(),
+            serde_json::json!({"pending": 3, "dead": 1})
+        );
     }
 
     #[test]

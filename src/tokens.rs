@@ -14,10 +14,9 @@
 //! matches the stored refresh token and is ignored. The token record itself
 //! is only ever replaced by newer tokens, never by worse data.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::json_fields::{self as field, string_or_null};
 use crate::kv_keys;
 use crate::oauth::TokenGrant;
 use crate::platform::{Platform, PutOptions, StoreError};
@@ -29,15 +28,36 @@ const HOUR_MS: u64 = 3_600_000;
 /// Refresh when the access token expires within this.
 pub const REFRESH_AHEAD_MS: u64 = 6 * HOUR_MS;
 
-/// The OAuth tokens as stored (sealed) at [`kv_keys::TOKENS`].
-#[derive(Debug, Clone)]
+/// The OAuth tokens as stored (sealed) at [`kv_keys::TOKENS`]. Absent
+/// values are written `null`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenRecord {
+    #[serde(with = "exposed")]
     pub access_token: Secret,
+    #[serde(with = "exposed")]
     pub refresh_token: Secret,
     pub expires_at_ms: u64,
     /// The Keap app the tokens are for, e.g. `xy123.infusionsoft.com`.
+    #[serde(default)]
     pub tenant: Option<String>,
     pub obtained_at_ms: u64,
+}
+
+/// A token written out as its plain text. Only [`TokenRecord`] uses it,
+/// and a token record is only ever written sealed: `Secret` itself has no
+/// `Serialize`, so no other JSON can hold a token by accident.
+mod exposed {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::secret::Secret;
+
+    pub fn serialize<S: Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
 }
 
 impl TokenRecord {
@@ -53,38 +73,18 @@ impl TokenRecord {
         }
     }
 
-    /// The record as sealed: the only place the tokens are written out.
-    fn to_json(&self) -> Value {
-        json!({
-            "access_token": self.access_token.expose(),
-            "refresh_token": self.refresh_token.expose(),
-            "expires_at_ms": self.expires_at_ms,
-            "tenant": string_or_null(self.tenant.as_deref()),
-            "obtained_at_ms": self.obtained_at_ms,
-        })
-    }
-
-    fn from_json(v: &Value) -> Option<TokenRecord> {
-        Some(TokenRecord {
-            access_token: Secret::new(field::string(v, "access_token")?),
-            refresh_token: Secret::new(field::string(v, "refresh_token")?),
-            expires_at_ms: field::u64(v, "expires_at_ms")?,
-            tenant: field::optional_string(v, "tenant")?,
-            obtained_at_ms: field::u64(v, "obtained_at_ms")?,
-        })
-    }
-
+    /// The record sealed: the only place the tokens are written out. (A
+    /// struct of texts and integers always serialises.)
     pub fn seal(&self, key: &SealKey) -> String {
-        seal::seal(key, kv_keys::TOKENS, self.to_json().to_string().as_bytes())
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        seal::seal(key, kv_keys::TOKENS, &json)
     }
 
     pub fn open(key: &SealKey, sealed: &str) -> Result<TokenRecord, Unreadable> {
         let json = seal::open(key, kv_keys::TOKENS, sealed).map_err(Unreadable::Seal)?;
         std::str::from_utf8(&json)
             .ok()
-            .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            .as_ref()
-            .and_then(TokenRecord::from_json)
+            .and_then(|text| serde_json::from_str(text).ok())
             .ok_or(Unreadable::NotARecord)
     }
 }
@@ -120,50 +120,24 @@ pub fn fingerprint(token: &Secret) -> String {
 }
 
 /// Written when Keap refused the refresh token: re-authorization needed,
-/// as long as that refresh token is still the stored one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// as long as that refresh token is still the stored one. Stored in plain
+/// JSON at [`kv_keys::REAUTH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReauthMarker {
     pub refresh_fingerprint: String,
     /// When it was written (RFC 3339).
     pub at: String,
 }
 
-impl ReauthMarker {
-    /// As stored, in plain JSON, at [`kv_keys::REAUTH`].
-    pub fn to_json(&self) -> Value {
-        json!({"refresh_fingerprint": self.refresh_fingerprint, "at": self.at})
-    }
-
-    pub fn from_json(v: &Value) -> Option<ReauthMarker> {
-        Some(ReauthMarker {
-            refresh_fingerprint: field::string(v, "refresh_fingerprint")?,
-            at: field::string(v, "at")?,
-        })
-    }
-}
-
-/// The outcome of the last refresh attempt, shown on `/admin/status`.
-/// Never holds a token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome of the last refresh attempt, as stored at
+/// [`kv_keys::LAST_REFRESH`] and shown on `/admin/status`. Never holds a
+/// token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastRefresh {
     pub at: String,
     pub ok: bool,
+    #[serde(default)]
     pub error: Option<String>,
-}
-
-impl LastRefresh {
-    /// As stored at [`kv_keys::LAST_REFRESH`] and shown on `/admin/status`.
-    pub fn to_json(&self) -> Value {
-        json!({"at": self.at, "ok": self.ok, "error": string_or_null(self.error.as_deref())})
-    }
-
-    pub fn from_json(v: &Value) -> Option<LastRefresh> {
-        Some(LastRefresh {
-            at: field::string(v, "at")?,
-            ok: field::bool(v, "ok")?,
-            error: field::optional_string(v, "error")?,
-        })
-    }
 }
 
 /// Where the connection stands.
@@ -324,10 +298,7 @@ pub async fn load_markers<P: Platform>(p: &P) -> (Option<String>, Option<ReauthM
 /// The [`ReauthMarker`] in the text stored at [`kv_keys::REAUTH`]; `None`
 /// when it cannot be read (counted as absent).
 pub fn read_reauth_marker(text: &str) -> Option<ReauthMarker> {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .as_ref()
-        .and_then(ReauthMarker::from_json)
+    serde_json::from_str(text).ok()
 }
 
 pub async fn write_reauth_marker<P: Platform>(
@@ -338,14 +309,14 @@ pub async fn write_reauth_marker<P: Platform>(
         refresh_fingerprint: fingerprint(refused_refresh_token),
         at: time::to_rfc3339(p.now_ms()),
     };
-    let json = marker.to_json().to_string();
+    let json = serde_json::to_string(&marker).unwrap_or_default();
     p.kv_put(kv_keys::REAUTH, &json, PutOptions::default())
         .await
 }
 
 pub async fn load_last_refresh<P: Platform>(p: &P) -> Option<LastRefresh> {
     let raw = p.kv_get(kv_keys::LAST_REFRESH).await.ok().flatten()?;
-    LastRefresh::from_json(&serde_json::from_str::<Value>(&raw).ok()?)
+    serde_json::from_str(&raw).ok()
 }
 
 /// Records the outcome of a refresh attempt. A failure to record is only
@@ -356,7 +327,7 @@ pub async fn record_last_refresh<P: Platform>(p: &P, ok: bool, error: Option<Str
         ok,
         error,
     };
-    let json = entry.to_json().to_string();
+    let json = serde_json::to_string(&entry).unwrap_or_default();
     if let Err(e) = p
         .kv_put(kv_keys::LAST_REFRESH, &json, PutOptions::default())
         .await
@@ -580,72 +551,73 @@ mod tests {
     }
 
     #[test]
-    fn a_record_round_trips_and_reads_the_serde_derived_format() {
-        let r = record("at-1", "rt-1", NOW + 1000);
-        let back = TokenRecord::from_json(&r.to_json()).unwrap();
-        assert_eq!(back.access_token, r.access_token);
-        assert_eq!(back.refresh_token, r.refresh_token);
+    fn records_written_by_the_hand_written_code_are_read() {
+        use crate::fixtures;
+        let r: TokenRecord = fixtures::record("token_record.json");
         assert_eq!(
-            (back.expires_at_ms, back.tenant, back.obtained_at_ms),
-            (r.expires_at_ms, r.tenant, r.obtained_at_ms)
+            r.access_token.expose(),
+            "KeapAT.eyJhbGciOiJIUzI1NiJ9.fixture-access"
         );
-
-        let key = SealKey::from_bytes([4; 32]);
-        let old = br#"{"access_token":"at-1","refresh_token":"rt-1","expires_at_ms":9,"tenant":null,"obtained_at_ms":3}"#;
-        let read = TokenRecord::open(&key, &seal::seal(&key, kv_keys::TOKENS, old)).unwrap();
-        assert_eq!(read.access_token.expose(), "at-1");
-        assert_eq!(read.refresh_token.expose(), "rt-1");
         assert_eq!(
+            r.refresh_token.expose(),
+            "KeapRT.fixture-refresh-0123456789"
+        );
+        assert_eq!(
+            (r.expires_at_ms, r.tenant.as_deref(), r.obtained_at_ms),
             (
-                read.expires_at_ms,
-                read.tenant.as_deref(),
-                read.obtained_at_ms
-            ),
-            (9, None, 3)
+                1_767_312_000_000,
+                Some("xy123.infusionsoft.com"),
+                1_767_225_600_000
+            )
         );
+        let r: TokenRecord = fixtures::record("token_record_no_tenant.json");
+        assert_eq!(r.tenant, None);
+
+        // Sealed by the old code, opened by the new.
+        let key = SealKey::from_bytes([7; 32]);
+        let sealed = TokenRecord::open(&key, &fixtures::text("token_record.sealed")).unwrap();
+        assert_eq!(sealed.access_token, r.access_token);
+        assert_eq!(sealed.tenant.as_deref(), Some("xy123.infusionsoft.com"));
+        // And what the new code seals opens to the same record.
+        let again = TokenRecord::open(&key, &sealed.seal(&key)).unwrap();
+        assert_eq!(again.refresh_token, r.refresh_token);
+        assert_eq!(again.expires_at_ms, 1_767_312_000_000);
+
+        let m: ReauthMarker = fixtures::record("reauth_marker.json");
         assert_eq!(
-            read.to_json(),
-            serde_json::from_slice::<Value>(old).unwrap()
+            m,
+            ReauthMarker {
+                refresh_fingerprint: fingerprint(&r.refresh_token),
+                at: "2026-01-01T06:00:00Z".into(),
+            }
+        );
+        let ok: LastRefresh = fixtures::record("last_refresh_ok.json");
+        assert_eq!(
+            ok,
+            LastRefresh {
+                at: "2026-01-01T00:00:00Z".into(),
+                ok: true,
+                error: None
+            }
+        );
+        let failed: LastRefresh = fixtures::record("last_refresh_failed.json");
+        assert_eq!(
+            (failed.ok, failed.error.as_deref()),
+            (false, Some("Keap had an error (503)"))
         );
     }
 
     #[test]
-    fn markers_round_trip_and_read_the_serde_derived_format() {
-        let m = marker_for("rt");
-        assert_eq!(ReauthMarker::from_json(&m.to_json()), Some(m));
-        let old: Value = serde_json::from_str(
-            r#"{"refresh_fingerprint":"0123abcd","at":"2026-01-01T00:00:00Z"}"#,
-        )
-        .unwrap();
-        let read = ReauthMarker::from_json(&old).unwrap();
-        assert_eq!(read.refresh_fingerprint, "0123abcd");
-        assert_eq!(read.to_json(), old);
-        assert_eq!(ReauthMarker::from_json(&json!({"at": "x"})), None);
-
-        for last in [
-            LastRefresh {
-                at: "2026-01-01T00:00:00Z".into(),
-                ok: true,
-                error: None,
-            },
-            LastRefresh {
-                at: "2026-01-01T00:00:00Z".into(),
-                ok: false,
-                error: Some("Keap had an error (503)".into()),
-            },
-        ] {
-            assert_eq!(LastRefresh::from_json(&last.to_json()), Some(last));
-        }
-        let old: Value =
-            serde_json::from_str(r#"{"at":"2026-01-01T00:00:00Z","ok":false,"error":"why"}"#)
-                .unwrap();
-        let read = LastRefresh::from_json(&old).unwrap();
-        assert_eq!((read.ok, read.error.as_deref()), (false, Some("why")));
-        assert_eq!(read.to_json(), old);
-        assert_eq!(
-            LastRefresh::from_json(&json!({"at": "x", "ok": "yes"})),
-            None
-        );
+    fn records_missing_a_field_or_of_the_wrong_type_are_not_read() {
+        let read = |json: &str| serde_json::from_str::<TokenRecord>(json).ok();
+        let good =
+            r#"{"access_token":"a","refresh_token":"r","expires_at_ms":9,"obtained_at_ms":3}"#;
+        assert_eq!(read(good).and_then(|r| r.tenant), None);
+        assert!(read(r#"{"access_token":"a","expires_at_ms":9,"obtained_at_ms":3}"#).is_none());
+        assert!(read(&good.replace("9", "-9")).is_none());
+        assert!(serde_json::from_str::<ReauthMarker>(r#"{"at":"x"}"#).is_err());
+        assert!(serde_json::from_str::<LastRefresh>(r#"{"at":"x","ok":"yes"}"#).is_err());
+        assert!(serde_json::from_str::<LastRefresh>(r#"{"at":"x","ok":true,"error":5}"#).is_err());
     }
 
     #[test]

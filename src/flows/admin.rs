@@ -3,6 +3,7 @@
 //! Both are built from the same reading of the store, and neither ever
 //! shows a token, key or secret.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::pages::page;
@@ -34,20 +35,13 @@ pub struct DeadLetterSummary {
     pub reason: String,
 }
 
-/// A configuration problem and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A configuration problem and how to fix it, as `/admin/status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// The secret or var to look at.
     pub setting: &'static str,
     pub message: String,
     pub fix: String,
-}
-
-impl Problem {
-    /// As `/admin/status` lists it.
-    pub fn to_json(&self) -> Value {
-        json!({"setting": self.setting, "message": self.message, "fix": self.fix})
-    }
 }
 
 /// The connection as read from the store once.
@@ -127,13 +121,10 @@ pub async fn status<P: Platform>(p: &P, config: &Config, outbox: OutboxCounts) -
         "needs_reauth": c.needs_reauth(),
         "tenant": c.tenant,
         "access_token_expires_at": c.expires_at_ms.map(time::to_rfc3339),
-        "last_refresh": c.last_refresh.as_ref().map_or(Value::Null, LastRefresh::to_json),
-        "outbox": outbox.to_json(),
+        "last_refresh": c.last_refresh,
+        "outbox": outbox,
         "forms": form_ids(config),
-        "problems": problems(config, c.trouble.as_deref())
-            .iter()
-            .map(Problem::to_json)
-            .collect::<Value>(),
+        "problems": problems(config, c.trouble.as_deref()),
     })
 }
 

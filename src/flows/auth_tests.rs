@@ -1037,7 +1037,7 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
         &[],
     )));
     shown.push(h.status().to_string());
-    shown.extend(reports.iter().map(|r| r.to_json().to_string()));
+    shown.extend(reports.iter().map(|r| serde_json::to_string(r).unwrap()));
     shown.extend(h.p.logs.borrow().iter().cloned());
     // Alerts leave the worker too.
     shown.extend(h.keap.alerts.borrow().iter().map(|a| a.to_string()));

@@ -6,7 +6,7 @@
 //! Every failure answers with a page that says what happened and what to
 //! do next; no page ever shows a token, code or secret.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::after_reply::{AfterReply, Routed};
 use super::drain::Metered;
@@ -14,7 +14,6 @@ use super::pages::{page, BACK_TO_ADMIN};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
-use crate::json_fields as field;
 use crate::kv_keys;
 use crate::oauth::{self, Client, TokenFailure};
 use crate::platform::{Platform, PutOptions};
@@ -25,24 +24,11 @@ use crate::tokens::{self, TokenRecord};
 pub const STATE_TTL_SECS: u64 = 600;
 
 /// What `/oauth/start` remembers about one authorization, under its state.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct PendingAuthorization {
     /// Sent again in the code exchange, which must repeat it exactly.
     redirect_uri: String,
     created_at_ms: u64,
-}
-
-impl PendingAuthorization {
-    fn to_json(&self) -> Value {
-        json!({"redirect_uri": self.redirect_uri, "created_at_ms": self.created_at_ms})
-    }
-
-    fn from_json(v: &Value) -> Option<PendingAuthorization> {
-        Some(PendingAuthorization {
-            redirect_uri: field::string(v, "redirect_uri")?,
-            created_at_ms: field::u64(v, "created_at_ms")?,
-        })
-    }
 }
 
 /// `GET /oauth/start` (the caller has checked admin authentication).
@@ -67,7 +53,7 @@ pub async fn oauth_start<P: Platform>(p: &P, config: &Config, request: &Incoming
     let stored = p
         .kv_put(
             &state_key(&state),
-            &pending.to_json().to_string(),
+            &serde_json::to_string(&pending).unwrap_or_default(),
             PutOptions {
                 ttl_secs: Some(STATE_TTL_SECS),
                 metadata: None,
@@ -240,10 +226,7 @@ async fn take_state<P: Platform>(p: &P, state: &str) -> Result<PendingAuthorizat
             return Err(store_unavailable());
         }
     };
-    let pending = stored
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-        .as_ref()
-        .and_then(PendingAuthorization::from_json);
+    let pending = stored.and_then(|s| serde_json::from_str::<PendingAuthorization>(&s).ok());
     let Some(pending) = pending else {
         return Err(unknown_state());
     };
@@ -391,26 +374,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_authorization_round_trips_and_reads_the_serde_derived_format() {
-        let pending = PendingAuthorization {
-            redirect_uri: "https://forms.example.com/oauth/callback".into(),
-            created_at_ms: 1_767_225_600_000,
-        };
+    fn a_pending_authorization_written_by_the_hand_written_code_is_read() {
+        let read: PendingAuthorization = crate::fixtures::record("pending_authorization.json");
         assert_eq!(
-            PendingAuthorization::from_json(&pending.to_json()),
-            Some(pending)
+            read,
+            PendingAuthorization {
+                redirect_uri: "https://forms.example.com/oauth/callback".into(),
+                created_at_ms: 1_767_225_600_000,
+            }
         );
-        let old = r#"{"redirect_uri":"https://w.example/oauth/callback","created_at_ms":5}"#;
-        let old: Value = serde_json::from_str(old).unwrap();
-        let read = PendingAuthorization::from_json(&old).unwrap();
-        assert_eq!(
-            (read.redirect_uri.as_str(), read.created_at_ms),
-            ("https://w.example/oauth/callback", 5)
-        );
-        assert_eq!(read.to_json(), old);
-        assert_eq!(
-            PendingAuthorization::from_json(&json!({"redirect_uri": "x"})),
-            None
-        );
+        assert!(serde_json::from_str::<PendingAuthorization>(r#"{"redirect_uri":"x"}"#).is_err());
     }
 }

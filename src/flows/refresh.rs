@@ -8,7 +8,7 @@
 //! sent, another refresher won a race and the connection is fine; only if
 //! it is still ours after a short wait is the grant taken as revoked.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::pages::{page, BACK_TO_ADMIN};
 
@@ -34,8 +34,10 @@ const ALERT_BEFORE_EXPIRY_MS: u64 = 2 * 3_600_000;
 const RECONNECT: &str = "Open /admin and click \"Connect to Keap\" to authorize again; \
 leads Keap cannot take meanwhile are queued, not lost.";
 
-/// What a refresh run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a refresh run did. Written in JSON as [`RefreshOutcome::as_str`]
+/// spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "&'static str")]
 pub enum RefreshOutcome {
     /// A new pair is stored.
     Refreshed,
@@ -57,6 +59,12 @@ pub enum RefreshOutcome {
 
 /// The result of a refresh run, as `/admin/refresh` shows it. Holds no
 /// token or secret.
+impl From<RefreshOutcome> for &'static str {
+    fn from(outcome: RefreshOutcome) -> &'static str {
+        outcome.as_str()
+    }
+}
+
 impl RefreshOutcome {
     /// The outcome's name in JSON reports.
     pub fn as_str(self) -> &'static str {
@@ -73,7 +81,7 @@ impl RefreshOutcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefreshReport {
     /// False when someone has something to fix or the run failed.
     pub ok: bool,
@@ -104,23 +112,14 @@ impl RefreshReport {
         }
     }
 
-    /// The report as JSON, as `/admin/refresh` answers scripts.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "ok": self.ok,
-            "outcome": self.outcome.as_str(),
-            "message": self.message,
-            "access_token_expires_at":
-                crate::json_fields::string_or_null(self.access_token_expires_at.as_deref()),
-        })
-    }
-
     /// The answer to `POST /admin/refresh`: the report as JSON for scripts
     /// (always 200; `ok` says how it went), or a short page for a person
     /// who pressed "Refresh now" on `/admin`.
     pub fn reply(&self, json: bool) -> Reply {
         if json {
-            return Reply::json(200, &self.to_json()).with_header("Cache-Control", "no-store");
+            // A struct of texts and booleans always serialises.
+            let json = serde_json::to_string(self).unwrap_or_default();
+            return Reply::json_text(200, json).with_header("Cache-Control", "no-store");
         }
         let (class, title) = if self.ok {
             ("ok", "Refresh done")

@@ -1,7 +1,7 @@
 //! The Cron Trigger's run: refresh the tokens when due, then deliver the
 //! outbox with what is left of the invocation's request budget.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::flows::drain::{self, DrainReport, Metered};
@@ -9,16 +9,10 @@ use crate::flows::refresh::{self, RefreshReport};
 use crate::platform::Platform;
 
 /// What a scheduled run did (no token, no personal data).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScheduledReport {
     pub refresh: RefreshReport,
     pub outbox: DrainReport,
-}
-
-impl ScheduledReport {
-    pub fn to_json(&self) -> Value {
-        json!({"refresh": self.refresh.to_json(), "outbox": self.outbox.to_json()})
-    }
 }
 
 /// Refreshes first, so that a lead queued because the token had expired
@@ -27,7 +21,8 @@ impl ScheduledReport {
 pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
     let metered = Metered::new(p);
     let refresh = refresh::refresh_if_due(&metered, config).await;
-    p.log(&format!("scheduled: refresh {}", refresh.to_json()));
+    let json = serde_json::to_string(&refresh).unwrap_or_default();
+    p.log(&format!("scheduled: refresh {json}"));
     let outbox = drain::drain(&metered, config).await;
     p.log(&format!("scheduled: {}", outbox.summary()));
     ScheduledReport { refresh, outbox }
