@@ -7,7 +7,7 @@ mod convert;
 mod env;
 mod platform;
 
-use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, web_sys, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
 use crate::flows::after_reply::after_reply;
 use crate::routes;
@@ -27,8 +27,8 @@ fn start() {
 /// `ctx.wait_until` runs in the same invocation without keeping the
 /// person who asked waiting.
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let incoming = match convert::incoming(&mut req).await {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let incoming = match convert::incoming(&req).await {
         Ok(incoming) => incoming,
         Err(reply) => return Ok(convert::response(reply)),
     };
