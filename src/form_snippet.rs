@@ -41,7 +41,7 @@ pub fn snippet(form: &Form, worker_origin: &str, check: Option<&FormCheck>) -> S
         h.push_str(&input(name, label, kind, required(name)));
         shown.push(name);
     }
-    for (name, _) in &form.custom_fields {
+    for name in form.custom_fields.keys() {
         let label = check
             .and_then(|c| c.field_label(&format!("custom_fields.{name}")))
             .unwrap_or(name);

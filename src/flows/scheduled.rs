@@ -26,9 +26,8 @@ pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
     let json = serde_json::to_string(&refresh).unwrap_or_default();
     p.log(&format!("scheduled: refresh {json}"));
     // Once a day, a few requests: before the outbox takes the rest.
-    match config_check::run_if_due(&metered, config).await {
-        Some(Err(e)) => p.log(&format!("scheduled: configuration check failed: {e}")),
-        Some(Ok(_)) | None => {}
+    if let Some(Err(e)) = config_check::run_if_due(&metered, config).await {
+        p.log(&format!("scheduled: configuration check failed: {e}"));
     }
     let outbox = drain::drain(&metered, config).await;
     p.log(&format!("scheduled: {}", outbox.summary()));
