@@ -29,6 +29,9 @@ pub enum AlertKind {
     DeadLetter,
     /// Leads are waiting in the outbox and not going out.
     OutboxStuck,
+    /// A form names a tag or custom field id the Keap app does not have
+    /// (see `config_check`).
+    ConfigMismatch,
 }
 
 impl AlertKind {
@@ -38,6 +41,7 @@ impl AlertKind {
             AlertKind::RefreshFailed => "refresh_failed",
             AlertKind::DeadLetter => "dead_letter",
             AlertKind::OutboxStuck => "outbox_stuck",
+            AlertKind::ConfigMismatch => "config_mismatch",
         }
     }
 }

@@ -29,3 +29,6 @@ pub const DEAD_PREFIX: &str = "dead/";
 pub const OUTBOX_LABEL: &str = "outbox";
 /// Prefix of per-kind alert send times (plain).
 pub const ALERT_PREFIX: &str = "alerts/";
+/// The latest configuration check (plain JSON: ids and Keap's names for
+/// them, no secret, no personal data). Never read on the form path.
+pub const CONFIG_CHECK: &str = "setup/config_check";

@@ -48,6 +48,18 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
                     flows::refresh::refresh_reply(p, config, req).await
                 }
                 (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, req).await,
+                (Method::Get, ["admin", "keap", "tags"]) => {
+                    flows::setup::tags_reply(p, config, req).await
+                }
+                (Method::Get, ["admin", "keap", "fields"]) => {
+                    flows::setup::fields_reply(p, config, req).await
+                }
+                (Method::Post, ["admin", "check"]) => {
+                    flows::setup::check_reply(p, config, req).await
+                }
+                (Method::Post, ["admin", "test-lead"]) => {
+                    flows::setup::test_lead_reply(p, config, req).await
+                }
                 (Method::Get, ["oauth", "start"]) => {
                     flows::connect::oauth_start(p, config, req).await
                 }
@@ -65,7 +77,8 @@ fn not_found() -> Reply {
     )
 }
 
-/// The Cron Trigger: refresh the tokens when due, then deliver the outbox.
+/// The Cron Trigger: refresh the tokens when due, check the forms' ids
+/// once a day, then deliver the outbox.
 pub async fn scheduled<P: Platform>(p: &P, config: &Config) {
     flows::scheduled::run(p, config).await;
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::pages::page;
 use crate::config::{AuthMode, Config};
+use crate::config_check;
 use crate::html::escape;
 use crate::http::Reply;
 use crate::oauth;
@@ -124,8 +125,18 @@ pub async fn status<P: Platform>(p: &P, config: &Config, outbox: OutboxCounts) -
         "last_refresh": c.last_refresh,
         "outbox": outbox,
         "forms": form_ids(config),
+        "form_checks": form_checks(p, config).await,
         "problems": problems(config, c.trouble.as_deref()),
     })
+}
+
+/// The latest check of each form whose ids have not changed since (see
+/// [`crate::config_check`]); `{}` before any check.
+async fn form_checks<P: Platform>(p: &P, config: &Config) -> Value {
+    match (&config.forms, config_check::load(p).await) {
+        (Ok(forms), Some(record)) => record.status_json(forms),
+        _ => json!({}),
+    }
 }
 
 fn form_ids(config: &Config) -> Vec<String> {
@@ -264,16 +275,7 @@ pub async fn admin_page<P: Platform>(
         body.push_str("</ul>");
     }
 
-    let forms = form_ids(config);
-    if !forms.is_empty() {
-        body.push_str("<h2>Forms</h2><p>");
-        let list: Vec<String> = forms
-            .iter()
-            .map(|id| format!("<code>/forms/{}</code>", escape(id)))
-            .collect();
-        body.push_str(&list.join(", "));
-        body.push_str("</p>");
-    }
+    body.push_str(&super::setup::forms_section(p, config, request_url).await);
     page(200, "keap-form-worker", &body)
 }
 

@@ -12,6 +12,7 @@
 //! (see [`crate::flows::drain`]).
 
 use crate::config::Config;
+use crate::config_check;
 use crate::flows::drain::{self, Metered};
 use crate::http::Reply;
 use crate::platform::Platform;
@@ -47,19 +48,25 @@ impl From<Reply> for Routed {
 /// Work to run after the answer, in the same invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterReply {
-    /// Deliver the waiting leads now (the owner has just connected, so
-    /// the outbox need not wait for the next scheduled run).
+    /// The owner has just connected: check the forms' ids against the
+    /// app (see [`crate::config_check`]; a few requests), then deliver
+    /// the waiting leads now rather than at the next scheduled run.
     /// `subrequests_used`: the outbound requests the answer already made
-    /// in this invocation, taken off the drain's budget.
-    DeliverOutbox { subrequests_used: usize },
+    /// in this invocation, taken off the budget.
+    Connected { subrequests_used: usize },
 }
 
-/// Runs `work`. Logs one summary line; never fails (what it could not do
-/// waits for the next scheduled run).
+/// Runs `work`. Logs one summary line each; never fails (what it could
+/// not do waits for the next scheduled run).
 pub async fn after_reply<P: Platform>(p: &P, config: &Config, work: AfterReply) {
     match work {
-        AfterReply::DeliverOutbox { subrequests_used } => {
+        AfterReply::Connected { subrequests_used } => {
             let metered = Metered::after_spending(p, subrequests_used);
+            if let Err(e) = config_check::run(&metered, config).await {
+                p.log(&format!(
+                    "after connecting: the configuration check failed: {e}"
+                ));
+            }
             let report = drain::drain(&metered, config).await;
             p.log(&format!("after connecting: {}", report.summary()));
         }

@@ -863,6 +863,7 @@ fn status_has_exactly_the_documented_shape() {
             "access_token_expires_at",
             "auth_mode",
             "connected",
+            "form_checks",
             "forms",
             "last_refresh",
             "needs_reauth",

@@ -76,8 +76,9 @@ pub async fn oauth_start<P: Platform>(p: &P, config: &Config, request: &Incoming
 
 /// `GET /oauth/callback`: where Keap sends the browser back. Once the
 /// new tokens are stored, the answer comes with
-/// [`AfterReply::DeliverOutbox`]: the leads that waited for the
-/// connection go out right after it, not at the next scheduled run.
+/// [`AfterReply::Connected`]: the forms' ids are checked against the app
+/// and the leads that waited for the connection go out right after it,
+/// not at the next scheduled run.
 pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Routed {
     let metered = Metered::new(p);
     let reply = match callback(&metered, config, request).await {
@@ -85,7 +86,7 @@ pub async fn oauth_callback<P: Platform>(p: &P, config: &Config, request: &Incom
         Err(reply) => return Routed::only(reply),
     };
     let subrequests_used = metered.fetches();
-    Routed::then(reply, AfterReply::DeliverOutbox { subrequests_used })
+    Routed::then(reply, AfterReply::Connected { subrequests_used })
 }
 
 /// The callback's work: `Ok` with the answer once connected, `Err` with

@@ -11,4 +11,5 @@ pub mod pages;
 pub mod refresh;
 pub mod replay;
 pub mod scheduled;
+pub mod setup;
 pub mod submit;

@@ -1,9 +1,11 @@
-//! The Cron Trigger's run: refresh the tokens when due, then deliver the
-//! outbox with what is left of the invocation's request budget.
+//! The Cron Trigger's run: refresh the tokens when due, check the forms'
+//! ids against Keap once a day, then deliver the outbox with what is left
+//! of the invocation's request budget.
 
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::config_check;
 use crate::flows::drain::{self, DrainReport, Metered};
 use crate::flows::refresh::{self, RefreshReport};
 use crate::platform::Platform;
@@ -23,6 +25,10 @@ pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
     let refresh = refresh::refresh_if_due(&metered, config).await;
     let json = serde_json::to_string(&refresh).unwrap_or_default();
     p.log(&format!("scheduled: refresh {json}"));
+    // Once a day, a few requests: before the outbox takes the rest.
+    if let Some(Err(e)) = config_check::run_if_due(&metered, config).await {
+        p.log(&format!("scheduled: configuration check failed: {e}"));
+    }
     let outbox = drain::drain(&metered, config).await;
     p.log(&format!("scheduled: {}", outbox.summary()));
     ScheduledReport { refresh, outbox }

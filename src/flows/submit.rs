@@ -25,6 +25,7 @@ use crate::credentials::{self, Credentials};
 use crate::delivery::{self, ContactWrite, DeliveryOutcome, Progress};
 use crate::forms::valid_form_id;
 use crate::http::{Incoming, Reply};
+use crate::keap::ContactId;
 use crate::lead::{self, Lead};
 use crate::origin::Origin;
 use crate::outbox;
@@ -138,17 +139,52 @@ pub async fn submit<P: Platform>(
     }
 
     // 8. Delivery, or the outbox.
+    match deliver_lead(p, config, &lead).await {
+        Ok(done) => answer.success(done.accepted),
+        Err(problem) => answer.error(&problem),
+    }
+}
+
+/// What became of a validated lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handled {
+    pub accepted: Accepted,
+    /// Keap's contact id, when the lead reached Keap now.
+    pub contact_id: Option<ContactId>,
+}
+
+/// Delivers a validated lead to Keap, or keeps it in the outbox (a dead
+/// letter when Keap refuses it for good). `Err` only when it could be
+/// neither delivered nor stored: nothing was accepted. Shared by the form
+/// path and the admin's test lead, so both go the same way.
+pub async fn deliver_lead<P: Platform>(
+    p: &P,
+    config: &Config,
+    lead: &Lead,
+) -> Result<Handled, Problem> {
+    let queued = Handled {
+        accepted: Accepted::Queued,
+        contact_id: None,
+    };
     let creds = match credentials::load(p, config).await {
         Ok(creds) => creds,
         Err(why) => {
             let reason = why.to_string();
-            return queue(p, config, &answer, &lead, Progress::NeedsContact, &reason).await;
+            return queue(p, config, lead, Progress::NeedsContact, &reason)
+                .await
+                .map(|()| queued);
         }
     };
-    match delivery::deliver(p, config, &creds, &lead, Progress::NeedsContact).await {
-        DeliveryOutcome::Delivered { contact, .. } => answer.success(match contact {
-            ContactWrite::Created => Accepted::Created,
-            ContactWrite::Updated | ContactWrite::Earlier => Accepted::Updated,
+    match delivery::deliver(p, config, &creds, lead, Progress::NeedsContact).await {
+        DeliveryOutcome::Delivered {
+            contact,
+            contact_id,
+        } => Ok(Handled {
+            accepted: match contact {
+                ContactWrite::Created => Accepted::Created,
+                ContactWrite::Updated | ContactWrite::Earlier => Accepted::Updated,
+            },
+            contact_id: Some(contact_id),
         }),
         DeliveryOutcome::Retry {
             progress,
@@ -160,41 +196,42 @@ pub async fn submit<P: Platform>(
                     credentials::mark_rejected(p, token).await;
                 }
             }
-            queue(p, config, &answer, &lead, progress, &reason).await
+            queue(p, config, lead, progress, &reason)
+                .await
+                .map(|()| queued)
         }
         DeliveryOutcome::Permanent { progress, reason } => {
-            match outbox::enqueue_dead(p, config, &lead, progress, &reason).await {
+            match outbox::enqueue_dead(p, config, lead, progress, &reason).await {
                 Ok(id) => {
                     p.log(&format!(
                         "form {}: Keap refused a lead, kept as dead letter {}: {reason}",
-                        form.id,
+                        lead.form_id,
                         id.as_str()
                     ));
                     alerts::dead_letter(p, config, &reason).await;
-                    answer.success(Accepted::Queued)
+                    Ok(queued)
                 }
                 Err(e) => {
                     p.log(&format!(
                         "form {}: Keap refused a lead ({reason}) and {e}",
-                        form.id
+                        lead.form_id
                     ));
-                    answer.error(&Problem::new(ErrorCode::QueueUnavailable))
+                    Err(Problem::new(ErrorCode::QueueUnavailable))
                 }
             }
         }
     }
 }
 
-/// Puts the lead in the outbox: `202 queued`, or an honest 503 when it
-/// cannot be stored.
+/// Puts the lead in the outbox, or says honestly (503) that it cannot be
+/// stored.
 async fn queue<P: Platform>(
     p: &P,
     config: &Config,
-    answer: &Answering<'_>,
     lead: &Lead,
     progress: Progress,
     reason: &str,
-) -> Reply {
+) -> Result<(), Problem> {
     match outbox::enqueue(p, config, lead, progress, reason).await {
         Ok(id) => {
             p.log(&format!(
@@ -202,19 +239,20 @@ async fn queue<P: Platform>(
                 lead.form_id,
                 id.as_str()
             ));
-            answer.success(Accepted::Queued)
+            Ok(())
         }
         Err(e) => {
             p.log(&format!(
                 "form {}: lead NOT accepted: Keap unavailable ({reason}) and {e}",
                 lead.form_id
             ));
-            answer.error(&Problem::new(ErrorCode::QueueUnavailable))
+            Err(Problem::new(ErrorCode::QueueUnavailable))
         }
     }
 }
 
-fn body_problem(e: BodyError) -> Problem {
+/// The refusal for a body that cannot be read.
+pub fn body_problem(e: BodyError) -> Problem {
     match e {
         BodyError::TooLarge => Problem::new(ErrorCode::PayloadTooLarge),
         BodyError::Unsupported => Problem::new(ErrorCode::UnsupportedMediaType),

@@ -895,7 +895,7 @@ fn connecting_delivers_the_waiting_leads_after_the_answer_within_the_budget() {
     assert_eq!(pending(&p), 30);
     assert_eq!(
         routed.after,
-        Some(AfterReply::DeliverOutbox {
+        Some(AfterReply::Connected {
             subrequests_used: 1
         })
     );
