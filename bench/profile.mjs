@@ -7,9 +7,8 @@
 // profile through the DevTools inspector over as many more and prints the
 // functions with the most samples (self), each with its share of the CPU
 // measured over the profiled requests. wasm functions are named only in a
-// build that keeps the names section, which the release profile strips:
-//   CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR=target/names \
-//     OUT_DIR=target/build-names sh scripts/build.sh
+// build that keeps the names section, which wasm-opt drops:
+//   OUT_DIR=target/build-names sh scripts/build.sh --no-opt
 //   BENCH_BUILD=target/build-names node bench/profile.mjs ours submission
 // The profile is saved in bench/results/.
 
