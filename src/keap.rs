@@ -1,4 +1,4 @@
-//! Keap REST v1 for a lead: building the two calls (upsert, tags) and
+//! Keap REST v1 for a lead: building its calls (upsert, tags, note) and
 //! reading their answers (DESIGN.md 4, KEAP.md).
 //!
 //! Pure functions: no I/O here, so every request body and every way Keap
@@ -8,10 +8,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::address::Address;
 use crate::forms::{CustomFieldId, TagId};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
 use crate::keap_answers;
 use crate::lead::{CustomValue, Lead};
+use crate::note::Note;
 
 /// A Keap contact id.
 pub type ContactId = u64;
@@ -54,6 +56,12 @@ struct UpsertBody<'a> {
     family_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     phone_numbers: Option<[PhoneNumber<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    website: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addresses: Option<[PostalAddress<'a>; 1]>,
     #[serde(skip_serializing_if = "CustomFields::is_empty")]
     custom_fields: CustomFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,6 +80,38 @@ struct EmailAddress<'a> {
 struct PhoneNumber<'a> {
     number: &'a str,
     field: &'static str,
+}
+
+/// The `BILLING` slot, whole: Keap replaces a sent slot entirely.
+#[derive(Serialize)]
+struct PostalAddress<'a> {
+    field: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line1: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line2: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locality: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postal_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country_code: Option<&'a str>,
+}
+
+impl<'a> PostalAddress<'a> {
+    fn billing(a: &'a Address) -> PostalAddress<'a> {
+        PostalAddress {
+            field: "BILLING",
+            line1: a.line1.as_deref(),
+            line2: a.line2.as_deref(),
+            locality: a.locality.as_deref(),
+            region: a.region.as_deref(),
+            postal_code: a.postal_code.as_deref(),
+            country_code: a.country_code.as_deref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -120,6 +160,9 @@ fn upsert_body(lead: &Lead) -> UpsertBody<'_> {
                 field: "PHONE1",
             }]
         }),
+        job_title: lead.job_title.as_deref(),
+        website: lead.website.as_deref(),
+        addresses: lead.address.as_ref().map(|a| [PostalAddress::billing(a)]),
         custom_fields: CustomFields(&lead.custom_fields),
         origin: lead
             .ip
@@ -168,6 +211,51 @@ pub fn tag_requests(
 /// How many Keap calls delivering `tag_ids` takes.
 pub fn tag_calls(tag_ids: &[TagId]) -> usize {
     tag_ids.len().div_ceil(MAX_TAGS_PER_CALL)
+}
+
+/// `POST {api}/v1/notes`.
+pub fn notes_url(api_url: &str) -> String {
+    [api_url.trim_end_matches('/'), "/v1/notes"].concat()
+}
+
+/// `{"contact_id","title","body","type":"Other"}`.
+#[derive(Serialize)]
+struct NoteBody {
+    contact_id: ContactId,
+    title: String,
+    body: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// The note call for a lead's note on `contact_id`, without credentials.
+pub fn note_request(api_url: &str, contact_id: ContactId, lead: &Lead, note: &Note) -> OutRequest {
+    OutRequest::new(Method::Post, notes_url(api_url))
+        .header("Accept", "application/json")
+        .json(&NoteBody {
+            contact_id,
+            title: Note::title(&lead.form_id),
+            body: note.body(&lead.form_id, lead.received_at_ms),
+            kind: "Other",
+        })
+}
+
+/// Reads the note call's answer: any 2xx is a written note (its body is
+/// not needed). A refusal names the note, so the owner knows which call.
+pub fn read_note(answer: &Result<InResponse, FetchError>, lead: &Lead) -> Result<(), Failure> {
+    classify(answer, lead).map(|_| ()).map_err(|f| match f {
+        Failure::Retry {
+            reason,
+            token_rejected,
+        } => Failure::Retry {
+            reason: format!("note: {reason}"),
+            token_rejected,
+        },
+        Failure::Permanent { reason } => Failure::Permanent {
+            reason: format!("note: {reason}"),
+        },
+        Failure::ContactGone => Failure::ContactGone,
+    })
 }
 
 /// What an upsert did.
@@ -430,6 +518,10 @@ mod tests {
             opt_in_reason: Some("Signed up on example.com".into()),
             ip: Some("203.0.113.9".into()),
             received_at_ms: 0,
+            job_title: None,
+            website: None,
+            address: None,
+            note: None,
         }
     }
 
@@ -742,6 +834,7 @@ mod tests {
                 tag_ids: tags.clone(),
                 duplicate_option: if email_and_name { DuplicateOption::EmailAndName } else { DuplicateOption::Email },
                 opt_in_reason: reason, ip, received_at_ms: 0,
+                job_title: None, website: None, address: None, note: None,
             };
             let mut errors = Vec::new();
             spec_check::check(put, &upsert_json(&lead), "$", &mut errors);

@@ -8,10 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::{self, Address, AddressProblem};
 use crate::answer::ErrorCode;
 use crate::body::Fields;
+use crate::context::Context;
 use crate::email;
 use crate::forms::{CustomFieldId, DuplicateOption, Form, TagId};
+use crate::note::{self, Consent, Note};
 
 /// Longest values, in characters.
 pub const MAX_EMAIL: usize = email::MAX_LEN;
@@ -19,6 +22,8 @@ pub const MAX_NAME: usize = 100;
 pub const MAX_PHONE: usize = 40;
 pub const MAX_CUSTOM: usize = 1000;
 pub const MAX_TAG_NAME: usize = 100;
+pub const MAX_JOB_TITLE: usize = 100;
+pub const MAX_WEBSITE: usize = 255;
 
 /// A value for one of Keap's custom fields.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +63,16 @@ pub struct Lead {
     #[serde(default)]
     pub ip: Option<String>,
     pub received_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// Sent as the contact's `BILLING` address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    /// The Keap note this submission leaves, when the form writes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
 }
 
 impl std::fmt::Debug for Lead {
@@ -69,6 +84,10 @@ impl std::fmt::Debug for Lead {
             .field("first_name", &self.first_name.as_ref().map(|_| "[given]"))
             .field("last_name", &self.last_name.as_ref().map(|_| "[given]"))
             .field("phone", &self.phone.as_ref().map(|_| "[given]"))
+            .field("job_title", &self.job_title.as_ref().map(|_| "[given]"))
+            .field("website", &self.website.as_ref().map(|_| "[given]"))
+            .field("address", &self.address)
+            .field("note", &self.note)
             .field("custom_fields", &self.custom_fields.len())
             .field("tag_ids", &self.tag_ids)
             .field("opted_in", &self.opt_in_reason.is_some())
@@ -81,13 +100,22 @@ impl Lead {
     /// Every value the visitor typed, to scrub from messages (a Keap error
     /// may quote the address it refused).
     pub fn personal_values(&self) -> Vec<&str> {
-        [&self.email, &self.first_name, &self.last_name, &self.phone]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .chain(self.custom_fields.iter().map(|c| c.content.as_str()))
-            .chain(self.ip.as_deref())
-            .collect()
+        [
+            &self.email,
+            &self.first_name,
+            &self.last_name,
+            &self.phone,
+            &self.job_title,
+            &self.website,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .chain(self.custom_fields.iter().map(|c| c.content.as_str()))
+        .chain(self.ip.as_deref())
+        .chain(self.address.iter().flat_map(Address::values))
+        .chain(self.note.iter().flat_map(Note::personal_values))
+        .collect()
     }
 }
 
@@ -119,13 +147,47 @@ pub fn truthy(value: &str) -> bool {
     TRUTHY.contains(&v.as_str())
 }
 
+/// What the request itself says about a submission, beside its fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arrival<'a> {
+    /// The `CF-Connecting-IP` header.
+    pub ip: Option<&'a str>,
+    /// The `Referer` header: the page, when the form posted no `_page`.
+    pub referer: Option<&'a str>,
+    /// The allowed origin the post came from.
+    pub origin: Option<&'a str>,
+    pub received_at_ms: u64,
+}
+
 /// Checks `fields` against `form`. `ip` is the `CF-Connecting-IP` header.
+/// The note, if any, has no page but a posted `_page` and no site: see
+/// [`validate_arrival`].
 pub fn validate(
     form: &Form,
     fields: &Fields,
     ip: Option<&str>,
     received_at_ms: u64,
 ) -> Result<Lead, Invalid> {
+    validate_arrival(
+        form,
+        fields,
+        &Arrival {
+            ip,
+            received_at_ms,
+            ..Arrival::default()
+        },
+    )
+}
+
+/// Checks `fields` against `form`, with what the request says of where
+/// the submission came from.
+pub fn validate_arrival(form: &Form, fields: &Fields, arrival: &Arrival) -> Result<Lead, Invalid> {
+    let Arrival {
+        ip,
+        referer,
+        origin,
+        received_at_ms,
+    } = *arrival;
     let email = single_line(fields, "email", MAX_EMAIL)?;
     if let Some(address) = &email {
         if email::validate(address).is_err() {
@@ -141,6 +203,14 @@ pub fn validate(
     {
         return Err(Invalid::new(ErrorCode::InvalidPhone, "phone"));
     }
+
+    let job_title = single_line(fields, "job_title", MAX_JOB_TITLE)?;
+    let website = single_line(fields, "website", MAX_WEBSITE)?;
+    if website.as_deref().is_some_and(|w| !website_like(w)) {
+        return Err(Invalid::new(ErrorCode::InvalidValue, "website"));
+    }
+    let address = read_address(fields)?;
+    let message = multi_line(fields, &form.message_field, note::MAX_MESSAGE)?;
 
     let mut custom_fields = Vec::new();
     for (name, id) in &form.custom_fields {
@@ -186,6 +256,10 @@ pub fn validate(
             "last_name" => last_name.is_some(),
             "phone" => phone.is_some(),
             "tags" => chose_a_tag,
+            "job_title" => job_title.is_some(),
+            "website" => website.is_some(),
+            n if address::ADDRESS_FIELDS.contains(&n) => given(fields, n).is_some(),
+            n if n == form.message_field => message.is_some(),
             n if form.consent_field.as_deref() == Some(n) => consented == Some(true),
             n => form
                 .custom_fields
@@ -209,6 +283,17 @@ pub fn validate(
         .map(str::trim)
         .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
         .map(str::to_string);
+    let consent = (form.consent_field.is_some() || form.consent_text.is_some()).then(|| Consent {
+        field: form.consent_field.clone(),
+        given: consented,
+        statement: form.consent_text.clone(),
+    });
+    let note = Note::for_submission(
+        form.note,
+        message,
+        Context::read(fields, referer, origin),
+        consent,
+    );
 
     Ok(Lead {
         form_id: form.id.clone(),
@@ -222,7 +307,44 @@ pub fn validate(
         opt_in_reason,
         ip,
         received_at_ms,
+        job_title,
+        website,
+        address,
+        note,
     })
+}
+
+/// The address fields, checked; none when none was given.
+fn read_address(fields: &Fields) -> Result<Option<Address>, Invalid> {
+    let line1 = single_line(fields, "address_line1", address::MAX_LINE)?;
+    let line2 = single_line(fields, "address_line2", address::MAX_LINE)?;
+    let city = single_line(fields, "city", address::MAX_CITY)?;
+    let region = single_line(fields, "region", address::MAX_REGION)?;
+    let postal_code = single_line(fields, "postal_code", address::MAX_POSTAL_CODE)?;
+    let country_code = single_line(fields, "country_code", address::MAX_CITY)?;
+    Address::from_parts(line1, line2, city, region, postal_code, country_code).map_err(
+        |p| match p {
+            AddressProblem::RegionWithoutCountry => {
+                Invalid::new(ErrorCode::MissingField, "country_code")
+            }
+            AddressProblem::BadCountryCode => Invalid::new(ErrorCode::InvalidValue, "country_code"),
+        },
+    )
+}
+
+/// A website as a visitor types it: `example.com` or an http(s) address,
+/// with no spaces.
+fn website_like(text: &str) -> bool {
+    if text.contains(char::is_whitespace) || !text.contains('.') {
+        return false;
+    }
+    match text.split_once("://") {
+        Some((scheme, _)) => {
+            matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+                && url::Url::parse(text).is_ok()
+        }
+        None => url::Url::parse(&format!("https://{text}")).is_ok(),
+    }
 }
 
 /// The first value of `name`, trimmed; `None` when absent or blank.

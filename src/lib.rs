@@ -8,11 +8,13 @@
 //! rate limiter and the clock.
 
 pub mod accept;
+pub mod address;
 pub mod admin_auth;
 pub mod alerts;
 pub mod answer;
 pub mod body;
 pub mod config;
+pub mod context;
 pub mod cors;
 pub mod credentials;
 pub mod delivery;
@@ -27,6 +29,7 @@ pub mod keap;
 pub mod keap_answers;
 pub mod kv_keys;
 pub mod lead;
+pub mod note;
 pub mod oauth;
 pub mod origin;
 pub mod outbox;

@@ -280,6 +280,10 @@ fn lead(i: usize) -> Lead {
         opt_in_reason: None,
         ip: None,
         received_at_ms: 0,
+        job_title: None,
+        website: None,
+        address: None,
+        note: None,
     }
 }
 

@@ -767,7 +767,7 @@ fn a_tag_failure_queues_only_the_tags() {
         &Req::form(GOOD).header("Accept", "application/json"),
     );
     let entry = queued_entry(&p, &config, &reply);
-    assert_eq!(entry.progress, Progress::NeedsTags { contact_id: 77 });
+    assert_eq!(entry.progress, Progress::contact_written(77));
 }
 
 #[test]
