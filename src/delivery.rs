@@ -439,6 +439,193 @@ mod tests {
         ));
     }
 
+    fn with_note(tags: Vec<u64>) -> Lead {
+        Lead {
+            note: Some(crate::note::Note {
+                message: Some("Please call".into()),
+                context: crate::context::Context::default(),
+                consent: None,
+            }),
+            ..lead(tags)
+        }
+    }
+
+    /// Keap answering each route as given.
+    fn keap3(
+        upsert: (u16, &'static str),
+        tags: (u16, &'static str),
+        note: (u16, &'static str),
+    ) -> MemoryPlatform {
+        let p = MemoryPlatform::new();
+        p.respond(move |r| {
+            let (status, body) = if r.method == Method::Put {
+                upsert
+            } else if r.url.ends_with("/v1/notes") {
+                note
+            } else {
+                tags
+            };
+            Ok(InResponse::new(status, body))
+        });
+        p
+    }
+
+    fn notes_sent(p: &MemoryPlatform) -> usize {
+        p.requests
+            .borrow()
+            .iter()
+            .filter(|r| r.url.ends_with("/v1/notes"))
+            .count()
+    }
+
+    #[test]
+    fn a_note_goes_beside_the_tags_after_the_upsert() {
+        let p = keap3(
+            (201, r#"{"id":42}"#),
+            (200, r#"{"101":"SUCCESS"}"#),
+            (201, r#"{"id":1}"#),
+        );
+        let l = with_note(vec![101]);
+        assert_eq!(Progress::NeedsContact.calls_needed(&l), 3);
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(
+            matches!(out, DeliveryOutcome::Delivered { contact_id: 42, .. }),
+            "{out:?}"
+        );
+        let sent = p.requests.borrow();
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[0].method, Method::Put, "the upsert first");
+        let note = sent.iter().find(|r| r.url.ends_with("/v1/notes")).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(note.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["contact_id"], 42);
+        assert!(note.headers.get("X-Keap-API-Key").is_some());
+
+        // Without tags: the upsert and the note.
+        let p = keap3((200, r#"{"id":7}"#), (500, ""), (201, "{}"));
+        let out = block_on(deliver(
+            &p,
+            &config(),
+            &creds(),
+            &with_note(vec![]),
+            Progress::NeedsContact,
+        ));
+        assert!(matches!(out, DeliveryOutcome::Delivered { .. }), "{out:?}");
+        assert_eq!(p.requests.borrow().len(), 2);
+    }
+
+    #[test]
+    fn a_tags_failure_never_writes_a_second_note() {
+        let l = with_note(vec![101]);
+        let p = keap3((201, r#"{"id":42}"#), (503, ""), (201, "{}"));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        let DeliveryOutcome::Retry { progress, .. } = out else {
+            panic!("{out:?}");
+        };
+        assert_eq!(
+            progress,
+            Progress::NeedsTags {
+                contact_id: 42,
+                note_written: true
+            }
+        );
+        assert_eq!(progress.calls_needed(&l), 1);
+        assert_eq!(notes_sent(&p), 1);
+
+        // The retry only tags.
+        let p = keap3((500, ""), (200, r#"{"101":"SUCCESS"}"#), (500, ""));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, progress));
+        assert!(
+            matches!(
+                out,
+                DeliveryOutcome::Delivered {
+                    contact: ContactWrite::Earlier,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        assert_eq!(notes_sent(&p), 0);
+        assert_eq!(p.requests.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_failed_note_alone_is_retried_alone() {
+        let l = with_note(vec![101, 102]);
+        let p = keap3(
+            (201, r#"{"id":42}"#),
+            (200, r#"{"101":"SUCCESS","102":"SUCCESS"}"#),
+            (429, ""),
+        );
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        let DeliveryOutcome::Retry {
+            progress, reason, ..
+        } = out
+        else {
+            panic!("{out:?}");
+        };
+        assert_eq!(progress, Progress::NeedsNote { contact_id: 42 });
+        assert!(reason.starts_with("note: "), "{reason}");
+        assert_eq!(progress.calls_needed(&l), 1);
+
+        let p = keap3((500, ""), (500, ""), (201, "{}"));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, progress));
+        assert!(matches!(out, DeliveryOutcome::Delivered { .. }), "{out:?}");
+        let sent = p.requests.borrow();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].url.ends_with("/v1/notes"));
+    }
+
+    #[test]
+    fn both_failing_leaves_both_to_do_and_a_refused_note_is_a_dead_letter() {
+        let l = with_note(vec![101]);
+        let p = keap3((201, r#"{"id":42}"#), (503, ""), (503, ""));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        let DeliveryOutcome::Retry { progress, .. } = out else {
+            panic!("{out:?}");
+        };
+        assert_eq!(progress, Progress::contact_written(42));
+        assert_eq!(progress.calls_needed(&l), 2);
+
+        let p = keap3(
+            (201, r#"{"id":42}"#),
+            (200, r#"{"101":"SUCCESS"}"#),
+            (422, "{}"),
+        );
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(
+            matches!(&out, DeliveryOutcome::Permanent { progress: Progress::NeedsNote { contact_id: 42 }, reason } if reason.starts_with("note: ")),
+            "{out:?}"
+        );
+        // A refusal outranks a retry when both fail at once.
+        let p = keap3((201, r#"{"id":42}"#), (503, ""), (400, "{}"));
+        let out = block_on(deliver(&p, &config(), &creds(), &l, Progress::NeedsContact));
+        assert!(
+            matches!(
+                out,
+                DeliveryOutcome::Permanent {
+                    progress: Progress::NeedsTags {
+                        note_written: false,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        // A lead without a note never sends one, whatever its progress says.
+        let p = keap3((500, ""), (500, ""), (201, "{}"));
+        let out = block_on(deliver(
+            &p,
+            &config(),
+            &creds(),
+            &lead(vec![]),
+            Progress::NeedsNote { contact_id: 3 },
+        ));
+        assert!(matches!(out, DeliveryOutcome::Delivered { .. }), "{out:?}");
+        assert!(p.requests.borrow().is_empty());
+    }
+
     #[test]
     fn progress_written_by_the_hand_written_code_is_read() {
         use crate::fixtures;
@@ -446,7 +633,25 @@ mod tests {
         assert_eq!(contact, Progress::NeedsContact);
         let tags: Progress = fixtures::record("progress_needs_tags.json");
         assert_eq!(tags, Progress::contact_written(4821));
+        let noted = Progress::NeedsTags {
+            contact_id: 9,
+            note_written: true,
+        };
+        for progress in [
+            noted,
+            Progress::NeedsNote { contact_id: 9 },
+            Progress::contact_written(9),
+        ] {
+            let text = serde_json::to_string(&progress).unwrap();
+            assert_eq!(serde_json::from_str::<Progress>(&text).unwrap(), progress);
+        }
+        assert_eq!(
+            serde_json::to_string(&Progress::contact_written(9)).unwrap(),
+            r#"{"stage":"needs_tags","contact_id":9}"#,
+            "written as before notes existed"
+        );
         for bad in [
+            r#"{"stage":"needs_note"}"#,
             r#"{"stage":"needs_tags"}"#,
             r#"{"stage":"done"}"#,
             r#"{"contact_id":9}"#,

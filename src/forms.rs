@@ -399,6 +399,39 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_note_settings() {
+        let v = json!({
+            "a": {"message_field": "comments", "note": "always",
+                  "consent_text": "  You may email me.  ", "required": ["comments"]},
+            "b": {"note": "never", "custom_fields": {"message": 9}},
+        });
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        let a = forms.get("a").unwrap();
+        assert_eq!(a.message_field, "comments");
+        assert_eq!(a.note, NoteWhen::Always);
+        assert_eq!(a.consent_text.as_deref(), Some("You may email me."));
+        let b = forms.get("b").unwrap();
+        assert_eq!(
+            (b.message_field.as_str(), b.note),
+            ("message", NoteWhen::Never)
+        );
+        assert_eq!(Form::bare("x").note, NoteWhen::Message);
+
+        let p = problem(json!({"a": {"note": "sometimes"}}));
+        assert!(p.contains("FORMS.a.note"), "{p}");
+        for field in ["email", "_page", "utm_source", "city", "bad name"] {
+            let p = problem(json!({"a": {"message_field": field}}));
+            assert!(p.contains("FORMS.a.message_field"), "{field}: {p}");
+        }
+        let p = problem(json!({"a": {"consent_field": "consent", "message_field": "consent"}}));
+        assert!(p.contains("FORMS.a.message_field"), "{p}");
+        let p = problem(json!({"a": {"consent_text": " "}}));
+        assert!(p.contains("FORMS.a.consent_text"), "{p}");
+        let p = problem(json!({"a": {"custom_fields": {"website": 3}}}));
+        assert!(p.contains("FORMS.a.custom_fields"), "{p}");
+    }
+
+    #[test]
     fn a_redirect_to_a_unicode_host_takes_its_idna_form() {
         let v = json!({"a": {"redirect": "https://Bücher.example/danke?x=ü"}});
         let forms = Forms::from_json(Some(&v)).unwrap();

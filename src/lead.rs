@@ -388,6 +388,7 @@ fn checked(
 mod tests {
     use super::*;
     use crate::body;
+    use crate::note::NoteWhen;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -551,6 +552,189 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ok.custom_fields[0].content, "line 1\r\nline 2\ttab");
+    }
+
+    #[test]
+    fn a_message_goes_to_the_note_with_its_context() {
+        let mut f = form();
+        f.custom_fields.remove("message");
+        f.consent_text = Some("You may email me.".into());
+        let arrival = Arrival {
+            ip: None,
+            referer: Some("https://example.com/from-header"),
+            origin: Some("https://example.com"),
+            received_at_ms: 7,
+        };
+        let lead = validate_arrival(
+            &f,
+            &fields(&[
+                ("email", "a@example.com"),
+                ("message", " Hello\r\nthere\t! "),
+                ("utm_source", "news"),
+                ("consent", "on"),
+            ]),
+            &arrival,
+        )
+        .unwrap();
+        let note = lead.note.as_ref().unwrap();
+        assert_eq!(note.message.as_deref(), Some("Hello\r\nthere\t!"));
+        assert_eq!(
+            note.context.page.as_deref(),
+            Some("https://example.com/from-header")
+        );
+        assert_eq!(note.context.origin.as_deref(), Some("https://example.com"));
+        let consent = note.consent.as_ref().unwrap();
+        assert_eq!(consent.given, Some(true));
+        assert_eq!(consent.statement.as_deref(), Some("You may email me."));
+        assert!(lead.personal_values().contains(&"Hello\r\nthere\t!"));
+        assert!(lead.custom_fields.is_empty());
+
+        // No message, no note (the default); `always` and `never`.
+        let plain = fields(&[("email", "a@example.com"), ("utm_source", "news")]);
+        assert!(validate_arrival(&f, &plain, &arrival)
+            .unwrap()
+            .note
+            .is_none());
+        f.note = NoteWhen::Always;
+        let always = validate_arrival(&f, &plain, &arrival).unwrap();
+        assert_eq!(always.note.unwrap().consent.unwrap().given, Some(false));
+        f.note = NoteWhen::Never;
+        let with_message = fields(&[("email", "a@example.com"), ("message", "Hi")]);
+        assert!(validate_arrival(&f, &with_message, &arrival)
+            .unwrap()
+            .note
+            .is_none());
+
+        // Another field name, and the message as a required field.
+        f.note = NoteWhen::Message;
+        f.message_field = "comments".into();
+        f.required = vec!["email".into(), "comments".into()];
+        let run = |pairs: &[(&str, &str)]| validate_arrival(&f, &fields(pairs), &arrival);
+        assert_eq!(
+            run(&[("email", "a@example.com"), ("message", "Hi")])
+                .unwrap_err()
+                .field,
+            "comments"
+        );
+        let lead = run(&[("email", "a@example.com"), ("comments", "Hi")]).unwrap();
+        assert_eq!(lead.note.unwrap().message.as_deref(), Some("Hi"));
+    }
+
+    #[test]
+    fn a_message_is_checked_but_context_never_refuses() {
+        let mut f = form();
+        f.custom_fields.remove("message");
+        let run = |pairs: &[(&str, &str)]| {
+            validate(&f, &fields(pairs), None, 0).map_err(|e| (e.code, e.field))
+        };
+        let long = "m".repeat(note::MAX_MESSAGE + 1);
+        assert_eq!(
+            run(&[("email", "a@example.com"), ("message", &long)]).unwrap_err(),
+            (ErrorCode::FieldTooLong, "message".into())
+        );
+        let longest = "é".repeat(note::MAX_MESSAGE);
+        assert!(run(&[("email", "a@example.com"), ("message", &longest)]).is_ok());
+        for bad in ["bell\u{7}", "nul\u{0}", "esc\u{1b}[0m", "bad\u{FFFD}"] {
+            assert_eq!(
+                run(&[("email", "a@example.com"), ("message", bad)]).unwrap_err(),
+                (ErrorCode::InvalidValue, "message".into()),
+                "{bad:?}"
+            );
+        }
+        let lead = run(&[
+            ("email", "a@example.com"),
+            ("message", "Hi"),
+            ("_page", &"p".repeat(5000)),
+            ("utm_source", "a\u{0}b"),
+            ("utm_medium", "email"),
+        ])
+        .unwrap();
+        let context = &lead.note.unwrap().context;
+        assert_eq!(context.page, None);
+        assert_eq!(
+            context.campaign,
+            vec![("utm_medium".to_string(), "email".to_string())]
+        );
+    }
+
+    #[test]
+    fn job_title_website_and_address() {
+        let lead = check(&[
+            ("email", "a@example.com"),
+            ("job_title", " Buyer "),
+            ("website", "example.org/shop"),
+            ("address_line1", "1 Main St"),
+            ("city", "Springfield"),
+            ("region", "IL"),
+            ("postal_code", "62701"),
+            ("country_code", "usa"),
+        ])
+        .unwrap();
+        assert_eq!(lead.job_title.as_deref(), Some("Buyer"));
+        assert_eq!(lead.website.as_deref(), Some("example.org/shop"));
+        let a = lead.address.as_ref().unwrap();
+        assert_eq!(
+            (
+                a.line1.as_deref(),
+                a.line2.as_deref(),
+                a.locality.as_deref(),
+                a.country_code.as_deref()
+            ),
+            (Some("1 Main St"), None, Some("Springfield"), Some("USA"))
+        );
+        assert!(lead.personal_values().contains(&"1 Main St"));
+        assert!(check(&[("email", "a@example.com")])
+            .unwrap()
+            .address
+            .is_none());
+        assert!(check(&[
+            ("email", "a@example.com"),
+            ("website", "https://example.org/")
+        ])
+        .is_ok());
+
+        use ErrorCode::*;
+        let with =
+            |k: &'static str, v: &'static str| refused(&[("email", "a@example.com"), (k, v)]);
+        assert_eq!(with("region", "IL"), (MissingField, "country_code".into()));
+        assert_eq!(
+            with("country_code", "US"),
+            (InvalidValue, "country_code".into())
+        );
+        assert_eq!(
+            with("country_code", "United States"),
+            (InvalidValue, "country_code".into())
+        );
+        assert_eq!(
+            with("website", "not a site"),
+            (InvalidValue, "website".into())
+        );
+        assert_eq!(
+            with("website", "ftp://x.example"),
+            (InvalidValue, "website".into())
+        );
+        assert_eq!(with("city", "Spring\nfield"), (InvalidValue, "city".into()));
+        let long = "j".repeat(MAX_JOB_TITLE + 1);
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("job_title", &long)]),
+            (FieldTooLong, "job_title".into())
+        );
+        let long = "9".repeat(address::MAX_POSTAL_CODE + 1);
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("postal_code", &long)]),
+            (FieldTooLong, "postal_code".into())
+        );
+    }
+
+    #[test]
+    fn an_outbox_lead_from_before_notes_reads_without_them() {
+        let mut old = serde_json::to_value(check(&[("email", "a@example.com")]).unwrap()).unwrap();
+        for key in ["job_title", "website", "address", "note"] {
+            assert!(old.get(key).is_none(), "{key} is written only when set");
+        }
+        old.as_object_mut().unwrap().remove("ip");
+        let lead: Lead = serde_json::from_value(old).unwrap();
+        assert!(lead.note.is_none() && lead.address.is_none());
     }
 
     #[test]
