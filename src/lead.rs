@@ -210,7 +210,9 @@ pub fn validate_arrival(form: &Form, fields: &Fields, arrival: &Arrival) -> Resu
         return Err(Invalid::new(ErrorCode::InvalidValue, "website"));
     }
     let address = read_address(fields)?;
-    let message = multi_line(fields, &form.message_field, note::MAX_MESSAGE)?;
+    // Browsers send a textarea's line breaks as CRLF; a note keeps plain ones.
+    let message = multi_line(fields, &form.message_field, note::MAX_MESSAGE)?
+        .map(|m| m.replace("\r\n", "\n").replace('\r', "\n"));
 
     let mut custom_fields = Vec::new();
     for (name, id) in &form.custom_fields {
@@ -577,7 +579,7 @@ mod tests {
         )
         .unwrap();
         let note = lead.note.as_ref().unwrap();
-        assert_eq!(note.message.as_deref(), Some("Hello\r\nthere\t!"));
+        assert_eq!(note.message.as_deref(), Some("Hello\nthere\t!"));
         assert_eq!(
             note.context.page.as_deref(),
             Some("https://example.com/from-header")
@@ -586,7 +588,7 @@ mod tests {
         let consent = note.consent.as_ref().unwrap();
         assert_eq!(consent.given, Some(true));
         assert_eq!(consent.statement.as_deref(), Some("You may email me."));
-        assert!(lead.personal_values().contains(&"Hello\r\nthere\t!"));
+        assert!(lead.personal_values().contains(&"Hello\nthere\t!"));
         assert!(lead.custom_fields.is_empty());
 
         // No message, no note (the default); `always` and `never`.
