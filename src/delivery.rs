@@ -514,6 +514,108 @@ mod tests {
         assert_eq!(p.requests.borrow().len(), 2);
     }
 
+    /// A platform whose tag calls yield once before going out, so that a
+    /// note call made at the same time goes out first; one made after
+    /// the tags does not.
+    struct TagsYield {
+        inner: MemoryPlatform,
+        note_sent: std::cell::Cell<bool>,
+        /// Whether the note had gone out when each tag call did.
+        note_before_tags: std::cell::RefCell<Vec<bool>>,
+    }
+
+    /// Pending once (waking itself at once), then ready.
+    struct YieldOnce(bool);
+
+    impl std::future::Future for YieldOnce {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                return std::task::Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+
+    impl Platform for TagsYield {
+        async fn kv_get(&self, key: &str) -> Result<Option<String>, crate::platform::StoreError> {
+            self.inner.kv_get(key).await
+        }
+        async fn kv_put(
+            &self,
+            key: &str,
+            value: &str,
+            options: crate::platform::PutOptions,
+        ) -> Result<(), crate::platform::StoreError> {
+            self.inner.kv_put(key, value, options).await
+        }
+        async fn kv_delete(&self, key: &str) -> Result<(), crate::platform::StoreError> {
+            self.inner.kv_delete(key).await
+        }
+        async fn kv_list(
+            &self,
+            prefix: &str,
+            cursor: Option<String>,
+            limit: u32,
+        ) -> Result<crate::platform::KeyPage, crate::platform::StoreError> {
+            self.inner.kv_list(prefix, cursor, limit).await
+        }
+        async fn fetch(&self, request: crate::http::OutRequest) -> Result<InResponse, FetchError> {
+            if request.url.ends_with("/tags") {
+                YieldOnce(false).await;
+                self.note_before_tags
+                    .borrow_mut()
+                    .push(self.note_sent.get());
+            } else if request.url.ends_with("/v1/notes") {
+                self.note_sent.set(true);
+            }
+            self.inner.fetch(request).await
+        }
+        async fn rate_limit(&self, key: &str) -> crate::platform::RateDecision {
+            self.inner.rate_limit(key).await
+        }
+        async fn sleep_ms(&self, ms: u64) {
+            self.inner.sleep_ms(ms).await
+        }
+        fn now_ms(&self) -> u64 {
+            self.inner.now_ms()
+        }
+        fn log(&self, line: &str) {
+            self.inner.log(line)
+        }
+    }
+
+    #[test]
+    fn the_note_does_not_wait_for_the_tags() {
+        let p = TagsYield {
+            inner: keap3(
+                (201, r#"{"id":42}"#),
+                (200, r#"{"101":"SUCCESS"}"#),
+                (201, "{}"),
+            ),
+            note_sent: std::cell::Cell::new(false),
+            note_before_tags: std::cell::RefCell::new(Vec::new()),
+        };
+        let out = block_on(deliver(
+            &p,
+            &config(),
+            &creds(),
+            &with_note(vec![101]),
+            Progress::NeedsContact,
+        ));
+        assert!(matches!(out, DeliveryOutcome::Delivered { .. }), "{out:?}");
+        assert_eq!(
+            p.note_before_tags.borrow().as_slice(),
+            &[true],
+            "the note went out while the tags call was still waiting"
+        );
+    }
+
     #[test]
     fn a_tags_failure_never_writes_a_second_note() {
         let l = with_note(vec![101]);
