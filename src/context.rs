@@ -66,13 +66,15 @@ impl Context {
         }
     }
 
-    /// Every value, to scrub from text we keep.
+    /// The addresses, which may carry a visitor's data in their query
+    /// strings, to scrub from text we keep. (Campaign values are the
+    /// site's own words, often plain ones like `email`; scrubbing them
+    /// would garble Keap's messages for nothing.)
     pub fn values(&self) -> impl Iterator<Item = &str> {
         [&self.page, &self.referrer]
             .into_iter()
             .flatten()
             .map(String::as_str)
-            .chain(self.campaign.iter().map(|(_, v)| v.as_str()))
     }
 }
 

@@ -249,7 +249,12 @@ mod tests {
         assert_eq!(read.context, Context::default());
         assert_eq!(read.consent, None);
         let values: Vec<&str> = note.personal_values().collect();
-        assert!(values.contains(&"secret words") && values.contains(&"newsletter"));
+        assert!(values.contains(&"secret words"));
+        assert!(values.contains(&"https://example.com/contact"));
+        assert!(
+            !values.contains(&"newsletter"),
+            "campaign values are not the visitor's"
+        );
     }
 
     #[test]

@@ -6,9 +6,19 @@
 // the BILLING address).
 
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { SANDBOX_API_KEY, SITE_ORIGIN, startSandbox, startWorker, stopAll, submit } from '../support/harness.mjs';
+import {
+  SANDBOX_API_KEY,
+  SITE_ORIGIN,
+  findLeaks,
+  readAllFiles,
+  startSandbox,
+  startWorker,
+  stopAll,
+  submit,
+} from '../support/harness.mjs';
 
 after(stopAll);
 
@@ -133,16 +143,23 @@ describe('notes and contact fields', () => {
 
   test('a post during a tags failure, delivered by the scheduled run, leaves exactly one note', async () => {
     const email = 'tagsfail@example.com';
+    const message = 'Tags will fail first, and this stays sealed';
     await sandbox.faults({ route: 'tags_post', status: 503, count: 1 });
-    const res = await submit(worker, 'contact', { email, message: 'Tags will fail first' });
+    const res = await submit(worker, 'contact', { email, message });
     assert.equal(res.status, 202, res.text);
     assert.deepEqual(res.json, { ok: true, status: 'queued' });
     await sandbox.faults({ clear: true });
+    // The queued lead, message included, is sealed in KV; nor does the
+    // message reach the worker's log.
+    const kvDir = path.join(worker.persistDir, 'v3/kv');
+    const files = readAllFiles(kvDir).map((f) => ({ where: path.relative(kvDir, f.file), text: f.text }));
+    assert.ok(files.length > 0, 'the outbox entry is in local KV');
+    assert.deepEqual(findLeaks([message, email], files), []);
     await drain(worker);
     const contact = contactWith(await sandbox.state(), email);
     assert.deepEqual(contact.tag_ids, [101]);
     assert.equal(contact.notes.length, 1);
-    assert.ok(contact.notes[0].body.startsWith('Tags will fail first'));
+    assert.ok(contact.notes[0].body.startsWith(message));
   });
 
   test('a failed note call alone is retried alone by the scheduled run', async () => {
@@ -241,5 +258,19 @@ describe('notes and contact fields', () => {
     });
     assert.equal(ok.status, 200, ok.text);
     assert.equal((await sandbox.state()).counts.contacts_put - before, 1);
+  });
+
+  test("no visitor's message reaches the worker's log", async () => {
+    const logs = worker.logs();
+    assert.ok(logs.length > 0);
+    const messages = [
+      'Please call me',
+      'One more thing.',
+      'Sent without JavaScript',
+      'Tags will fail first',
+      'The note fails first',
+      'Do not keep this',
+    ];
+    assert.deepEqual(findLeaks(messages, [{ where: 'the worker log', text: logs }]), []);
   });
 });
