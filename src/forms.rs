@@ -34,7 +34,8 @@ pub const STANDARD_FIELDS: [&str; 13] = [
     "postal_code",
     "country_code",
 ];
-/// Fields with a meaning to the worker, never sent to Keap.
+/// Fields with a meaning to the worker, never contact data: the reserved
+/// ones and the context recorded in the note.
 pub const RESERVED_FIELDS: [&str; 11] = [
     "_gotcha",
     "_next",

@@ -160,8 +160,8 @@ pub struct Arrival<'a> {
 }
 
 /// Checks `fields` against `form`. `ip` is the `CF-Connecting-IP` header.
-/// The note, if any, has no page but a posted `_page` and no site: see
-/// [`validate_arrival`].
+/// Without the request's `Referer` and origin, a note records only a
+/// posted `_page` and no site; the form path uses [`validate_arrival`].
 pub fn validate(
     form: &Form,
     fields: &Fields,
@@ -323,7 +323,9 @@ fn read_address(fields: &Fields) -> Result<Option<Address>, Invalid> {
     let city = single_line(fields, "city", address::MAX_CITY)?;
     let region = single_line(fields, "region", address::MAX_REGION)?;
     let postal_code = single_line(fields, "postal_code", address::MAX_POSTAL_CODE)?;
-    let country_code = single_line(fields, "country_code", address::MAX_CITY)?;
+    // Read with room for a country's name, so that a name (not a code)
+    // is `invalid_value` rather than `field_too_long`.
+    let country_code = single_line(fields, "country_code", address::MAX_REGION)?;
     Address::from_parts(line1, line2, city, region, postal_code, country_code).map_err(
         |p| match p {
             AddressProblem::RegionWithoutCountry => {
@@ -844,6 +846,10 @@ mod tests {
                     Just("last_name".to_string()), Just("phone".to_string()),
                     Just("tags".to_string()), Just("consent".to_string()),
                     Just("company".to_string()), Just("message".to_string()), ".{0,8}",
+                    Just("city".to_string()), Just("region".to_string()),
+                    Just("country_code".to_string()), Just("website".to_string()),
+                    Just("job_title".to_string()), Just("_page".to_string()),
+                    Just("utm_source".to_string()),
                 ], any::<String>()),
                 0..8,
             ),
@@ -857,6 +863,9 @@ mod tests {
                 // Whatever passes is within the limits.
                 prop_assert!(lead.email.as_deref().is_none_or(email::is_valid));
                 prop_assert!(lead.first_name.as_deref().is_none_or(|n| n.chars().count() <= MAX_NAME));
+                if let Some(a) = &lead.address {
+                    prop_assert!(a.region.is_none() || a.country_code.as_ref().is_some_and(|c| c.len() == 3));
+                }
             }
         }
 

@@ -15,8 +15,7 @@
 //! - the upsert is keyed by the lead's email (`duplicate_option` is
 //!   `Email` or `EmailAndName`), so a second upsert updates the contact
 //!   the first one made, with the same values;
-//! - tags already applied answer `DUPLICATE`, which counts as delivered.
-//!
+//! - tags already applied answer `DUPLICATE`, which counts as delivered;
 //! - a note is recorded in the entry's progress once written, so a retry
 //!   after a failed tags call does not write it again. (Only a run that
 //!   dies between Keap's answer and the outbox write, or a note call whose
