@@ -4,6 +4,11 @@
 // `action` is the worker's address. If the worker cannot be reached (or
 // the browser refuses the answer), the form is sent the plain way, which
 // needs no JavaScript at all.
+//
+// It also fills the form's hidden context fields, recorded in the Keap
+// note: `_page` (this page's address), `_referrer` (the page that led
+// here) and `utm_source`, `utm_medium`, `utm_campaign`, `utm_term`,
+// `utm_content`, `gclid` from this page's query string.
 (function () {
   'use strict';
 
@@ -24,11 +29,29 @@
     fallback: 'Your message was not sent. Please try again later.'
   };
   var TIMEOUT_MS = 20000;
+  var CAMPAIGN = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid'];
+
+  // Sets a hidden field the form has; a field the form leaves out is not
+  // added (the owner chose not to record it).
+  function setHidden(form, name, value) {
+    var input = form.elements.namedItem(name);
+    if (input && input.type === 'hidden' && value) input.value = value;
+  }
+
+  function fillContext(form) {
+    setHidden(form, '_page', window.location.href);
+    setHidden(form, '_referrer', document.referrer);
+    var query = 'URLSearchParams' in window ? new URLSearchParams(window.location.search) : null;
+    for (var i = 0; query && i < CAMPAIGN.length; i++) {
+      setHidden(form, CAMPAIGN[i], query.get(CAMPAIGN[i]));
+    }
+  }
 
   function enhance(form) {
     var button = form.querySelector('button[type="submit"], button:not([type])');
     var status = form.querySelector('[role="status"]');
     var sending = false;
+    fillContext(form);
 
     form.addEventListener('submit', function (event) {
       event.preventDefault();

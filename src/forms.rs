@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::context;
+use crate::note::{NoteWhen, MAX_CONSENT_TEXT};
+
 /// A Keap tag id.
 pub type TagId = u64;
 /// A Keap custom field id.
@@ -16,9 +19,38 @@ pub type CustomFieldId = u64;
 
 /// The form fields the worker reads itself; a custom field may not reuse
 /// these names.
-pub const STANDARD_FIELDS: [&str; 5] = ["email", "first_name", "last_name", "phone", "tags"];
-/// Fields with a meaning to the worker, never sent to Keap.
-pub const RESERVED_FIELDS: [&str; 3] = ["_gotcha", "_next", "cf-turnstile-response"];
+pub const STANDARD_FIELDS: [&str; 13] = [
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "tags",
+    "job_title",
+    "website",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country_code",
+];
+/// Fields with a meaning to the worker, never contact data: the reserved
+/// ones and the context recorded in the note.
+pub const RESERVED_FIELDS: [&str; 11] = [
+    "_gotcha",
+    "_next",
+    "cf-turnstile-response",
+    context::PAGE_FIELD,
+    context::REFERRER_FIELD,
+    context::CAMPAIGN_FIELDS[0],
+    context::CAMPAIGN_FIELDS[1],
+    context::CAMPAIGN_FIELDS[2],
+    context::CAMPAIGN_FIELDS[3],
+    context::CAMPAIGN_FIELDS[4],
+    context::CAMPAIGN_FIELDS[5],
+];
+/// The message field when a form names none.
+pub const DEFAULT_MESSAGE_FIELD: &str = "message";
 
 /// How Keap finds a returning contact, spelt as Keap spells it (in
 /// `FORMS`, in queued leads and in the upsert).
@@ -57,6 +89,12 @@ pub struct Form {
     pub custom_fields: BTreeMap<String, CustomFieldId>,
     pub duplicate_option: DuplicateOption,
     pub turnstile: bool,
+    /// The field whose text becomes the submission's Keap note.
+    pub message_field: String,
+    /// When a submission leaves a note.
+    pub note: NoteWhen,
+    /// The consent statement shown to the visitor, recorded in the note.
+    pub consent_text: Option<String>,
 }
 
 /// The table as written, each value of its type, before its values are
@@ -75,6 +113,9 @@ struct RawForm {
     custom_fields: BTreeMap<String, CustomFieldId>,
     duplicate_option: DuplicateOption,
     turnstile: bool,
+    message_field: Option<String>,
+    note: NoteWhen,
+    consent_text: Option<String>,
 }
 
 impl RawForm {
@@ -244,10 +285,33 @@ impl Form {
         {
             problems.push(format!("{at}.opt_in_reason: empty; leave it out instead"));
         }
+        // A custom field may share the message field's name (the message
+        // then goes to both), as forms did before notes existed.
+        let message_field = raw
+            .message_field
+            .unwrap_or_else(|| DEFAULT_MESSAGE_FIELD.to_string());
+        if !valid_field_name(&message_field)
+            || STANDARD_FIELDS.contains(&message_field.as_str())
+            || RESERVED_FIELDS.contains(&message_field.as_str())
+            || raw.consent_field.as_deref() == Some(message_field.as_str())
+        {
+            problems.push(format!(
+                "{at}.message_field: `{message_field}` must be a field of its own"
+            ));
+        }
+        let consent_text = raw.consent_text.map(|t| t.trim().to_string());
+        if let Some(text) = &consent_text {
+            if text.is_empty() || text.chars().count() > MAX_CONSENT_TEXT {
+                problems.push(format!(
+                    "{at}.consent_text: must be 1 to {MAX_CONSENT_TEXT} characters"
+                ));
+            }
+        }
         let required = raw.required.unwrap_or_else(|| vec!["email".to_string()]);
         for name in &required {
             let known = STANDARD_FIELDS.contains(&name.as_str())
                 || raw.custom_fields.contains_key(name)
+                || *name == message_field
                 || raw.consent_field.as_deref() == Some(name.as_str());
             if !known {
                 problems.push(format!(
@@ -270,6 +334,9 @@ impl Form {
             custom_fields: raw.custom_fields,
             duplicate_option: raw.duplicate_option,
             turnstile: raw.turnstile,
+            message_field,
+            note: raw.note,
+            consent_text,
         })
     }
 
@@ -287,6 +354,9 @@ impl Form {
             custom_fields: BTreeMap::new(),
             duplicate_option: DuplicateOption::Email,
             turnstile: false,
+            message_field: DEFAULT_MESSAGE_FIELD.to_string(),
+            note: NoteWhen::Message,
+            consent_text: None,
         }
     }
 }
@@ -327,6 +397,39 @@ mod tests {
         let m = forms.get("minimal").unwrap();
         assert_eq!(m, &Form::bare("minimal"));
         assert!(forms.get("other").is_none());
+    }
+
+    #[test]
+    fn reads_the_note_settings() {
+        let v = json!({
+            "a": {"message_field": "comments", "note": "always",
+                  "consent_text": "  You may email me.  ", "required": ["comments"]},
+            "b": {"note": "never", "custom_fields": {"message": 9}},
+        });
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        let a = forms.get("a").unwrap();
+        assert_eq!(a.message_field, "comments");
+        assert_eq!(a.note, NoteWhen::Always);
+        assert_eq!(a.consent_text.as_deref(), Some("You may email me."));
+        let b = forms.get("b").unwrap();
+        assert_eq!(
+            (b.message_field.as_str(), b.note),
+            ("message", NoteWhen::Never)
+        );
+        assert_eq!(Form::bare("x").note, NoteWhen::Message);
+
+        let p = problem(json!({"a": {"note": "sometimes"}}));
+        assert!(p.contains("FORMS.a.note"), "{p}");
+        for field in ["email", "_page", "utm_source", "city", "bad name"] {
+            let p = problem(json!({"a": {"message_field": field}}));
+            assert!(p.contains("FORMS.a.message_field"), "{field}: {p}");
+        }
+        let p = problem(json!({"a": {"consent_field": "consent", "message_field": "consent"}}));
+        assert!(p.contains("FORMS.a.message_field"), "{p}");
+        let p = problem(json!({"a": {"consent_text": " "}}));
+        assert!(p.contains("FORMS.a.consent_text"), "{p}");
+        let p = problem(json!({"a": {"custom_fields": {"website": 3}}}));
+        assert!(p.contains("FORMS.a.custom_fields"), "{p}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Keap REST v1 for a lead: building the two calls (upsert, tags) and
+//! Keap REST v1 for a lead: building its calls (upsert, tags, note) and
 //! reading their answers (DESIGN.md 4, KEAP.md).
 //!
 //! Pure functions: no I/O here, so every request body and every way Keap
@@ -8,10 +8,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::address::Address;
 use crate::forms::{CustomFieldId, TagId};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
 use crate::keap_answers;
 use crate::lead::{CustomValue, Lead};
+use crate::note::Note;
 
 /// A Keap contact id.
 pub type ContactId = u64;
@@ -54,6 +56,12 @@ struct UpsertBody<'a> {
     family_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     phone_numbers: Option<[PhoneNumber<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    website: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addresses: Option<[PostalAddress<'a>; 1]>,
     #[serde(skip_serializing_if = "CustomFields::is_empty")]
     custom_fields: CustomFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,6 +80,38 @@ struct EmailAddress<'a> {
 struct PhoneNumber<'a> {
     number: &'a str,
     field: &'static str,
+}
+
+/// The `BILLING` slot, whole: Keap replaces a sent slot entirely.
+#[derive(Serialize)]
+struct PostalAddress<'a> {
+    field: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line1: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line2: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locality: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postal_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country_code: Option<&'a str>,
+}
+
+impl<'a> PostalAddress<'a> {
+    fn billing(a: &'a Address) -> PostalAddress<'a> {
+        PostalAddress {
+            field: "BILLING",
+            line1: a.line1.as_deref(),
+            line2: a.line2.as_deref(),
+            locality: a.locality.as_deref(),
+            region: a.region.as_deref(),
+            postal_code: a.postal_code.as_deref(),
+            country_code: a.country_code.as_deref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -120,6 +160,9 @@ fn upsert_body(lead: &Lead) -> UpsertBody<'_> {
                 field: "PHONE1",
             }]
         }),
+        job_title: lead.job_title.as_deref(),
+        website: lead.website.as_deref(),
+        addresses: lead.address.as_ref().map(|a| [PostalAddress::billing(a)]),
         custom_fields: CustomFields(&lead.custom_fields),
         origin: lead
             .ip
@@ -168,6 +211,51 @@ pub fn tag_requests(
 /// How many Keap calls delivering `tag_ids` takes.
 pub fn tag_calls(tag_ids: &[TagId]) -> usize {
     tag_ids.len().div_ceil(MAX_TAGS_PER_CALL)
+}
+
+/// `POST {api}/v1/notes`.
+pub fn notes_url(api_url: &str) -> String {
+    [api_url.trim_end_matches('/'), "/v1/notes"].concat()
+}
+
+/// `{"contact_id","title","body","type":"Other"}`.
+#[derive(Serialize)]
+struct NoteBody {
+    contact_id: ContactId,
+    title: String,
+    body: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// The note call for a lead's note on `contact_id`, without credentials.
+pub fn note_request(api_url: &str, contact_id: ContactId, lead: &Lead, note: &Note) -> OutRequest {
+    OutRequest::new(Method::Post, notes_url(api_url))
+        .header("Accept", "application/json")
+        .json(&NoteBody {
+            contact_id,
+            title: Note::title(&lead.form_id),
+            body: note.body(&lead.form_id, lead.received_at_ms),
+            kind: "Other",
+        })
+}
+
+/// Reads the note call's answer: any 2xx is a written note (its body is
+/// not needed). A refusal names the note, so the owner knows which call.
+pub fn read_note(answer: &Result<InResponse, FetchError>, lead: &Lead) -> Result<(), Failure> {
+    classify(answer, lead).map(|_| ()).map_err(|f| match f {
+        Failure::Retry {
+            reason,
+            token_rejected,
+        } => Failure::Retry {
+            reason: format!("note: {reason}"),
+            token_rejected,
+        },
+        Failure::Permanent { reason } => Failure::Permanent {
+            reason: format!("note: {reason}"),
+        },
+        Failure::ContactGone => Failure::ContactGone,
+    })
 }
 
 /// What an upsert did.
@@ -430,6 +518,10 @@ mod tests {
             opt_in_reason: Some("Signed up on example.com".into()),
             ip: Some("203.0.113.9".into()),
             received_at_ms: 0,
+            job_title: None,
+            website: None,
+            address: None,
+            note: None,
         }
     }
 
@@ -655,20 +747,122 @@ mod tests {
         ));
     }
 
+    fn full_lead() -> Lead {
+        Lead {
+            last_name: Some("Doe".into()),
+            job_title: Some("Buyer".into()),
+            website: Some("https://jane.example".into()),
+            address: Address::from_parts(
+                Some("1 Main St".into()),
+                Some("Suite 2".into()),
+                Some("Springfield".into()),
+                Some("IL".into()),
+                Some("62701".into()),
+                Some("USA".into()),
+            )
+            .unwrap(),
+            note: Some(Note {
+                message: Some("Please call me".into()),
+                context: crate::context::Context {
+                    page: Some("https://example.com/contact".into()),
+                    referrer: None,
+                    campaign: vec![("utm_source".into(), "news".into())],
+                    origin: Some("https://example.com".into()),
+                },
+                consent: None,
+            }),
+            ..lead()
+        }
+    }
+
+    #[test]
+    fn upsert_body_has_keaps_own_contact_fields() {
+        let body = upsert_json(&full_lead());
+        assert_eq!(body["job_title"], "Buyer");
+        assert_eq!(body["website"], "https://jane.example");
+        assert_eq!(
+            body["addresses"],
+            json!([{"field": "BILLING", "line1": "1 Main St", "line2": "Suite 2",
+                    "locality": "Springfield", "region": "IL", "postal_code": "62701",
+                    "country_code": "USA"}])
+        );
+        // Only the parts given.
+        let partial = Lead {
+            address: Address::from_parts(None, None, Some("Paris".into()), None, None, None)
+                .unwrap(),
+            ..lead()
+        };
+        assert_eq!(
+            upsert_json(&partial)["addresses"],
+            json!([{"field": "BILLING", "locality": "Paris"}])
+        );
+    }
+
+    #[test]
+    fn the_note_request() {
+        let l = full_lead();
+        let r = note_request("https://k.test/crm/rest/", 42, &l, l.note.as_ref().unwrap());
+        assert_eq!(
+            (r.method, r.url.as_str()),
+            (Method::Post, "https://k.test/crm/rest/v1/notes")
+        );
+        let body = sent_json(&r);
+        assert_eq!(body["contact_id"], 42);
+        assert_eq!(body["type"], "Other");
+        assert_eq!(body["title"], "Website form: contact");
+        let text = body["body"].as_str().unwrap();
+        for part in [
+            "Please call me",
+            "Page: https://example.com/contact",
+            "utm_source: news",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            4,
+            "nothing but the four fields"
+        );
+
+        assert_eq!(read_note(&answer(201, r#"{"id":5}"#), &l), Ok(()));
+        assert_eq!(read_note(&answer(200, ""), &l), Ok(()));
+        let refused = r#"{"message":"Body Please call me is too long"}"#;
+        let Err(Failure::Permanent { reason }) = read_note(&answer(400, refused), &l) else {
+            panic!("a 400 is a refusal");
+        };
+        assert!(
+            reason.starts_with("note: ") && reason.contains("400"),
+            "{reason}"
+        );
+        assert!(!reason.contains("Please call me"), "{reason}");
+        assert!(matches!(
+            read_note(&answer(503, ""), &l),
+            Err(Failure::Retry { reason, .. }) if reason.starts_with("note: ")
+        ));
+        assert!(matches!(
+            read_note(&answer(401, ""), &l),
+            Err(Failure::Retry {
+                token_rejected: true,
+                ..
+            })
+        ));
+    }
+
     /// Checks the bodies against Keap's own OpenAPI document (the request
-    /// schemas of `createOrUpdateContactUsingPUT` and
-    /// `applyTagsToContactIdUsingPOST`).
+    /// schemas of `createOrUpdateContactUsingPUT`,
+    /// `applyTagsToContactIdUsingPOST` and `createNoteUsingPOST`).
     #[test]
     fn bodies_validate_against_keaps_openapi_spec() {
-        let (put, tags) = request_schemas();
+        let (put, tags, notes) = request_schemas();
         assert!(
-            put.is_object() && tags.is_object(),
+            put.is_object() && tags.is_object() && notes.is_object(),
             "operations missing from the spec"
         );
 
         let mut errors = Vec::new();
-        let mut full = lead();
-        full.last_name = Some("Doe".into());
+        let full = full_lead();
+        let note = note_request("https://k.test", 9, &full, full.note.as_ref().unwrap());
+        spec_check::check(notes, &sent_json(&note), "$", &mut errors);
         for body in [
             upsert_json(&full),
             upsert_json(&Lead {
@@ -694,11 +888,11 @@ mod tests {
         assert_eq!(wrong.len(), 3, "{wrong:#?}");
     }
 
-    /// The request schemas of the two operations, read once from the
+    /// The request schemas of the three operations, read once from the
     /// vendored spec (`tests/keap-rest-v1.openapi.json`); a missing or
     /// unreadable file fails the test rather than skipping the check.
-    fn request_schemas() -> &'static (Value, Value) {
-        static SCHEMAS: std::sync::OnceLock<(Value, Value)> = std::sync::OnceLock::new();
+    fn request_schemas() -> &'static (Value, Value, Value) {
+        static SCHEMAS: std::sync::OnceLock<(Value, Value, Value)> = std::sync::OnceLock::new();
         SCHEMAS.get_or_init(|| {
             let path = concat!(
                 env!("CARGO_MANIFEST_DIR"),
@@ -715,6 +909,7 @@ mod tests {
             (
                 schema_of("/v1/contacts", "put"),
                 schema_of("/v1/contacts/{contactId}/tags", "post"),
+                schema_of("/v1/notes", "post"),
             )
         })
     }
@@ -733,8 +928,10 @@ mod tests {
             reason in text(), ip in text(), email_and_name in proptest::prelude::any::<bool>(),
             custom in proptest::collection::vec((1u64..u64::MAX, proptest::prelude::any::<String>()), 0..4),
             tags in proptest::collection::vec(1u64..u64::MAX, 0..150),
+            job in text(), site in text(), line1 in text(), city in text(), postal in text(),
+            message in text(), page in text(), utm in text(),
         ) {
-            let (put, tag_schema) = request_schemas();
+            let (put, tag_schema, note_schema) = request_schemas();
             let lead = Lead {
                 form_id: "f".into(),
                 email, first_name: first, last_name: last, phone,
@@ -742,9 +939,23 @@ mod tests {
                 tag_ids: tags.clone(),
                 duplicate_option: if email_and_name { DuplicateOption::EmailAndName } else { DuplicateOption::Email },
                 opt_in_reason: reason, ip, received_at_ms: 0,
+                job_title: job, website: site,
+                address: Some(Address { line1, line2: None, locality: city, region: None, postal_code: postal, country_code: Some("GBR".into()) }),
+                note: Some(Note {
+                    message,
+                    context: crate::context::Context {
+                        page, referrer: None,
+                        campaign: utm.into_iter().map(|u| ("utm_source".to_string(), u)).collect(),
+                        origin: None,
+                    },
+                    consent: None,
+                }),
             };
             let mut errors = Vec::new();
             spec_check::check(put, &upsert_json(&lead), "$", &mut errors);
+            if let Some(note) = &lead.note {
+                spec_check::check(note_schema, &sent_json(&note_request("https://k.test", 1, &lead, note)), "$", &mut errors);
+            }
             for (request, sent) in tag_requests("https://k.test", 1, &tags) {
                 proptest::prop_assert!(sent.len() <= MAX_TAGS_PER_CALL);
                 let body: Value = serde_json::from_slice(request.body.as_deref().unwrap_or_default()).unwrap_or_default();

@@ -8,10 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::{self, Address, AddressProblem};
 use crate::answer::ErrorCode;
 use crate::body::Fields;
+use crate::context::Context;
 use crate::email;
 use crate::forms::{CustomFieldId, DuplicateOption, Form, TagId};
+use crate::note::{self, Consent, Note};
 
 /// Longest values, in characters.
 pub const MAX_EMAIL: usize = email::MAX_LEN;
@@ -19,6 +22,8 @@ pub const MAX_NAME: usize = 100;
 pub const MAX_PHONE: usize = 40;
 pub const MAX_CUSTOM: usize = 1000;
 pub const MAX_TAG_NAME: usize = 100;
+pub const MAX_JOB_TITLE: usize = 100;
+pub const MAX_WEBSITE: usize = 255;
 
 /// A value for one of Keap's custom fields.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +63,16 @@ pub struct Lead {
     #[serde(default)]
     pub ip: Option<String>,
     pub received_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// Sent as the contact's `BILLING` address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    /// The Keap note this submission leaves, when the form writes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
 }
 
 impl std::fmt::Debug for Lead {
@@ -69,6 +84,10 @@ impl std::fmt::Debug for Lead {
             .field("first_name", &self.first_name.as_ref().map(|_| "[given]"))
             .field("last_name", &self.last_name.as_ref().map(|_| "[given]"))
             .field("phone", &self.phone.as_ref().map(|_| "[given]"))
+            .field("job_title", &self.job_title.as_ref().map(|_| "[given]"))
+            .field("website", &self.website.as_ref().map(|_| "[given]"))
+            .field("address", &self.address)
+            .field("note", &self.note)
             .field("custom_fields", &self.custom_fields.len())
             .field("tag_ids", &self.tag_ids)
             .field("opted_in", &self.opt_in_reason.is_some())
@@ -81,13 +100,22 @@ impl Lead {
     /// Every value the visitor typed, to scrub from messages (a Keap error
     /// may quote the address it refused).
     pub fn personal_values(&self) -> Vec<&str> {
-        [&self.email, &self.first_name, &self.last_name, &self.phone]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .chain(self.custom_fields.iter().map(|c| c.content.as_str()))
-            .chain(self.ip.as_deref())
-            .collect()
+        [
+            &self.email,
+            &self.first_name,
+            &self.last_name,
+            &self.phone,
+            &self.job_title,
+            &self.website,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .chain(self.custom_fields.iter().map(|c| c.content.as_str()))
+        .chain(self.ip.as_deref())
+        .chain(self.address.iter().flat_map(Address::values))
+        .chain(self.note.iter().flat_map(Note::personal_values))
+        .collect()
     }
 }
 
@@ -119,13 +147,47 @@ pub fn truthy(value: &str) -> bool {
     TRUTHY.contains(&v.as_str())
 }
 
+/// What the request itself says about a submission, beside its fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arrival<'a> {
+    /// The `CF-Connecting-IP` header.
+    pub ip: Option<&'a str>,
+    /// The `Referer` header: the page, when the form posted no `_page`.
+    pub referer: Option<&'a str>,
+    /// The allowed origin the post came from.
+    pub origin: Option<&'a str>,
+    pub received_at_ms: u64,
+}
+
 /// Checks `fields` against `form`. `ip` is the `CF-Connecting-IP` header.
+/// Without the request's `Referer` and origin, a note records only a
+/// posted `_page` and no site; the form path uses [`validate_arrival`].
 pub fn validate(
     form: &Form,
     fields: &Fields,
     ip: Option<&str>,
     received_at_ms: u64,
 ) -> Result<Lead, Invalid> {
+    validate_arrival(
+        form,
+        fields,
+        &Arrival {
+            ip,
+            received_at_ms,
+            ..Arrival::default()
+        },
+    )
+}
+
+/// Checks `fields` against `form`, with what the request says of where
+/// the submission came from.
+pub fn validate_arrival(form: &Form, fields: &Fields, arrival: &Arrival) -> Result<Lead, Invalid> {
+    let Arrival {
+        ip,
+        referer,
+        origin,
+        received_at_ms,
+    } = *arrival;
     let email = single_line(fields, "email", MAX_EMAIL)?;
     if let Some(address) = &email {
         if email::validate(address).is_err() {
@@ -141,6 +203,16 @@ pub fn validate(
     {
         return Err(Invalid::new(ErrorCode::InvalidPhone, "phone"));
     }
+
+    let job_title = single_line(fields, "job_title", MAX_JOB_TITLE)?;
+    let website = single_line(fields, "website", MAX_WEBSITE)?;
+    if website.as_deref().is_some_and(|w| !website_like(w)) {
+        return Err(Invalid::new(ErrorCode::InvalidValue, "website"));
+    }
+    let address = read_address(fields)?;
+    // Browsers send a textarea's line breaks as CRLF; a note keeps plain ones.
+    let message = multi_line(fields, &form.message_field, note::MAX_MESSAGE)?
+        .map(|m| m.replace("\r\n", "\n").replace('\r', "\n"));
 
     let mut custom_fields = Vec::new();
     for (name, id) in &form.custom_fields {
@@ -186,6 +258,10 @@ pub fn validate(
             "last_name" => last_name.is_some(),
             "phone" => phone.is_some(),
             "tags" => chose_a_tag,
+            "job_title" => job_title.is_some(),
+            "website" => website.is_some(),
+            n if address::ADDRESS_FIELDS.contains(&n) => given(fields, n).is_some(),
+            n if n == form.message_field => message.is_some(),
             n if form.consent_field.as_deref() == Some(n) => consented == Some(true),
             n => form
                 .custom_fields
@@ -209,6 +285,17 @@ pub fn validate(
         .map(str::trim)
         .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
         .map(str::to_string);
+    let consent = (form.consent_field.is_some() || form.consent_text.is_some()).then(|| Consent {
+        field: form.consent_field.clone(),
+        given: consented,
+        statement: form.consent_text.clone(),
+    });
+    let note = Note::for_submission(
+        form.note,
+        message,
+        Context::read(fields, referer, origin),
+        consent,
+    );
 
     Ok(Lead {
         form_id: form.id.clone(),
@@ -222,7 +309,46 @@ pub fn validate(
         opt_in_reason,
         ip,
         received_at_ms,
+        job_title,
+        website,
+        address,
+        note,
     })
+}
+
+/// The address fields, checked; none when none was given.
+fn read_address(fields: &Fields) -> Result<Option<Address>, Invalid> {
+    let line1 = single_line(fields, "address_line1", address::MAX_LINE)?;
+    let line2 = single_line(fields, "address_line2", address::MAX_LINE)?;
+    let city = single_line(fields, "city", address::MAX_CITY)?;
+    let region = single_line(fields, "region", address::MAX_REGION)?;
+    let postal_code = single_line(fields, "postal_code", address::MAX_POSTAL_CODE)?;
+    // Read with room for a country's name, so that a name (not a code)
+    // is `invalid_value` rather than `field_too_long`.
+    let country_code = single_line(fields, "country_code", address::MAX_REGION)?;
+    Address::from_parts(line1, line2, city, region, postal_code, country_code).map_err(
+        |p| match p {
+            AddressProblem::RegionWithoutCountry => {
+                Invalid::new(ErrorCode::MissingField, "country_code")
+            }
+            AddressProblem::BadCountryCode => Invalid::new(ErrorCode::InvalidValue, "country_code"),
+        },
+    )
+}
+
+/// A website as a visitor types it: `example.com` or an http(s) address,
+/// with no spaces.
+fn website_like(text: &str) -> bool {
+    if text.contains(char::is_whitespace) || !text.contains('.') {
+        return false;
+    }
+    match text.split_once("://") {
+        Some((scheme, _)) => {
+            matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+                && url::Url::parse(text).is_ok()
+        }
+        None => url::Url::parse(&format!("https://{text}")).is_ok(),
+    }
 }
 
 /// The first value of `name`, trimmed; `None` when absent or blank.
@@ -266,6 +392,7 @@ fn checked(
 mod tests {
     use super::*;
     use crate::body;
+    use crate::note::NoteWhen;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -432,6 +559,189 @@ mod tests {
     }
 
     #[test]
+    fn a_message_goes_to_the_note_with_its_context() {
+        let mut f = form();
+        f.custom_fields.remove("message");
+        f.consent_text = Some("You may email me.".into());
+        let arrival = Arrival {
+            ip: None,
+            referer: Some("https://example.com/from-header"),
+            origin: Some("https://example.com"),
+            received_at_ms: 7,
+        };
+        let lead = validate_arrival(
+            &f,
+            &fields(&[
+                ("email", "a@example.com"),
+                ("message", " Hello\r\nthere\t! "),
+                ("utm_source", "news"),
+                ("consent", "on"),
+            ]),
+            &arrival,
+        )
+        .unwrap();
+        let note = lead.note.as_ref().unwrap();
+        assert_eq!(note.message.as_deref(), Some("Hello\nthere\t!"));
+        assert_eq!(
+            note.context.page.as_deref(),
+            Some("https://example.com/from-header")
+        );
+        assert_eq!(note.context.origin.as_deref(), Some("https://example.com"));
+        let consent = note.consent.as_ref().unwrap();
+        assert_eq!(consent.given, Some(true));
+        assert_eq!(consent.statement.as_deref(), Some("You may email me."));
+        assert!(lead.personal_values().contains(&"Hello\nthere\t!"));
+        assert!(lead.custom_fields.is_empty());
+
+        // No message, no note (the default); `always` and `never`.
+        let plain = fields(&[("email", "a@example.com"), ("utm_source", "news")]);
+        assert!(validate_arrival(&f, &plain, &arrival)
+            .unwrap()
+            .note
+            .is_none());
+        f.note = NoteWhen::Always;
+        let always = validate_arrival(&f, &plain, &arrival).unwrap();
+        assert_eq!(always.note.unwrap().consent.unwrap().given, Some(false));
+        f.note = NoteWhen::Never;
+        let with_message = fields(&[("email", "a@example.com"), ("message", "Hi")]);
+        assert!(validate_arrival(&f, &with_message, &arrival)
+            .unwrap()
+            .note
+            .is_none());
+
+        // Another field name, and the message as a required field.
+        f.note = NoteWhen::Message;
+        f.message_field = "comments".into();
+        f.required = vec!["email".into(), "comments".into()];
+        let run = |pairs: &[(&str, &str)]| validate_arrival(&f, &fields(pairs), &arrival);
+        assert_eq!(
+            run(&[("email", "a@example.com"), ("message", "Hi")])
+                .unwrap_err()
+                .field,
+            "comments"
+        );
+        let lead = run(&[("email", "a@example.com"), ("comments", "Hi")]).unwrap();
+        assert_eq!(lead.note.unwrap().message.as_deref(), Some("Hi"));
+    }
+
+    #[test]
+    fn a_message_is_checked_but_context_never_refuses() {
+        let mut f = form();
+        f.custom_fields.remove("message");
+        let run = |pairs: &[(&str, &str)]| {
+            validate(&f, &fields(pairs), None, 0).map_err(|e| (e.code, e.field))
+        };
+        let long = "m".repeat(note::MAX_MESSAGE + 1);
+        assert_eq!(
+            run(&[("email", "a@example.com"), ("message", &long)]).unwrap_err(),
+            (ErrorCode::FieldTooLong, "message".into())
+        );
+        let longest = "é".repeat(note::MAX_MESSAGE);
+        assert!(run(&[("email", "a@example.com"), ("message", &longest)]).is_ok());
+        for bad in ["bell\u{7}", "nul\u{0}", "esc\u{1b}[0m", "bad\u{FFFD}"] {
+            assert_eq!(
+                run(&[("email", "a@example.com"), ("message", bad)]).unwrap_err(),
+                (ErrorCode::InvalidValue, "message".into()),
+                "{bad:?}"
+            );
+        }
+        let lead = run(&[
+            ("email", "a@example.com"),
+            ("message", "Hi"),
+            ("_page", &"p".repeat(5000)),
+            ("utm_source", "a\u{0}b"),
+            ("utm_medium", "email"),
+        ])
+        .unwrap();
+        let context = &lead.note.unwrap().context;
+        assert_eq!(context.page, None);
+        assert_eq!(
+            context.campaign,
+            vec![("utm_medium".to_string(), "email".to_string())]
+        );
+    }
+
+    #[test]
+    fn job_title_website_and_address() {
+        let lead = check(&[
+            ("email", "a@example.com"),
+            ("job_title", " Buyer "),
+            ("website", "example.org/shop"),
+            ("address_line1", "1 Main St"),
+            ("city", "Springfield"),
+            ("region", "IL"),
+            ("postal_code", "62701"),
+            ("country_code", "usa"),
+        ])
+        .unwrap();
+        assert_eq!(lead.job_title.as_deref(), Some("Buyer"));
+        assert_eq!(lead.website.as_deref(), Some("example.org/shop"));
+        let a = lead.address.as_ref().unwrap();
+        assert_eq!(
+            (
+                a.line1.as_deref(),
+                a.line2.as_deref(),
+                a.locality.as_deref(),
+                a.country_code.as_deref()
+            ),
+            (Some("1 Main St"), None, Some("Springfield"), Some("USA"))
+        );
+        assert!(lead.personal_values().contains(&"1 Main St"));
+        assert!(check(&[("email", "a@example.com")])
+            .unwrap()
+            .address
+            .is_none());
+        assert!(check(&[
+            ("email", "a@example.com"),
+            ("website", "https://example.org/")
+        ])
+        .is_ok());
+
+        use ErrorCode::*;
+        let with =
+            |k: &'static str, v: &'static str| refused(&[("email", "a@example.com"), (k, v)]);
+        assert_eq!(with("region", "IL"), (MissingField, "country_code".into()));
+        assert_eq!(
+            with("country_code", "US"),
+            (InvalidValue, "country_code".into())
+        );
+        assert_eq!(
+            with("country_code", "United States"),
+            (InvalidValue, "country_code".into())
+        );
+        assert_eq!(
+            with("website", "not a site"),
+            (InvalidValue, "website".into())
+        );
+        assert_eq!(
+            with("website", "ftp://x.example"),
+            (InvalidValue, "website".into())
+        );
+        assert_eq!(with("city", "Spring\nfield"), (InvalidValue, "city".into()));
+        let long = "j".repeat(MAX_JOB_TITLE + 1);
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("job_title", &long)]),
+            (FieldTooLong, "job_title".into())
+        );
+        let long = "9".repeat(address::MAX_POSTAL_CODE + 1);
+        assert_eq!(
+            refused(&[("email", "a@example.com"), ("postal_code", &long)]),
+            (FieldTooLong, "postal_code".into())
+        );
+    }
+
+    #[test]
+    fn an_outbox_lead_from_before_notes_reads_without_them() {
+        let mut old = serde_json::to_value(check(&[("email", "a@example.com")]).unwrap()).unwrap();
+        for key in ["job_title", "website", "address", "note"] {
+            assert!(old.get(key).is_none(), "{key} is written only when set");
+        }
+        old.as_object_mut().unwrap().remove("ip");
+        let lead: Lead = serde_json::from_value(old).unwrap();
+        assert!(lead.note.is_none() && lead.address.is_none());
+    }
+
+    #[test]
     fn required_fields_include_consent_custom_fields_and_tags() {
         let mut f = form();
         f.required = vec![
@@ -536,6 +846,10 @@ mod tests {
                     Just("last_name".to_string()), Just("phone".to_string()),
                     Just("tags".to_string()), Just("consent".to_string()),
                     Just("company".to_string()), Just("message".to_string()), ".{0,8}",
+                    Just("city".to_string()), Just("region".to_string()),
+                    Just("country_code".to_string()), Just("website".to_string()),
+                    Just("job_title".to_string()), Just("_page".to_string()),
+                    Just("utm_source".to_string()),
                 ], any::<String>()),
                 0..8,
             ),
@@ -549,6 +863,9 @@ mod tests {
                 // Whatever passes is within the limits.
                 prop_assert!(lead.email.as_deref().is_none_or(email::is_valid));
                 prop_assert!(lead.first_name.as_deref().is_none_or(|n| n.chars().count() <= MAX_NAME));
+                if let Some(a) = &lead.address {
+                    prop_assert!(a.region.is_none() || a.country_code.as_ref().is_some_and(|c| c.len() == 3));
+                }
             }
         }
 

@@ -8,12 +8,14 @@
 //! rate limiter and the clock.
 
 pub mod accept;
+pub mod address;
 pub mod admin_auth;
 pub mod alerts;
 pub mod answer;
 pub mod body;
 pub mod config;
 pub mod config_check;
+pub mod context;
 pub mod cors;
 pub mod credentials;
 pub mod delivery;
@@ -30,6 +32,7 @@ pub mod keap_answers;
 pub mod keap_catalog;
 pub mod kv_keys;
 pub mod lead;
+pub mod note;
 pub mod oauth;
 pub mod origin;
 pub mod outbox;

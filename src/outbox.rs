@@ -519,6 +519,10 @@ mod tests {
             opt_in_reason: None,
             ip: Some("203.0.113.9".into()),
             received_at_ms: 5,
+            job_title: None,
+            website: None,
+            address: None,
+            note: None,
         }
     }
 
@@ -555,7 +559,7 @@ mod tests {
         );
         assert_eq!(lead.ip.as_deref(), Some("203.0.113.9"));
         assert_eq!(lead.received_at_ms, 1_767_225_600_000);
-        assert_eq!(full.progress, Progress::NeedsTags { contact_id: 4821 });
+        assert_eq!(full.progress, Progress::contact_written(4821));
         assert_eq!(
             (
                 full.attempts,
@@ -768,11 +772,7 @@ mod tests {
         let entry = block_on(load(&p, &c, Queue::Pending, &second))
             .unwrap()
             .unwrap();
-        let entry = entry.failed(
-            Progress::NeedsTags { contact_id: 9 },
-            "Keap had an error (500)",
-            now,
-        );
+        let entry = entry.failed(Progress::contact_written(9), "Keap had an error (500)", now);
         block_on(save(&p, &c, Queue::Pending, &second, &entry)).unwrap();
         assert_eq!(
             ids(block_on(list_due(&p, now, 10)).unwrap()),
@@ -787,7 +787,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (reloaded.attempts, reloaded.progress),
-            (1, Progress::NeedsTags { contact_id: 9 })
+            (1, Progress::contact_written(9))
         );
 
         // Dead letters: moved, counted, and loadable.
@@ -819,7 +819,7 @@ mod tests {
         let id = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "x")).unwrap();
         let entry = load_p(&id, Queue::Pending).unwrap();
         let retry = DeliveryOutcome::Retry {
-            progress: Progress::NeedsTags { contact_id: 3 },
+            progress: Progress::contact_written(3),
             reason: "Keap had an error (502)".into(),
             token_rejected: false,
         };
@@ -833,11 +833,11 @@ mod tests {
         let entry = load_p(&id, Queue::Pending).unwrap();
         assert_eq!(
             (entry.attempts, entry.progress),
-            (1, Progress::NeedsTags { contact_id: 3 })
+            (1, Progress::contact_written(3))
         );
 
         let refused = DeliveryOutcome::Permanent {
-            progress: Progress::NeedsTags { contact_id: 3 },
+            progress: Progress::contact_written(3),
             reason: "Keap has no tag with id 9".into(),
         };
         let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &refused)).unwrap();
@@ -869,7 +869,7 @@ mod tests {
         let p = MemoryPlatform::new();
         let c = config(true);
         let retry = |reason: &str, token_rejected| DeliveryOutcome::Retry {
-            progress: Progress::NeedsTags { contact_id: 3 },
+            progress: Progress::contact_written(3),
             reason: reason.into(),
             token_rejected,
         };
@@ -895,7 +895,7 @@ mod tests {
                 unreachable!()
             };
             // Either way, how far it got and why are kept.
-            assert_eq!(after.progress, Progress::NeedsTags { contact_id: 3 });
+            assert_eq!(after.progress, Progress::contact_written(3));
             assert_eq!(after.last_error.as_deref(), Some(reason.as_str()));
             let listed = block_on(list_due(&p, now, 10)).unwrap();
             let due_now = listed.iter().any(|l| l.id == id);

@@ -15,12 +15,17 @@
 //! - the upsert is keyed by the lead's email (`duplicate_option` is
 //!   `Email` or `EmailAndName`), so a second upsert updates the contact
 //!   the first one made, with the same values;
-//! - tags already applied answer `DUPLICATE`, which counts as delivered.
+//! - tags already applied answer `DUPLICATE`, which counts as delivered;
+//! - a note is recorded in the entry's progress once written, so a retry
+//!   after a failed tags call does not write it again. (Only a run that
+//!   dies between Keap's answer and the outbox write, or a note call whose
+//!   answer is lost, can leave a second note.)
 //!
 //! A lead without an email (a phone number only) has no such key: a
 //! second upsert would make a second contact. For such a lead with tags
-//! the contact id is saved in the entry (`NeedsTags`) before the tag call,
-//! one KV write, so a retry only tags. Leads with an email skip that write.
+//! or a note the contact id is saved in the entry (`NeedsTags`) before the
+//! tag and note calls, one KV write, so a retry only finishes the contact.
+//! Leads with an email skip that write.
 
 use std::cell::Cell;
 
@@ -325,8 +330,8 @@ async fn deliver_due<P: Platform>(
 }
 
 /// One entry's delivery. A lead without an email that still needs its
-/// contact has the contact id saved before its tags (see the module
-/// docs); if that save fails the tags are still tried, since a later
+/// contact has the contact id saved before its tags and note (see the
+/// module docs); if that save fails they are still tried, since a later
 /// success deletes the entry anyway.
 async fn deliver_one<P: Platform>(
     p: &P,
@@ -338,7 +343,7 @@ async fn deliver_one<P: Platform>(
     let lead = &entry.lead;
     let save_between = entry.progress == Progress::NeedsContact
         && lead.email.is_none()
-        && !lead.tag_ids.is_empty();
+        && (!lead.tag_ids.is_empty() || lead.note.is_some());
     if !save_between {
         return delivery::deliver(p, config, creds, lead, entry.progress).await;
     }
@@ -347,14 +352,14 @@ async fn deliver_one<P: Platform>(
         Err(outcome) => return outcome,
     };
     let mut saved = entry.clone();
-    saved.progress = Progress::NeedsTags { contact_id };
+    saved.progress = Progress::contact_written(contact_id);
     if let Err(e) = outbox::save(p, config, Queue::Pending, id, &saved).await {
         p.log(&format!(
             "outbox: entry {}: could not record its contact before tagging: {e}",
             id.as_str()
         ));
     }
-    delivery::tag(p, config, creds, lead, contact_id, contact).await
+    delivery::finish(p, config, creds, lead, contact_id, contact, saved.progress).await
 }
 
 /// Alerts `outbox_stuck` when the oldest pending entry has waited longer

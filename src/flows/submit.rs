@@ -6,7 +6,8 @@
 //! Keap or durably in the outbox.
 //!
 //! On the happy path the flow reads KV at most once (the OAuth token; none
-//! with an API key), writes nothing, and makes two Keap calls. It never
+//! with an API key), writes nothing, and makes two rounds of Keap calls
+//! (the upsert; then the tags and the note, at the same time). It never
 //! refreshes a token: when Keap cannot take the lead now, the lead is
 //! queued for the scheduled run, which owns the refresh.
 //!
@@ -107,7 +108,13 @@ pub async fn submit<P: Platform>(
     }
 
     // 5. Validation.
-    let lead = match lead::validate(form, &fields, request.client_ip(), p.now_ms()) {
+    let arrival = lead::Arrival {
+        ip: request.client_ip(),
+        referer: request.header("Referer"),
+        origin: Some(origin.as_str()),
+        received_at_ms: p.now_ms(),
+    };
+    let lead = match lead::validate_arrival(form, &fields, &arrival) {
         Ok(lead) => lead,
         Err(invalid) => return answer.error(&Problem::on_field(invalid.code, &invalid.field)),
     };

@@ -87,6 +87,41 @@ test('the enhanced form shows a field error, then sends the contact with its tag
   }
 });
 
+test('opened from a campaign link, the enhanced form sends its message, page and UTM parameters into a Keap note', async () => {
+  const b = await openBrowser();
+  try {
+    const { page } = b;
+    const landing = `${site.url.replace(/\/$/, '')}/?utm_source=browser-test&utm_medium=email&utm_campaign=spring&gclid=g-42`;
+    await page.goto(landing);
+    await page.getByRole('textbox', { name: /^Email/ }).fill('note.browser@example.com');
+    await page.getByLabel('Message').fill('Hello from the browser.\nSecond line.');
+    await page.getByLabel(/You may email me/).check();
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('status').getByText('Thank you! Your message has been sent.').waitFor();
+    assert.equal(await page.getByLabel('Message').inputValue(), '', 'the form is reset');
+    await screenshot(page, 'site-message-sent');
+
+    const [contact] = await contactsFor('note.browser@example.com');
+    assert.ok(contact, 'the contact reached the sandbox');
+    assert.equal(contact.notes.length, 1, 'one note');
+    const { body } = contact.notes[0];
+    for (const part of [
+      'Hello from the browser.\nSecond line.',
+      `Page: ${landing}`,
+      'utm_source: browser-test',
+      'utm_medium: email',
+      'utm_campaign: spring',
+      'gclid: g-42',
+      'Consent: given',
+      'You may email me about my request',
+    ]) {
+      assert.ok(body.includes(part), `${JSON.stringify(part)} in ${body}`);
+    }
+  } finally {
+    await b.close();
+  }
+});
+
 test('from an origin the worker does not allow, the browser blocks the answer and nothing reaches Keap', async () => {
   const before = await sandbox.state();
   const b = await openBrowser();
@@ -122,6 +157,7 @@ test('with JavaScript off, the plain form posts and the browser follows the 303 
     const { page } = b;
     await page.goto(site.url);
     await page.getByRole('textbox', { name: /^Email/ }).fill('plain.form@example.com');
+    await page.getByLabel('Message').fill('Sent the plain way.');
     await page.getByLabel('Send me the newsletter').check();
     const [response] = await Promise.all([
       page.waitForNavigation(),
@@ -135,6 +171,12 @@ test('with JavaScript off, the plain form posts and the browser follows the 303 
     const [contact] = await contactsFor('plain.form@example.com');
     assert.ok(contact, 'the contact reached the sandbox');
     assert.deepEqual([...contact.tag_ids].sort(), [101, 103]);
+    assert.equal(contact.notes.length, 1, 'the message is a note');
+    const { body } = contact.notes[0];
+    assert.ok(body.startsWith('Sent the plain way.'), body);
+    // No script filled _page: the Referer header (the page's origin, under
+    // the browser's default cross-origin policy) stands in.
+    assert.ok(body.includes(`Page: ${site.origin}/`), body);
   } finally {
     await b.close();
   }

@@ -51,7 +51,9 @@ export const DEFAULT_FORMS = {
     optional_tags: { newsletter: 103 },
     opt_in_reason: 'Asked to be contacted on the example site',
     consent_field: 'consent',
+    consent_text: 'You may email me about my request and related offers. I can unsubscribe at any time.',
     required: ['email'],
+    note: 'message',
   },
 };
 

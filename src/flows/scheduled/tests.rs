@@ -66,6 +66,8 @@ struct Crm {
     alerts: RefCell<Vec<Value>>,
     /// Keap calls (not the token endpoint, not alerts).
     calls: Cell<usize>,
+    /// Notes written, by contact id.
+    notes: RefCell<Vec<u64>>,
 }
 
 impl Crm {
@@ -80,6 +82,7 @@ impl Crm {
             refresh_revoked: Cell::new(false),
             alerts: RefCell::new(Vec::new()),
             calls: Cell::new(0),
+            notes: RefCell::new(Vec::new()),
         })
     }
 
@@ -125,6 +128,11 @@ impl Crm {
         }
         let answer = if req.method == Method::Put {
             self.upsert(&body)
+        } else if req.url.ends_with("/v1/notes") {
+            self.notes
+                .borrow_mut()
+                .push(body["contact_id"].as_u64().unwrap_or(0));
+            InResponse::new(201, json!({"id": self.notes.borrow().len()}).to_string())
         } else {
             self.tag(&req.url, &body)
         };
@@ -280,6 +288,10 @@ fn lead(i: usize) -> Lead {
         opt_in_reason: None,
         ip: None,
         received_at_ms: 0,
+        job_title: None,
+        website: None,
+        address: None,
+        note: None,
     }
 }
 
@@ -633,6 +645,109 @@ fn a_lead_whose_tags_failed_only_needs_its_tags() {
     assert_eq!(report.budget_used, 1, "tags only: one call");
     assert_eq!((crm.upserts.get(), crm.contact_count()), (1, 1));
     assert!(crm.all_tagged());
+}
+
+fn lead_with_note(i: usize) -> Lead {
+    Lead {
+        note: Some(crate::note::Note {
+            message: Some(format!("Message {i}")),
+            context: crate::context::Context::default(),
+            consent: None,
+        }),
+        ..lead(i)
+    }
+}
+
+#[test]
+fn a_lead_with_a_note_counts_three_calls_against_the_budget() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = api_key();
+    for i in 0..40 {
+        p.advance_ms(1);
+        block_on(outbox::enqueue(
+            &p,
+            &config,
+            &lead_with_note(i),
+            Progress::NeedsContact,
+            "x",
+        ))
+        .unwrap();
+    }
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.stopped, Some(Stop::Budget));
+    assert_eq!(
+        report.delivered, 16,
+        "48 calls for deliveries, three per lead"
+    );
+    assert_eq!(report.budget_used, 48);
+    assert_eq!(crm.notes.borrow().len(), 16);
+    p.advance_ms(HOUR);
+    block_on(run(&p, &config));
+    p.advance_ms(HOUR);
+    block_on(run(&p, &config));
+    assert_eq!(pending(&p), 0);
+    assert_eq!(crm.notes.borrow().len(), 40, "one note per lead");
+    assert_no_personal_data(&p, "");
+    assert!(p.logs.borrow().iter().all(|l| !l.contains("Message")));
+}
+
+#[test]
+fn a_lead_whose_tags_failed_keeps_its_one_note() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = api_key();
+    block_on(outbox::enqueue(
+        &p,
+        &config,
+        &lead_with_note(0),
+        Progress::NeedsContact,
+        "x",
+    ))
+    .unwrap();
+    crm.fail(|r| r.url.ends_with("/tags").then_some((503, false)));
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.retried, 1);
+    assert_eq!(crm.notes.borrow().len(), 1);
+
+    crm.heal();
+    p.advance_ms(HOUR);
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.delivered, 1);
+    assert_eq!(report.budget_used, 1, "the tags only");
+    assert_eq!(crm.notes.borrow().len(), 1, "no second note");
+    assert!(crm.all_tagged());
+}
+
+#[test]
+fn a_lead_whose_note_failed_retries_only_the_note() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = api_key();
+    let phone_only = Lead {
+        email: None,
+        phone: Some("+1 555 0199".into()),
+        tag_ids: vec![],
+        ..lead_with_note(0)
+    };
+    block_on(outbox::enqueue(
+        &p,
+        &config,
+        &phone_only,
+        Progress::NeedsContact,
+        "x",
+    ))
+    .unwrap();
+    crm.fail(|r| r.url.ends_with("/v1/notes").then_some((502, false)));
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.retried, 1);
+    crm.heal();
+    p.advance_ms(HOUR);
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!(report.delivered, 1);
+    assert_eq!(report.budget_used, 1, "the note only");
+    assert_eq!((crm.upserts.get(), crm.contact_count()), (1, 1));
+    assert_eq!(crm.notes.borrow().as_slice(), &[1000]);
 }
 
 /// A platform whose outbox deletes fail: a run that dies after Keap took

@@ -253,6 +253,115 @@ fn happy_path_creates_then_updates_with_two_keap_calls_and_no_kv_write() {
 }
 
 #[test]
+fn a_message_becomes_a_note_with_its_context_in_the_same_two_rounds() {
+    let p = keap();
+    let config = api_key();
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(&[
+            ("email", "jane+news@example.com"),
+            ("message", "Please call me about the offer"),
+            ("utm_source", "newsletter"),
+            ("utm_campaign", "spring"),
+            ("_referrer", "https://search.example/?q=x"),
+            ("consent", "on"),
+        ])
+        .header("Accept", "application/json")
+        .header("Referer", "https://example.com/contact.html"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "created"}));
+    assert_eq!((p.kv_reads.get(), p.kv_writes.get()), (0, 0));
+    let sent = p.requests.borrow();
+    assert_eq!(sent.len(), 3, "upsert, tags, note");
+    let note = sent
+        .iter()
+        .find(|r| r.url == format!("{API}/v1/notes"))
+        .unwrap();
+    let body: Value = serde_json::from_slice(note.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["contact_id"], 42);
+    assert_eq!(body["type"], "Other");
+    assert_eq!(body["title"], "Website form: contact");
+    let text = body["body"].as_str().unwrap();
+    for part in [
+        "Please call me about the offer",
+        "Page: https://example.com/contact.html",
+        "Referrer: https://search.example/?q=x",
+        "utm_source: newsletter",
+        "utm_campaign: spring",
+        "Site: https://example.com",
+        "Consent: given (\"consent\" was ticked)",
+        "Form: contact",
+        "(UTC)",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    let upsert: Value = serde_json::from_slice(sent[0].body.as_deref().unwrap()).unwrap();
+    assert!(
+        !upsert.to_string().contains("Please call"),
+        "the message is not a contact field"
+    );
+}
+
+#[test]
+fn a_refused_note_is_a_dead_letter_without_the_message_anywhere() {
+    let p = MemoryPlatform::new();
+    p.respond(|r| {
+        Ok(if r.url.starts_with("https://hooks.example.com/") {
+            InResponse::new(204, "")
+        } else if r.method == Method::Put {
+            InResponse::new(201, r#"{"id":42}"#)
+        } else if r.url.ends_with("/v1/notes") {
+            InResponse::new(
+                400,
+                r#"{"message":"Note body 'My secret plan' is not allowed"}"#,
+            )
+        } else {
+            InResponse::new(200, r#"{"101":"SUCCESS","102":"SUCCESS"}"#)
+        })
+    });
+    let mut config = api_key();
+    config.settings.alert_webhook_url = Some(crate::secret::Secret::new(
+        "https://hooks.example.com/alerts",
+    ));
+    let reply = post(
+        &p,
+        &config,
+        "contact",
+        &Req::form(&[("email", "a@example.com"), ("message", "My secret plan")])
+            .header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "queued"}));
+    let keys = p.keys(kv_keys::DEAD_PREFIX);
+    assert_eq!(keys.len(), 1, "a dead letter");
+    let id = outbox::EntryId::from_key(Queue::Dead, &keys[0]).unwrap();
+    let entry = block_on(outbox::load(&p, &config, Queue::Dead, &id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.progress, Progress::NeedsNote { contact_id: 42 });
+    let reason = entry.last_error.unwrap();
+    assert!(
+        reason.starts_with("note: ") && !reason.contains("secret"),
+        "{reason}"
+    );
+    let alerts = p.sent_to("hooks.example.com");
+    assert_eq!(alerts.len(), 1);
+    let alert = String::from_utf8_lossy(alerts[0].body.as_deref().unwrap_or_default());
+    assert!(!alert.contains("secret"), "{alert}");
+    for line in p.logs.borrow().iter() {
+        assert!(!line.contains("secret"), "{line}");
+    }
+    for (key, stored) in p.kv.borrow().iter() {
+        let meta = stored.metadata.as_deref().unwrap_or("");
+        assert!(
+            !stored.value.contains("secret") && !meta.contains("secret"),
+            "{key} is sealed and its metadata clean"
+        );
+    }
+}
+
+#[test]
 fn oauth_happy_path_reads_kv_once_and_writes_nothing() {
     let p = keap();
     let config = Config::from_settings(Settings {
@@ -767,7 +876,7 @@ fn a_tag_failure_queues_only_the_tags() {
         &Req::form(GOOD).header("Accept", "application/json"),
     );
     let entry = queued_entry(&p, &config, &reply);
-    assert_eq!(entry.progress, Progress::NeedsTags { contact_id: 77 });
+    assert_eq!(entry.progress, Progress::contact_written(77));
 }
 
 #[test]
