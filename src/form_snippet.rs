@@ -1,8 +1,10 @@
 //! A copy-ready HTML form for one configured form, shown on `/admin`: a
 //! plain `<form>` posting to this worker with the form's fields (the
-//! required ones marked), its optional tags as checkboxes labelled with
-//! Keap's tag names, the honeypot, the consent box and the Turnstile
-//! widget when the form has them. Works without any script of ours.
+//! required ones marked), a message box when the form keeps messages as
+//! notes, its optional tags as checkboxes labelled with Keap's tag names,
+//! the honeypot, the consent box (with the form's `consent_text`) and the
+//! Turnstile widget when the form has them. Works without any script of
+//! ours.
 //!
 //! Every configured or Keap-supplied text is HTML-escaped: a tag named
 //! `<b>` must show as such, not become markup on the owner's site.
@@ -10,6 +12,7 @@
 use crate::config_check::FormCheck;
 use crate::forms::Form;
 use crate::html::escape;
+use crate::note::NoteWhen;
 
 /// Standard fields offered in every snippet: name, label, input type.
 const STANDARD: [(&str, &str, &str); 4] = [
@@ -48,6 +51,18 @@ pub fn snippet(form: &Form, worker_origin: &str, check: Option<&FormCheck>) -> S
         h.push_str(&input(name, label, "text", required(name)));
         shown.push(name);
     }
+    // The message becomes a note unless the form never writes one (a
+    // form that also maps it to a custom field already has its box).
+    let message = form.message_field.as_str();
+    if (form.note != NoteWhen::Never || required(message)) && !shown.contains(&message) {
+        h.push_str(&format!(
+            "  <label>Message{} <textarea name=\"{}\" rows=\"5\" maxlength=\"10000\"{}></textarea></label>\n",
+            if required(message) { " (required)" } else { "" },
+            escape(message),
+            if required(message) { " required" } else { "" },
+        ));
+        shown.push(message);
+    }
     // A required field named nowhere else still needs a box.
     for name in &form.required {
         let is_consent = form.consent_field.as_deref() == Some(name.as_str());
@@ -72,9 +87,10 @@ pub fn snippet(form: &Form, worker_origin: &str, check: Option<&FormCheck>) -> S
     }
     if let Some(consent) = &form.consent_field {
         h.push_str(&format!(
-            "  <label><input type=\"checkbox\" name=\"{}\" value=\"yes\"{}> You may email me.{}</label>\n",
+            "  <label><input type=\"checkbox\" name=\"{}\" value=\"yes\"{}> {}{}</label>\n",
             escape(consent),
             if required(consent) { " required" } else { "" },
+            escape(form.consent_text.as_deref().unwrap_or("You may email me.")),
             if required(consent) { " (required)" } else { "" },
         ));
     }
@@ -136,9 +152,29 @@ mod tests {
         assert!(s.contains("Last name <input type=\"text\" name=\"last_name\">"));
         assert!(s.contains("company <input type=\"text\" name=\"company\">"));
         assert!(s.contains("name=\"tags\" value=\"newsletter\"> newsletter</label>"));
-        assert!(s.contains("name=\"consent\" value=\"yes\">"));
+        assert!(s.contains("name=\"consent\" value=\"yes\"> You may email me.</label>"));
+        assert!(s.contains(
+            "Message <textarea name=\"message\" rows=\"5\" maxlength=\"10000\"></textarea>"
+        ));
         assert!(s.contains("name=\"_gotcha\""));
         assert!(!s.contains("cf-turnstile"));
+    }
+
+    #[test]
+    fn the_message_box_and_consent_statement_follow_the_forms_note_settings() {
+        let f = form(json!({
+            "message_field": "enquiry", "required": ["email", "enquiry"],
+            "consent_field": "ok", "consent_text": "You may call me <soon>.",
+        }));
+        let s = snippet(&f, "https://w.test", None);
+        assert!(
+            s.contains("Message (required) <textarea name=\"enquiry\" rows=\"5\" maxlength=\"10000\" required>"),
+            "{s}"
+        );
+        assert!(s.contains("> You may call me &lt;soon&gt;.</label>"), "{s}");
+        assert_eq!(s.matches("name=\"enquiry\"").count(), 1, "{s}");
+        let never = snippet(&form(json!({"note": "never"})), "https://w.test", None);
+        assert!(!never.contains("<textarea"), "{never}");
     }
 
     #[test]
