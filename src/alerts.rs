@@ -10,8 +10,8 @@
 
 use crate::config::Config;
 use crate::http::{Method, OutRequest};
-use crate::kv_keys;
 use crate::platform::{Platform, PutOptions};
+use crate::store::kv_keys;
 use crate::time;
 
 /// Minimum time between two alerts of one kind.

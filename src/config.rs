@@ -2,11 +2,11 @@
 //! parsed is kept as a problem to report (on `/admin/status`, `/admin` and
 //! in errors), never a panic.
 
-use crate::forms::Forms;
-use crate::origin::AllowedOrigins;
-use crate::seal::{KeyProblem, SealKey};
+use crate::form::forms::Forms;
+use crate::form::origin::AllowedOrigins;
 use crate::secret::Secret;
 use crate::settings::Settings;
+use crate::store::seal::{KeyProblem, SealKey};
 
 /// How the worker authenticates to Keap.
 #[derive(Debug, Clone)]

@@ -17,11 +17,11 @@ use serde_json::{json, Value};
 
 use crate::alerts::{self, AlertKind, AlertOutcome};
 use crate::config::Config;
-use crate::credentials::{self, Credentials, Unavailable};
-use crate::forms::{Form, Forms};
-use crate::keap_catalog::{self, CatalogError, MAX_TAG_PAGES, TAG_PAGE_SIZE};
-use crate::kv_keys;
+use crate::form::forms::{Form, Forms};
+use crate::keap::catalog::{self, CatalogError, MAX_TAG_PAGES, TAG_PAGE_SIZE};
+use crate::keap::credentials::{self, Credentials, Unavailable};
 use crate::platform::{Platform, PutOptions};
+use crate::store::kv_keys;
 use crate::time;
 
 /// How often the scheduled run checks again.
@@ -447,13 +447,13 @@ async fn read_keap<P: Platform>(
         .iter()
         .any(|f| !f.tags.is_empty() || !f.optional_tags.is_empty())
     {
-        for t in keap_catalog::list_tags(p, api, creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await? {
+        for t in catalog::list_tags(p, api, creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await? {
             tag_names.insert(t.id, t.name);
         }
     }
     let mut field_labels = Names::new();
     if all.iter().any(|f| !f.custom_fields.is_empty()) {
-        for f in keap_catalog::list_fields(p, api, creds).await? {
+        for f in catalog::list_fields(p, api, creds).await? {
             field_labels.insert(f.id, f.label);
         }
     }

@@ -123,7 +123,7 @@ impl Incoming {
     /// Value of a query parameter, first occurrence.
     pub fn query(&self, name: &str) -> Option<String> {
         self.url
-            .parsed()?
+            .parsed()
             .query_pairs()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())

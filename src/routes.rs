@@ -2,7 +2,7 @@
 //! scheduled run: what the shell calls for each event. Generic over
 //! [`Platform`], so whole requests run natively in tests too.
 
-use crate::admin_auth;
+use crate::auth::admin_auth;
 use crate::config::Config;
 use crate::flows;
 use crate::flows::after_reply::Routed;

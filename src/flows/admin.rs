@@ -7,20 +7,20 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::pages::page;
+use crate::auth::oauth;
+use crate::auth::tokens::{self, LastRefresh, LoadError, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::config_check;
 use crate::html::escape;
 use crate::http::Reply;
-use crate::oauth;
-use crate::outbox::{self, Queue};
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
-use crate::seal::KeyProblem;
+use crate::store::outbox::{self, Queue};
+use crate::store::seal::KeyProblem;
 use crate::time;
-use crate::tokens::{self, LastRefresh, LoadError, TokenState};
 
 /// How many leads wait in the outbox, and how many Keap refused for good.
-pub use crate::outbox::Counts as OutboxCounts;
+pub use crate::store::outbox::Counts as OutboxCounts;
 
 /// At most this many dead letters are listed on `/admin` (the count shows
 /// them all).

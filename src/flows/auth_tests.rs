@@ -12,15 +12,15 @@ use super::after_reply::Routed;
 use super::connect::{oauth_callback, oauth_start};
 use super::refresh::{refresh_if_due, refresh_now, RefreshOutcome, RefreshReport};
 use crate::alerts::ALERT_INTERVAL_MS;
+use crate::auth::tokens::{self, TokenRecord};
 use crate::config::Config;
-use crate::credentials;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest, Reply};
-use crate::kv_keys;
+use crate::keap::credentials;
 use crate::platform::Platform;
 use crate::secret::Secret;
 use crate::settings::Settings;
+use crate::store::kv_keys;
 use crate::testing::{block_on, MemoryPlatform};
-use crate::tokens::{self, TokenRecord};
 
 const CLIENT_ID: &str = "client-id-1";
 const CLIENT_SECRET: &str = "client-secret-zq7";
@@ -597,7 +597,7 @@ fn losing_a_race_to_another_refresher_keeps_the_connection() {
     // Another refresher (the other of /admin/refresh and the schedule)
     // reaches Keap first with the same refresh token and stores its pair.
     let p = Rc::downgrade(&h.p);
-    let key = crate::seal::SealKey::from_base64(ENCRYPTION_KEY).unwrap();
+    let key = crate::store::seal::SealKey::from_base64(ENCRYPTION_KEY).unwrap();
     *h.keap.before_refresh.borrow_mut() = Some(Box::new(move |keap: &FakeKeap| {
         let (access, refresh) = keap.issue();
         let p = p.upgrade().unwrap();
@@ -754,7 +754,7 @@ fn admin_actions_answer_scripts_in_json_and_browsers_with_a_page() {
     h.connect();
     for &(accept, json) in ACCEPTS {
         let refresh = admin_post("/admin/refresh", accept);
-        assert!(crate::admin_auth::guard(&h.config, &refresh).is_ok());
+        assert!(crate::auth::admin_auth::guard(&h.config, &refresh).is_ok());
         let reply = block_on(super::refresh::refresh_reply(&*h.p, &h.config, &refresh));
         assert_eq!(reply.status, 200);
         assert_eq!(is_json(&reply), json, "/admin/refresh, Accept {accept:?}");
@@ -774,7 +774,7 @@ fn admin_actions_answer_scripts_in_json_and_browsers_with_a_page() {
         if let Some(accept) = accept {
             wrong.headers.push("Accept", accept.to_string());
         }
-        let refusal = crate::admin_auth::guard(&h.config, &wrong).unwrap_err();
+        let refusal = crate::auth::admin_auth::guard(&h.config, &wrong).unwrap_err();
         assert_eq!(refusal.status, 401);
         assert_eq!(is_json(&refusal), json, "refusal, Accept {accept:?}");
         assert!(refusal.headers.get("WWW-Authenticate").is_some());
@@ -1028,7 +1028,7 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
         if let Some(a) = authorization {
             request.headers.set("Authorization", a);
         }
-        keep(&crate::admin_auth::guard(&h.config, &request).unwrap_err());
+        keep(&crate::auth::admin_auth::guard(&h.config, &request).unwrap_err());
     }
     keep(&block_on(admin::admin_page(
         &*h.p,

@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use super::after_reply::{AfterReply, Routed};
 use super::drain::Metered;
 use super::pages::{page, BACK_TO_ADMIN};
+use crate::auth::oauth::{self, Client, TokenFailure};
+use crate::auth::tokens::{self, TokenRecord};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
-use crate::kv_keys;
-use crate::oauth::{self, Client, TokenFailure};
 use crate::platform::{Platform, PutOptions};
-use crate::seal::SealKey;
-use crate::tokens::{self, TokenRecord};
+use crate::store::kv_keys;
+use crate::store::seal::SealKey;
 
 /// How long an authorization may take, from start to callback.
 pub const STATE_TTL_SECS: u64 = 600;

@@ -33,11 +33,11 @@ use serde::Serialize;
 
 use crate::alerts::{self, alert, AlertKind};
 use crate::config::Config;
-use crate::credentials::{self, Credentials};
-use crate::delivery::{self, DeliveryOutcome, Progress};
 use crate::http::{FetchError, InResponse, OutRequest};
-use crate::outbox::{self, Entry, EntryId, Listed, Queue, Settled};
+use crate::keap::credentials::{self, Credentials};
+use crate::keap::delivery::{self, DeliveryOutcome, Progress};
 use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
+use crate::store::outbox::{self, Entry, EntryId, Listed, Queue, Settled};
 use crate::time;
 
 /// Outbound requests one invocation may make (Cloudflare's free plan).

@@ -12,16 +12,16 @@ use serde::Serialize;
 
 use super::pages::{page, BACK_TO_ADMIN};
 
-use crate::admin_auth;
 use crate::alerts::{alert, AlertKind};
+use crate::auth::admin_auth;
+use crate::auth::oauth::{self, Client, TokenFailure};
+use crate::auth::tokens::{self, AfterRefusal, LoadError, TokenRecord, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
-use crate::oauth::{self, Client, TokenFailure};
 use crate::platform::{Platform, StoreError};
-use crate::seal::SealKey;
+use crate::store::seal::SealKey;
 use crate::time;
-use crate::tokens::{self, AfterRefusal, LoadError, TokenRecord, TokenState};
 
 /// Waits before re-reading the stored tokens after a refusal, so that a
 /// concurrent refresher's write has time to land.
@@ -157,7 +157,7 @@ pub async fn refresh_now<P: Platform>(p: &P, config: &Config) -> RefreshReport {
 }
 
 /// `POST /admin/refresh` (the caller has checked admin authentication):
-/// refreshes now and answers as [`crate::admin_auth::wants_json`] decides.
+/// refreshes now and answers as [`crate::auth::admin_auth::wants_json`] decides.
 pub async fn refresh_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
     let json = admin_auth::wants_json(request);
     refresh_now(p, config).await.reply(json)

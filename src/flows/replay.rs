@@ -5,14 +5,14 @@
 use serde_json::json;
 
 use super::pages::{page, BACK_TO_ADMIN};
-use crate::admin_auth;
+use crate::auth::admin_auth;
 use crate::config::Config;
-use crate::credentials;
 use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
-use crate::outbox::{self, Queue};
+use crate::keap::credentials;
 use crate::platform::Platform;
+use crate::store::outbox::{self, Queue};
 
 /// Moves the dead letters back to the pending list (attempts forgotten,
 /// same id, so they keep their place by age), then drains. With unusable

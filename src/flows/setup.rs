@@ -13,18 +13,18 @@ use serde_json::json;
 
 use super::pages::{page, BACK_TO_ADMIN};
 use super::submit::{self, Handled};
-use crate::admin_auth;
-use crate::answer::{Accepted, ErrorCode, Problem};
-use crate::body;
+use crate::auth::admin_auth;
 use crate::config::Config;
 use crate::config_check::{self, CheckError, CheckRecord, FormCheck};
-use crate::credentials::{self, Credentials};
-use crate::form_snippet;
-use crate::forms::Form;
+use crate::form::answer::{Accepted, ErrorCode, Problem};
+use crate::form::body;
+use crate::form::forms::Form;
+use crate::form::lead;
+use crate::form::snippet;
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
-use crate::keap_catalog::{self, CatalogError, KeapField, KeapTag, MAX_TAG_PAGES, TAG_PAGE_SIZE};
-use crate::lead;
+use crate::keap::catalog::{self, CatalogError, KeapField, KeapTag, MAX_TAG_PAGES, TAG_PAGE_SIZE};
+use crate::keap::credentials::{self, Credentials};
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
 
@@ -36,7 +36,7 @@ pub async fn tags_reply<P: Platform>(p: &P, config: &Config, request: &Incoming)
         Err(reply) => return reply,
     };
     let api = config.settings.api_url();
-    match keap_catalog::list_tags(p, api, &creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await {
+    match catalog::list_tags(p, api, &creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await {
         Ok(tags) if json => no_store(Reply::json(
             200,
             &json!({"ok": true, "count": tags.len(), "tags": tags}),
@@ -53,7 +53,7 @@ pub async fn fields_reply<P: Platform>(p: &P, config: &Config, request: &Incomin
         Ok(creds) => creds,
         Err(reply) => return reply,
     };
-    match keap_catalog::list_fields(p, config.settings.api_url(), &creds).await {
+    match catalog::list_fields(p, config.settings.api_url(), &creds).await {
         Ok(fields) if json => no_store(Reply::json(
             200,
             &json!({"ok": true, "count": fields.len(), "custom_fields": fields}),
@@ -409,10 +409,7 @@ pub async fn forms_section<P: Platform>(
         return String::new();
     }
     let record = config_check::load(p).await;
-    let worker_origin = request_url
-        .parsed()
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let worker_origin = request_url.parsed().origin().ascii_serialization();
     let mut h = String::from("<h2 id=\"forms\">Forms</h2>");
     h.push_str(
         "<p>Find ids by name: <a href=\"/admin/keap/tags\">Keap's tags</a> · \
@@ -433,7 +430,7 @@ pub async fn forms_section<P: Platform>(
              <code>ALLOWED_ORIGINS</code>).</p><textarea class=\"snippet\" readonly rows=\"12\" \
              style=\"width:100%;font:13px monospace\">{}</textarea>\
              <p><button type=\"button\" class=\"copy\" hidden>Copy</button></p></section>",
-            escape(&form_snippet::snippet(form, &worker_origin, check))
+            escape(&snippet::snippet(form, &worker_origin, check))
         ));
     }
     h.push_str(SETUP_SCRIPT);

@@ -1,4 +1,4 @@
-//! `POST /forms/{form_id}` and its `OPTIONS` preflight (DESIGN.md 3).
+//! `POST /forms/{form_id}` and its `OPTIONS` preflight (docs/CONTRACT.md 3).
 //!
 //! The order matters: the origin is checked before anything else (a post
 //! from elsewhere learns nothing and costs nothing), validation before any
@@ -18,20 +18,20 @@
 //! for any lead that is safe but not yet in Keap.
 
 use crate::alerts;
-use crate::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
-use crate::body::{self, BodyError};
 use crate::config::Config;
-use crate::cors;
-use crate::credentials::{self, Credentials};
-use crate::delivery::{self, ContactWrite, DeliveryOutcome, Progress};
-use crate::forms::valid_form_id;
+use crate::form::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
+use crate::form::body::{self, BodyError};
+use crate::form::cors;
+use crate::form::forms::valid_form_id;
+use crate::form::lead::{self, Lead};
+use crate::form::origin::Origin;
+use crate::form::turnstile;
 use crate::http::{Incoming, Reply};
+use crate::keap::credentials::{self, Credentials};
+use crate::keap::delivery::{self, ContactWrite, DeliveryOutcome, Progress};
 use crate::keap::ContactId;
-use crate::lead::{self, Lead};
-use crate::origin::Origin;
-use crate::outbox;
 use crate::platform::{Platform, RateDecision};
-use crate::turnstile;
+use crate::store::outbox;
 
 /// The rate limiter's key when Cloudflare gave no client IP (local runs).
 const UNKNOWN_CLIENT: &str = "unknown";

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
 
-use crate::body::MAX_BODY_BYTES;
+use crate::form::body::MAX_BODY_BYTES;
 use crate::http::{Headers, Incoming, Method, Reply, REQUEST_HEADERS};
 use crate::request_url::RequestUrl;
 

@@ -9,25 +9,25 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 
 use super::run;
+use crate::auth::tokens::{self, TokenRecord};
 use crate::config::Config;
-use crate::delivery::Progress;
 use crate::flows::admin;
 use crate::flows::after_reply::{after_reply, AfterReply, Routed};
 use crate::flows::connect;
 use crate::flows::drain::{Stop, SUBREQUEST_BUDGET};
 use crate::flows::refresh::RefreshOutcome;
 use crate::flows::replay::replay;
-use crate::forms::DuplicateOption;
+use crate::form::forms::DuplicateOption;
+use crate::form::lead::Lead;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest};
-use crate::kv_keys;
-use crate::lead::Lead;
-use crate::outbox::{self, EntryId, Queue};
+use crate::keap::delivery::Progress;
 use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
-use crate::seal::SealKey;
 use crate::secret::Secret;
 use crate::settings::Settings;
+use crate::store::kv_keys;
+use crate::store::outbox::{self, EntryId, Queue};
+use crate::store::seal::SealKey;
 use crate::testing::{block_on, MemoryPlatform};
-use crate::tokens::{self, TokenRecord};
 
 const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const API: &str = "https://keap.test/crm/rest";
@@ -471,8 +471,8 @@ fn an_expired_token_is_refreshed_and_its_leads_delivered_in_the_same_run() {
     store_tokens(&p, "AT-old", p.now_ms());
     // What the form path does with an expired token: queue, no refresh.
     assert_eq!(
-        block_on(crate::credentials::load(&p, &config)).unwrap_err(),
-        crate::credentials::Unavailable::Expired
+        block_on(crate::keap::credentials::load(&p, &config)).unwrap_err(),
+        crate::keap::credentials::Unavailable::Expired
     );
     queue(&p, &config, 2);
     assert_eq!(crm.token_calls.get(), 0);
@@ -649,9 +649,9 @@ fn a_lead_whose_tags_failed_only_needs_its_tags() {
 
 fn lead_with_note(i: usize) -> Lead {
     Lead {
-        note: Some(crate::note::Note {
+        note: Some(crate::keap::note::Note {
             message: Some(format!("Message {i}")),
-            context: crate::context::Context::default(),
+            context: crate::form::context::Context::default(),
             consent: None,
         }),
         ..lead(i)

@@ -12,11 +12,11 @@ use crate::config_check::CHECK_INTERVAL_MS;
 use crate::flows::after_reply::{after_reply, AfterReply};
 use crate::flows::scheduled;
 use crate::http::{Headers, InResponse, Incoming, Method, OutRequest, Reply};
-use crate::kv_keys;
 use crate::request_url::RequestUrl;
 use crate::routes;
 use crate::secret::Secret;
 use crate::settings::Settings;
+use crate::store::kv_keys;
 use crate::testing::{block_on, MemoryPlatform};
 
 const API: &str = "https://keap.test/crm/rest";

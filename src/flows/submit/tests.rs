@@ -1,5 +1,5 @@
 //! The whole submission flow on the in-memory platform: every answer of
-//! DESIGN.md 3 from the input that should produce it.
+//! docs/CONTRACT.md 3 from the input that should produce it.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -8,13 +8,13 @@ use serde_json::{json, Value};
 
 use super::{preflight, submit};
 use crate::config::Config;
-use crate::delivery::Progress;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest, Reply};
-use crate::kv_keys;
-use crate::outbox::{self, Queue};
+use crate::keap::delivery::Progress;
 use crate::platform::Platform;
 use crate::secret::Secret;
 use crate::settings::Settings;
+use crate::store::kv_keys;
+use crate::store::outbox::{self, Queue};
 use crate::testing::{block_on, MemoryPlatform};
 
 const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -370,15 +370,15 @@ fn oauth_happy_path_reads_kv_once_and_writes_nothing() {
         keap_client_secret: Some(Secret::new("csecret")),
         ..settings()
     });
-    let key = crate::seal::SealKey::from_base64(KEY_B64).unwrap();
-    let record = crate::tokens::TokenRecord {
+    let key = crate::store::seal::SealKey::from_base64(KEY_B64).unwrap();
+    let record = crate::auth::tokens::TokenRecord {
         access_token: Secret::new("access-1"),
         refresh_token: Secret::new("refresh-1"),
         expires_at_ms: p.now_ms() + 3_600_000,
         tenant: None,
         obtained_at_ms: p.now_ms(),
     };
-    block_on(crate::tokens::store(&p, &key, &record)).unwrap();
+    block_on(crate::auth::tokens::store(&p, &key, &record)).unwrap();
     let (reads, writes) = (p.kv_reads.get(), p.kv_writes.get());
 
     let reply = post(
@@ -889,15 +889,15 @@ fn a_401_on_an_oauth_token_marks_it_rejected() {
         keap_client_secret: Some(Secret::new("csecret")),
         ..settings()
     });
-    let key = crate::seal::SealKey::from_base64(KEY_B64).unwrap();
-    let record = crate::tokens::TokenRecord {
+    let key = crate::store::seal::SealKey::from_base64(KEY_B64).unwrap();
+    let record = crate::auth::tokens::TokenRecord {
         access_token: Secret::new("access-1"),
         refresh_token: Secret::new("refresh-1"),
         expires_at_ms: p.now_ms() + 3_600_000,
         tenant: None,
         obtained_at_ms: p.now_ms(),
     };
-    block_on(crate::tokens::store(&p, &key, &record)).unwrap();
+    block_on(crate::auth::tokens::store(&p, &key, &record)).unwrap();
     let reply = post(
         &p,
         &config,
@@ -931,15 +931,15 @@ fn a_401_on_an_oauth_token_marks_it_rejected() {
 
 /// OAuth connected with `access-1`/`refresh-1`, valid for an hour.
 fn oauth_connected(p: &MemoryPlatform) -> Config {
-    let key = crate::seal::SealKey::from_base64(KEY_B64).unwrap();
-    let record = crate::tokens::TokenRecord {
+    let key = crate::store::seal::SealKey::from_base64(KEY_B64).unwrap();
+    let record = crate::auth::tokens::TokenRecord {
         access_token: Secret::new("access-1"),
         refresh_token: Secret::new("refresh-1"),
         expires_at_ms: p.now_ms() + 3_600_000,
         tenant: None,
         obtained_at_ms: p.now_ms(),
     };
-    block_on(crate::tokens::store(p, &key, &record)).unwrap();
+    block_on(crate::auth::tokens::store(p, &key, &record)).unwrap();
     Config::from_settings(Settings {
         keap_api_key: None,
         keap_client_id: Some("cid".into()),
@@ -953,7 +953,7 @@ fn when_reauthorization_is_needed_a_lead_is_queued_without_a_keap_call() {
     let p = keap();
     let config = oauth_connected(&p);
     // The scheduled run found the refresh token refused.
-    block_on(crate::tokens::write_reauth_marker(
+    block_on(crate::auth::tokens::write_reauth_marker(
         &p,
         &Secret::new("refresh-1"),
     ))
@@ -986,12 +986,12 @@ fn when_reauthorization_is_needed_a_lead_is_queued_without_a_keap_call() {
 fn markers_about_older_tokens_do_not_hold_leads_back() {
     let p = keap();
     let config = oauth_connected(&p);
-    block_on(crate::tokens::write_reauth_marker(
+    block_on(crate::auth::tokens::write_reauth_marker(
         &p,
         &Secret::new("refresh-0"),
     ))
     .unwrap();
-    block_on(crate::credentials::mark_rejected(
+    block_on(crate::keap::credentials::mark_rejected(
         &p,
         &Secret::new("access-0"),
     ));

@@ -1,5 +1,5 @@
 //! A postal address from a form's address fields, sent to Keap as one
-//! `addresses` entry in the `BILLING` slot (DESIGN.md 4).
+//! `addresses` entry in the `BILLING` slot (docs/CONTRACT.md 4).
 //!
 //! Keap v1 keeps a contact's addresses as slots keyed by `field`; sending
 //! `BILLING` replaces that slot whole and leaves `SHIPPING` and `OTHER` as

@@ -7,7 +7,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::accept;
+use crate::auth::accept;
 use crate::config::Config;
 use crate::html;
 use crate::http::{Incoming, Reply};

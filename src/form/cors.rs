@@ -1,12 +1,12 @@
-//! CORS decisions for the form endpoint (DESIGN.md 3.1–3.2).
+//! CORS decisions for the form endpoint (docs/CONTRACT.md 3.1–3.2).
 //!
 //! CORS headers only decide whether a page's script may *read* an answer;
 //! they do not stop a plain form post. The origin check in the submit flow
 //! is what restricts the endpoint; this module makes sure every answer to
 //! an allowed origin is readable and nothing else is.
 
+use crate::form::origin::{AllowedOrigins, Origin};
 use crate::http::{Incoming, Reply};
-use crate::origin::{AllowedOrigins, Origin};
 
 /// Methods a page may use on a form.
 pub const ALLOW_METHODS: &str = "POST, OPTIONS";

@@ -1,4 +1,4 @@
-//! The `FORMS` object var: one table per form id (DESIGN.md 1).
+//! The `FORMS` object var: one table per form id (docs/CONTRACT.md 1).
 //!
 //! Read strictly: a misspelt key (`redirct`), a wrong type or a value that
 //! cannot work is a configuration problem, named with its form and key and
@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::context;
-use crate::note::{NoteWhen, MAX_CONSENT_TEXT};
+use crate::form::context;
+use crate::keap::note::{NoteWhen, MAX_CONSENT_TEXT};
 
 /// A Keap tag id.
 pub type TagId = u64;

@@ -1,6 +1,6 @@
 //! The Keap note a submission leaves on its contact: the visitor's
 //! message and the submission's context (page, referrer, campaign,
-//! consent, time, form, site), DESIGN.md 1 and 4.
+//! consent, time, form, site), docs/CONTRACT.md 1 and 4.
 //!
 //! A note is a dated entry in the contact's history, so unlike a custom
 //! field nothing the visitor wrote is overwritten by their next
@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::context::Context;
+use crate::form::context::Context;
 use crate::time;
 
 /// Longest message, in characters.

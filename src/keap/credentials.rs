@@ -8,12 +8,12 @@
 //! refused the refresh token so a person must reconnect) are not used:
 //! a Keap call with them would only be refused again.
 
+use crate::auth::tokens::{self, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::http::OutRequest;
-use crate::kv_keys;
 use crate::platform::{Platform, PutOptions, StoreError};
 use crate::secret::Secret;
-use crate::tokens::{self, TokenState};
+use crate::store::kv_keys;
 
 /// What goes on a Keap request.
 #[derive(Debug, Clone)]
@@ -154,10 +154,10 @@ pub async fn mark_rejected<P: Platform>(platform: &P, access_token: &Secret) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::SealKey;
+    use crate::auth::tokens::TokenRecord;
     use crate::settings::Settings;
+    use crate::store::seal::SealKey;
     use crate::testing::{block_on, MemoryPlatform};
-    use crate::tokens::TokenRecord;
 
     const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 

@@ -13,11 +13,11 @@ use std::hash::{BuildHasher, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::delivery::{DeliveryOutcome, Progress};
-use crate::kv_keys;
-use crate::lead::Lead;
+use crate::form::lead::Lead;
+use crate::keap::delivery::{DeliveryOutcome, Progress};
 use crate::platform::{Platform, PutOptions, StoreError};
-use crate::seal::{self, KeyProblem, OpenError, SealKey};
+use crate::store::kv_keys;
+use crate::store::seal::{self, KeyProblem, OpenError, SealKey};
 
 /// Waits before the next attempt, by attempts made so far: the first try
 /// is at once (the next scheduled run), then 5 min, 15 min, 1 h, then
@@ -488,8 +488,8 @@ pub async fn counts<P: Platform>(platform: &P) -> Result<Counts, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forms::DuplicateOption;
-    use crate::lead::CustomValue;
+    use crate::form::forms::DuplicateOption;
+    use crate::form::lead::CustomValue;
     use crate::secret::Secret;
     use crate::settings::Settings;
     use crate::testing::{block_on, MemoryPlatform};
@@ -811,7 +811,7 @@ mod tests {
 
     #[test]
     fn settle_deletes_retries_and_buries() {
-        use crate::delivery::ContactWrite;
+        use crate::keap::delivery::ContactWrite;
         let p = MemoryPlatform::new();
         let c = config(true);
         let load_p = |id: &EntryId, q| block_on(load(&p, &c, q, id)).unwrap();

@@ -51,10 +51,7 @@ pub fn redirect_uri(settings: &Settings, request_url: &RequestUrl) -> String {
         Some(configured) => configured.to_string(),
         None => format!(
             "{}/oauth/callback",
-            request_url
-                .parsed()
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default()
+            request_url.parsed().origin().ascii_serialization()
         ),
     }
 }

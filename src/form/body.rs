@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-/// The largest body read, in bytes (DESIGN.md 3.3).
+/// The largest body read, in bytes (docs/CONTRACT.md 3.3).
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
 
 /// The submitted fields, in the order they came; a name may repeat (a

@@ -1,13 +1,13 @@
 //! Where a submission came from: the page the form was on, the visitor's
 //! referrer, the campaign parameters and the site's origin, recorded in
-//! the submission's Keap note (DESIGN.md 1, 4).
+//! the submission's Keap note (docs/CONTRACT.md 1, 4).
 //!
 //! Context is a record for the owner, never a reason to refuse a lead: a
 //! value that is too long or not plain text is dropped, not refused.
 
 use serde::{Deserialize, Serialize};
 
-use crate::body::Fields;
+use crate::form::body::Fields;
 
 /// The campaign parameters, in the order a note lists them.
 pub const CAMPAIGN_FIELDS: [&str; 6] = [

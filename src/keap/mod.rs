@@ -1,19 +1,24 @@
 //! Keap REST v1 for a lead: building its calls (upsert, tags, note) and
-//! reading their answers (DESIGN.md 4, KEAP.md).
+//! reading their answers (docs/CONTRACT.md 4, and Keap's OpenAPI document in tests/).
 //!
 //! Pure functions: no I/O here, so every request body and every way Keap
 //! can answer is tested natively. Each answer is classified as done, worth
 //! retrying later, or a permanent rejection of this lead.
 
+pub mod answers;
+pub mod catalog;
+pub mod credentials;
+pub mod delivery;
+pub mod note;
+
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::address::Address;
-use crate::forms::{CustomFieldId, TagId};
+use crate::form::address::Address;
+use crate::form::forms::{CustomFieldId, TagId};
+use crate::form::lead::{CustomValue, Lead};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
-use crate::keap_answers;
-use crate::lead::{CustomValue, Lead};
-use crate::note::Note;
+use crate::keap::note::Note;
 
 /// A Keap contact id.
 pub type ContactId = u64;
@@ -288,7 +293,7 @@ pub fn read_upsert(
     lead: &Lead,
 ) -> Result<Upserted, Failure> {
     let response = classify(answer, lead)?;
-    match keap_answers::contact_id(&response.body) {
+    match answers::contact_id(&response.body) {
         Some(contact_id) => Ok(Upserted {
             contact_id,
             created: response.status == 201,
@@ -346,7 +351,7 @@ pub fn read_tags(
     lead: &Lead,
 ) -> Result<(), Failure> {
     let response = classify(answer, lead)?;
-    let results = keap_answers::tag_entries(&response.body, TagResult::parse, listed_tag);
+    let results = answers::tag_entries(&response.body, TagResult::parse, listed_tag);
     let Some(results) = results.filter(|r| !r.is_empty()) else {
         return Err(retry(format!(
             "Keap's tags answer ({}) could not be read",
@@ -398,7 +403,7 @@ fn listed_tag(fields: &serde_json::Map<String, Value>) -> Option<(Option<TagId>,
     let result = fields
         .values()
         .find_map(|v| v.as_str().and_then(TagResult::parse))?;
-    Some((fields.values().find_map(keap_answers::id_of), result))
+    Some((fields.values().find_map(answers::id_of), result))
 }
 
 fn retry(reason: String) -> Failure {
@@ -486,7 +491,7 @@ pub fn scrub(message: &str, lead: &Lead) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forms::DuplicateOption;
+    use crate::form::forms::DuplicateOption;
     use serde_json::json;
 
     /// The body a request carries, as JSON: what Keap receives.
@@ -763,7 +768,7 @@ mod tests {
             .unwrap(),
             note: Some(Note {
                 message: Some("Please call me".into()),
-                context: crate::context::Context {
+                context: crate::form::context::Context {
                     page: Some("https://example.com/contact".into()),
                     referrer: None,
                     campaign: vec![("utm_source".into(), "news".into())],
@@ -943,7 +948,7 @@ mod tests {
                 address: Some(Address { line1, line2: None, locality: city, region: None, postal_code: postal, country_code: Some("GBR".into()) }),
                 note: Some(Note {
                     message,
-                    context: crate::context::Context {
+                    context: crate::form::context::Context {
                         page, referrer: None,
                         campaign: utm.into_iter().map(|u| ("utm_source".to_string(), u)).collect(),
                         origin: None,

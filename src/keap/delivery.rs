@@ -11,9 +11,9 @@ use futures_util::future::join;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::credentials::Credentials;
+use crate::form::lead::Lead;
+use crate::keap::credentials::Credentials;
 use crate::keap::{self, ContactId, Failure};
-use crate::lead::Lead;
 use crate::platform::Platform;
 
 /// How far a lead's delivery has got. Stored in an outbox entry as
@@ -243,7 +243,7 @@ fn failed(failure: Failure, progress: Progress) -> DeliveryOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forms::DuplicateOption;
+    use crate::form::forms::DuplicateOption;
     use crate::http::{FetchError, InResponse, Method};
     use crate::secret::Secret;
     use crate::settings::Settings;
@@ -441,9 +441,9 @@ mod tests {
 
     fn with_note(tags: Vec<u64>) -> Lead {
         Lead {
-            note: Some(crate::note::Note {
+            note: Some(crate::keap::note::Note {
                 message: Some("Please call".into()),
-                context: crate::context::Context::default(),
+                context: crate::form::context::Context::default(),
                 consent: None,
             }),
             ..lead(tags)

@@ -1,7 +1,7 @@
 //! What the connected Keap app holds that a form's configuration names:
 //! its tags (`GET /v1/tags`, paged) and its contact custom fields
 //! (`GET /v1/contacts/model`). Read for the setup pages and for the
-//! configuration check (DESIGN.md 4), never on the form path.
+//! configuration check (docs/CONTRACT.md 4), never on the form path.
 //!
 //! Keap's `next` link is present on every page, the last one too (it
 //! points past the end), so paging stops when `offset` plus the page's
@@ -9,10 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::Credentials;
-use crate::forms::{CustomFieldId, TagId};
+use crate::form::forms::{CustomFieldId, TagId};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
-use crate::keap_answers;
+use crate::keap::answers;
+use crate::keap::credentials::Credentials;
 use crate::platform::Platform;
 
 /// Tags asked for per page: Keap's (and the sandbox's) largest `limit`.
@@ -140,7 +140,7 @@ pub fn read_tags_page(answer: &Result<InResponse, FetchError>) -> Result<TagsPag
         .iter()
         .filter_map(|t| {
             Some(KeapTag {
-                id: keap_answers::id_of(t.get("id")?)?,
+                id: answers::id_of(t.get("id")?)?,
                 name: text(t.get("name")),
                 category: t
                     .get("category")
@@ -164,7 +164,7 @@ pub fn read_model(answer: &Result<InResponse, FetchError>) -> Result<Vec<KeapFie
         .iter()
         .filter_map(|f| {
             Some(KeapField {
-                id: keap_answers::id_of(f.get("id")?)?,
+                id: answers::id_of(f.get("id")?)?,
                 label: text(f.get("label")),
                 field_type: text(f.get("field_type")),
                 options: f

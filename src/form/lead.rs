@@ -8,13 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::address::{self, Address, AddressProblem};
-use crate::answer::ErrorCode;
-use crate::body::Fields;
-use crate::context::Context;
-use crate::email;
-use crate::forms::{CustomFieldId, DuplicateOption, Form, TagId};
-use crate::note::{self, Consent, Note};
+use crate::form::address::{self, Address, AddressProblem};
+use crate::form::answer::ErrorCode;
+use crate::form::body::Fields;
+use crate::form::context::Context;
+use crate::form::email;
+use crate::form::forms::{CustomFieldId, DuplicateOption, Form, TagId};
+use crate::keap::note::{self, Consent, Note};
 
 /// Longest values, in characters.
 pub const MAX_EMAIL: usize = email::MAX_LEN;
@@ -391,8 +391,8 @@ fn checked(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::body;
-    use crate::note::NoteWhen;
+    use crate::form::body;
+    use crate::keap::note::NoteWhen;
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -17,11 +17,11 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::kv_keys;
-use crate::oauth::TokenGrant;
+use crate::auth::oauth::TokenGrant;
 use crate::platform::{Platform, PutOptions, StoreError};
-use crate::seal::{self, OpenError, SealKey};
 use crate::secret::Secret;
+use crate::store::kv_keys;
+use crate::store::seal::{self, OpenError, SealKey};
 use crate::time;
 
 const HOUR_MS: u64 = 3_600_000;

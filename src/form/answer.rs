@@ -1,16 +1,16 @@
-//! What the visitor gets back (DESIGN.md 3.4–3.8).
+//! What the visitor gets back (docs/CONTRACT.md 3.4–3.8).
 //!
 //! Two audiences: a page's `fetch()` reads JSON with stable error codes; a
 //! plain `<form>` post is a person looking at the browser, who gets a 303
 //! to the site's own thank-you or error page, or a small readable page.
 //! Every answer carries the CORS headers for an allowed origin.
 
-use crate::body::{self, Fields};
-use crate::cors;
-use crate::forms::Form;
+use crate::form::body::{self, Fields};
+use crate::form::cors;
+use crate::form::forms::Form;
+use crate::form::origin::{AllowedOrigins, Origin};
 use crate::html;
 use crate::http::{Incoming, Reply};
-use crate::origin::{AllowedOrigins, Origin};
 
 /// Seconds a rate-limited visitor is asked to wait.
 pub const RETRY_AFTER_SECS: u32 = 60;

@@ -10,9 +10,9 @@
 //! `<b>` must show as such, not become markup on the owner's site.
 
 use crate::config_check::FormCheck;
-use crate::forms::Form;
+use crate::form::forms::Form;
 use crate::html::escape;
-use crate::note::NoteWhen;
+use crate::keap::note::NoteWhen;
 
 /// Standard fields offered in every snippet: name, label, input type.
 const STANDARD: [(&str, &str, &str); 4] = [
@@ -123,7 +123,7 @@ fn input(name: &str, label: &str, kind: &str, required: bool) -> String {
 mod tests {
     use super::*;
     use crate::config_check::check_forms;
-    use crate::forms::Forms;
+    use crate::form::forms::Forms;
     use serde_json::json;
 
     fn form(table: serde_json::Value) -> Form {
