@@ -55,8 +55,7 @@ impl Upserted {
 ///
 /// Keap's v1 upsert updates a returning contact "with only the values
 /// provided in the request" (the spec's description of `PUT /v1/contacts`;
-/// `shared/KEAP.md` says the same, and that v2's upsert is the one that
-/// replaces whole lists). Its list entries are slots named by `field`
+/// Keap's v2 upsert is the one that replaces whole lists). Its list entries are slots named by `field`
 /// (`EMAIL1`..`EMAIL3`, `PHONE1`..`PHONE5`, `FAX1`/`FAX2`, addresses
 /// `BILLING`/`SHIPPING`/`OTHER`), so an update that sends one slot
 /// replaces that slot whole and leaves the others as they were: sending
