@@ -9,13 +9,6 @@ use crate::flows::after_reply::Routed;
 use crate::http::{Incoming, Method, Reply};
 use crate::platform::Platform;
 
-/// The answer to `req`, without the work to do after it (see
-/// [`handle_routed`], which a shell that can run work after answering
-/// calls instead).
-pub async fn handle<P: Platform>(p: &P, config: &Config, req: Incoming) -> Reply {
-    handle_routed(p, config, req).await.reply
-}
-
 /// The answer to `req`, and what to run once it is sent
 /// ([`flows::after_reply::after_reply`], in `ctx.wait_until`).
 pub async fn handle_routed<P: Platform>(p: &P, config: &Config, req: Incoming) -> Routed {

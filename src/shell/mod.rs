@@ -1,7 +1,8 @@
 //! The thin shell: binds the core to the Workers runtime through the
 //! `worker` crate. It converts requests and answers, implements
-//! [`crate::platform::Platform`] on KV, `Fetch`, the rate limiter and the
-//! clock, and hands each event to the route table. No decision lives here.
+//! [`crate::platform::Platform`] on KV, `fetch`, the rate limiter and the
+//! clock, and hands each event to the route table ([`crate::routes`]). No
+//! decision lives here.
 
 mod convert;
 mod env;
