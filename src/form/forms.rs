@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::form::address::ADDRESS_FIELDS;
 use crate::form::context;
 use crate::keap::note::{NoteWhen, MAX_CONSENT_TEXT};
 
@@ -27,12 +28,12 @@ pub const STANDARD_FIELDS: [&str; 13] = [
     "tags",
     "job_title",
     "website",
-    "address_line1",
-    "address_line2",
-    "city",
-    "region",
-    "postal_code",
-    "country_code",
+    ADDRESS_FIELDS[0],
+    ADDRESS_FIELDS[1],
+    ADDRESS_FIELDS[2],
+    ADDRESS_FIELDS[3],
+    ADDRESS_FIELDS[4],
+    ADDRESS_FIELDS[5],
 ];
 /// Fields with a meaning to the worker, never contact data: the reserved
 /// ones and the context recorded in the note.
