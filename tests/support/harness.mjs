@@ -573,11 +573,24 @@ export async function consent(worker, { decision = 'allow' } = {}) {
 
 /** consent() then the callback on the worker; returns the callback answer. */
 export async function connect(worker) {
+  const finished = () => (worker.logs().match(AFTER_CONNECTING) ?? []).length;
+  const before = finished();
   const { callbackUrl } = await consent(worker);
   const u = new URL(callbackUrl);
   const res = await worker.fetch(u.pathname + u.search, { headers: { accept: 'text/html' } });
+  // A successful connection goes on after its answer (ctx.waitUntil): it
+  // checks the forms' ids against Keap and delivers waiting leads. Tests
+  // that set sandbox faults next must not have that work take them, so
+  // wait for its closing log line (at most 20 s; a test that cares about
+  // the work itself asserts its effects).
+  if (res.status === 303) {
+    for (let i = 0; i < 200 && finished() === before; i++) await sleep(100);
+  }
   return { callbackUrl, res };
 }
+
+/** The log line that closes the work after a successful connection. */
+const AFTER_CONNECTING = /after connecting: (?!the configuration check)/g;
 
 // ------------------------------------------------------------ form posting
 
