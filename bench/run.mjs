@@ -116,6 +116,10 @@ const secretsOurs = {
   ENCRYPTION_KEY: randomBytes(32).toString('base64'),
 };
 
+/** `FORMS` for the variant when it differs (a build older than a form key
+ *  the current one uses refuses it): BENCH_VARIANT_FORMS='{"contact":{...}}'. */
+const VARIANT_FORMS = process.env.BENCH_VARIANT_FORMS ? { FORMS: JSON.parse(process.env.BENCH_VARIANT_FORMS) } : {};
+
 function makeInstances(sandbox) {
   const common = { ALLOWED_ORIGINS: SITE_ORIGIN, FORMS: DEFAULT_FORMS };
   return {
@@ -133,7 +137,7 @@ function makeInstances(sandbox) {
         dir: path.join(runDir, 'variant'),
         files: buildFiles(VARIANT),
         main: MAIN_FILE,
-        vars: { ...common, ...sandbox.keapVars },
+        vars: { ...common, ...VARIANT_FORMS, ...sandbox.keapVars },
         secrets: secretsOurs,
       }),
     }),
@@ -197,6 +201,7 @@ function harnessView(inst, adminToken) {
   const f = async (p, init = {}) => wrapRes(await fetch(new URL(p, inst.url), { redirect: 'manual', ...init }));
   return {
     fetch: f,
+    logs: () => fs.readFileSync(path.join(inst.dir, 'wrangler.log'), 'utf8'),
     admin: (p, init = {}) =>
       f(p, { ...init, headers: { accept: 'application/json', authorization: `Bearer ${adminToken}`, ...(init.headers || {}) } }),
   };
