@@ -198,8 +198,10 @@ ${b('keap-form-worker is running locally (no Keap account needed)')}
 
   1. Open the admin page, click ${b('Connect to Keap')}, then ${b('Allow')}.
   2. Send the example form; the contact appears in the sandbox view.
-     Sent before connecting, it waits in the outbox: /admin shows it, and
-     ${b('Deliver now')} sends it (deployed, the hourly Cron Trigger does that).
+     Sent before connecting, it waits in the outbox (/admin shows it) and
+     goes to Keap as soon as you connect; ${b('Deliver now')} sends waiting leads too.
+  3. /admin also lists Keap's tags and fields by name, checks each form's ids,
+     sends a test lead and shows each form's HTML to copy.
 
   Ctrl-C stops everything.
 `);
