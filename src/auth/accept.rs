@@ -17,9 +17,7 @@ const FULL: Quality = 1000;
 pub fn quality(accept: &str, media_type: &str) -> Quality {
     let (kind, _) = media_type.split_once('/').unwrap_or((media_type, ""));
     let mut best: Option<(u8, Quality)> = None;
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let essence = parts.next().unwrap_or("").trim();
+    for (essence, params) in ranges(accept) {
         let specificity = if essence.eq_ignore_ascii_case(media_type) {
             3
         } else if essence.eq_ignore_ascii_case("*/*") {
@@ -32,14 +30,10 @@ pub fn quality(accept: &str, media_type: &str) -> Quality {
         } else {
             continue;
         };
-        let mut q = Some(FULL);
-        for param in parts {
-            if let Some((name, value)) = param.split_once('=') {
-                if name.trim().eq_ignore_ascii_case("q") {
-                    q = parse_q(value.trim());
-                }
-            }
-        }
+        let q = match q_values(params).last() {
+            Some(text) => parse_q(text),
+            None => Some(FULL),
+        };
         let Some(q) = q else { continue };
         // The most specific range decides; among equals, the first listed.
         if best.is_none_or(|(s, _)| specificity > s) {
@@ -47,6 +41,33 @@ pub fn quality(accept: &str, media_type: &str) -> Quality {
         }
     }
     best.map_or(0, |(_, q)| q)
+}
+
+/// Whether `accept` names `media_type` itself (no wildcard) without
+/// refusing it with `q=0`: the form path answers JSON only to a client
+/// that asks for JSON by name, since a browser's `*/*` does not mean it.
+pub fn lists(accept: &str, media_type: &str) -> bool {
+    ranges(accept).any(|(essence, params)| {
+        essence.eq_ignore_ascii_case(media_type) && !q_values(params).any(|q| parse_q(q) == Some(0))
+    })
+}
+
+/// Each media range of `accept`: its essence (`text/html`) and the text of
+/// its parameters after the first `;`.
+fn ranges(accept: &str) -> impl Iterator<Item = (&str, &str)> {
+    accept.split(',').map(|range| {
+        let (essence, params) = range.split_once(';').unwrap_or((range, ""));
+        (essence.trim(), params)
+    })
+}
+
+/// The values of the `q` parameters among `params`, in order.
+fn q_values(params: &str) -> impl Iterator<Item = &str> {
+    params
+        .split(';')
+        .filter_map(|p| p.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+        .map(|(_, value)| value.trim())
 }
 
 /// A q-value (`0`, `0.5`, `1`, `1.000`: at most three decimals) in
@@ -122,6 +143,21 @@ mod tests {
             quality("application/json;q=high, */*;q=0.2", "application/json"),
             200
         );
+    }
+
+    #[test]
+    fn a_type_is_listed_by_name_unless_refused_with_q_zero() {
+        assert!(lists("application/json", "application/json"));
+        assert!(lists(
+            "text/html, Application/JSON;q=0.1",
+            "application/json"
+        ));
+        assert!(lists("application/json;q=high", "application/json"));
+        assert!(!lists("*/*", "application/json"));
+        assert!(!lists("application/*", "application/json"));
+        assert!(!lists("application/json;q=0", "application/json"));
+        assert!(!lists("application/json; q=0.000", "application/json"));
+        assert!(!lists("", "application/json"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! to the site's own thank-you or error page, or a small readable page.
 //! Every answer carries the CORS headers for an allowed origin.
 
+use crate::auth::accept;
 use crate::form::body::{self, Fields};
 use crate::form::cors;
 use crate::form::forms::Form;
@@ -186,37 +187,15 @@ impl Mode {
     /// JSON when the body is JSON or `Accept` asks for JSON; else HTML.
     pub fn of(request: &Incoming) -> Mode {
         let json_body = body::is_json(request.header("Content-Type"));
-        let wants_json = request.header("Accept").is_some_and(accepts_json);
+        let wants_json = request
+            .header("Accept")
+            .is_some_and(|a| accept::lists(a, "application/json"));
         if json_body || wants_json {
             Mode::Json
         } else {
             Mode::Html
         }
     }
-}
-
-/// True for a q-value of zero (`0`, `0.0`, `0.000`): RFC 9110's grammar,
-/// read without floating point, which would cost the wasm its float parser.
-fn is_zero_q(q: &str) -> bool {
-    q.strip_prefix('0').is_some_and(|rest| {
-        rest.is_empty()
-            || rest
-                .strip_prefix('.')
-                .is_some_and(|d| d.len() <= 3 && d.bytes().all(|b| b == b'0'))
-    })
-}
-
-/// True when an `Accept` header lists `application/json` (not with q=0).
-fn accepts_json(accept: &str) -> bool {
-    accept.split(',').any(|range| {
-        let mut parts = range.split(';');
-        let essence = parts.next().unwrap_or("").trim();
-        let refused = parts.any(|p| {
-            p.split_once('=')
-                .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("q") && is_zero_q(v.trim()))
-        });
-        essence.eq_ignore_ascii_case("application/json") && !refused
-    })
 }
 
 /// The `_next` target, if it is a URL on an allowed origin. A relative
