@@ -157,6 +157,16 @@ impl Reply {
         Reply::json_text(status, value.to_string())
     }
 
+    /// `{"ok":false,"error":{"code","message"}}`: the shape of every
+    /// refusal that is not about a form field (a visitor's answers add
+    /// `field`, see `form::answer::problem_json`).
+    pub fn json_error(status: u16, code: &str, message: &str) -> Self {
+        Reply::json(
+            status,
+            &serde_json::json!({"ok": false, "error": {"code": code, "message": message}}),
+        )
+    }
+
     /// A JSON answer already written as text.
     pub fn json_text(status: u16, json: String) -> Self {
         let mut r = Reply::new(status);

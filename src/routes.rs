@@ -64,10 +64,7 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
 }
 
 fn not_found() -> Reply {
-    Reply::json(
-        404,
-        &serde_json::json!({"ok": false, "error": {"code": "not_found", "message": "no such route"}}),
-    )
+    Reply::json_error(404, "not_found", "no such route")
 }
 
 /// The Cron Trigger: refresh the tokens when due, check the forms' ids

@@ -80,10 +80,7 @@ pub fn refusal(decision: AdminDecision, json: bool) -> Option<Reply> {
         ),
     };
     let reply = if json {
-        Reply::json(
-            status,
-            &serde_json::json!({"ok": false, "error": {"code": code, "message": text}}),
-        )
+        Reply::json_error(status, code, text)
     } else {
         Reply::html(
             status,

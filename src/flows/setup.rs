@@ -16,7 +16,7 @@ use super::submit::{self, Handled};
 use crate::auth::admin_auth;
 use crate::config::Config;
 use crate::config_check::{self, CheckError, CheckRecord, FormCheck};
-use crate::form::answer::{Accepted, ErrorCode, Problem};
+use crate::form::answer::{self, Accepted, ErrorCode, Problem};
 use crate::form::body;
 use crate::form::forms::Form;
 use crate::form::lead;
@@ -155,11 +155,7 @@ pub async fn test_lead_reply<P: Platform>(p: &P, config: &Config, request: &Inco
             if json {
                 return no_store(Reply::json(
                     problem.code.status(),
-                    &json!({"ok": false, "error": {
-                        "code": problem.code.as_str(),
-                        "message": problem.message,
-                        "field": problem.field,
-                    }}),
+                    &answer::problem_json(&problem),
                 ));
             }
             page(
@@ -247,10 +243,7 @@ async fn keap_failed<P: Platform>(
 
 fn failure(status: u16, code: &str, message: &str, json: bool) -> Reply {
     if json {
-        no_store(Reply::json(
-            status,
-            &json!({"ok": false, "error": {"code": code, "message": message}}),
-        ))
+        no_store(Reply::json_error(status, code, message))
     } else {
         page(
             status,

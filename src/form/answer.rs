@@ -222,6 +222,19 @@ pub fn next_target(
     allowed.contains(&origin).then_some(url)
 }
 
+/// A refused submission as JSON: `{"ok":false,"error":{"code","message","field"}}`
+/// (`field` null when no one field is at fault).
+pub fn problem_json(problem: &Problem) -> serde_json::Value {
+    serde_json::json!({
+        "ok": false,
+        "error": {
+            "code": problem.code.as_str(),
+            "message": problem.message,
+            "field": problem.field,
+        }
+    })
+}
+
 /// Everything that shapes an answer, gathered as the flow learns it.
 #[derive(Debug, Clone, Default)]
 pub struct Answering<'a> {
@@ -238,17 +251,7 @@ impl Answering<'_> {
     pub fn error(&self, problem: &Problem) -> Reply {
         let status = problem.code.status();
         let mut reply = match self.mode {
-            Mode::Json => Reply::json(
-                status,
-                &serde_json::json!({
-                    "ok": false,
-                    "error": {
-                        "code": problem.code.as_str(),
-                        "message": problem.message,
-                        "field": problem.field,
-                    }
-                }),
-            ),
+            Mode::Json => Reply::json(status, &problem_json(problem)),
             Mode::Html => match self.form.and_then(|f| f.error_redirect.as_ref()) {
                 Some(target) => {
                     let mut url = target.clone();

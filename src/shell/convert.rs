@@ -60,10 +60,7 @@ async fn read_body(req: &web_sys::Request) -> Option<Vec<u8>> {
 }
 
 fn malformed(message: &str) -> Reply {
-    Reply::json(
-        400,
-        &serde_json::json!({"ok": false, "error": {"code": "malformed_request", "message": message}}),
-    )
+    Reply::json_error(400, "malformed_request", message)
 }
 
 /// Turns a core answer into a runtime response. The core's headers are
