@@ -7,10 +7,9 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::accept;
 use crate::config::Config;
 use crate::html;
-use crate::http::{Incoming, Reply};
+use crate::http::{accept, Incoming, Reply};
 use crate::secret::Secret;
 
 /// The realm browsers show in their password prompt.

@@ -1,7 +1,6 @@
 //! Who may do what: Keap's OAuth requests and the token state machine,
 //! the admin token, and whether an admin answer is a page or JSON.
 
-pub mod accept;
 pub mod admin_auth;
 pub mod oauth;
 pub mod tokens;

@@ -5,13 +5,12 @@
 //! to the site's own thank-you or error page, or a small readable page.
 //! Every answer carries the CORS headers for an allowed origin.
 
-use crate::auth::accept;
 use crate::form::body::{self, Fields};
 use crate::form::cors;
 use crate::form::forms::Form;
 use crate::form::origin::{AllowedOrigins, Origin};
 use crate::html;
-use crate::http::{Incoming, Reply};
+use crate::http::{accept, Incoming, Reply};
 
 /// Seconds a rate-limited visitor is asked to wait.
 pub const RETRY_AFTER_SECS: u32 = 60;

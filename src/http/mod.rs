@@ -8,6 +8,8 @@ use std::borrow::Cow;
 
 use crate::request_url::RequestUrl;
 
+pub mod accept;
+
 /// An HTTP method the core uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
