@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::form::address::ADDRESS_FIELDS;
 use crate::form::context;
-use crate::keap::note::{NoteWhen, MAX_CONSENT_TEXT};
+use crate::form::note::{NoteWhen, MAX_CONSENT_TEXT};
 
 /// A Keap tag id.
 pub type TagId = u64;

@@ -14,7 +14,7 @@ use crate::form::body::Fields;
 use crate::form::context::Context;
 use crate::form::email;
 use crate::form::forms::{CustomFieldId, DuplicateOption, Form, TagId};
-use crate::keap::note::{self, Consent, Note};
+use crate::form::note::{self, Consent, Note};
 
 /// Longest values, in characters.
 pub const MAX_EMAIL: usize = email::MAX_LEN;
@@ -392,7 +392,7 @@ fn checked(
 mod tests {
     use super::*;
     use crate::form::body;
-    use crate::keap::note::NoteWhen;
+    use crate::form::note::NoteWhen;
     use proptest::prelude::*;
     use serde_json::json;
 

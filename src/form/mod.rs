@@ -10,6 +10,7 @@ pub mod cors;
 pub mod email;
 pub mod forms;
 pub mod lead;
+pub mod note;
 pub mod origin;
 pub mod snippet;
 pub mod turnstile;

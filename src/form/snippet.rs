@@ -11,8 +11,8 @@
 
 use crate::config_check::FormCheck;
 use crate::form::forms::Form;
+use crate::form::note::NoteWhen;
 use crate::html::escape;
-use crate::keap::note::NoteWhen;
 
 /// Standard fields offered in every snippet: name, label, input type.
 const STANDARD: [(&str, &str, &str); 4] = [

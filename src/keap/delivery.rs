@@ -441,7 +441,7 @@ mod tests {
 
     fn with_note(tags: Vec<u64>) -> Lead {
         Lead {
-            note: Some(crate::keap::note::Note {
+            note: Some(crate::form::note::Note {
                 message: Some("Please call".into()),
                 context: crate::form::context::Context::default(),
                 consent: None,

@@ -17,8 +17,8 @@ use serde_json::Value;
 use crate::form::address::Address;
 use crate::form::forms::{CustomFieldId, TagId};
 use crate::form::lead::{CustomValue, Lead};
+use crate::form::note::Note;
 use crate::http::{FetchError, InResponse, Method, OutRequest};
-use crate::keap::note::Note;
 
 /// A Keap contact id.
 pub type ContactId = u64;
@@ -239,8 +239,8 @@ pub fn note_request(api_url: &str, contact_id: ContactId, lead: &Lead, note: &No
         .header("Accept", "application/json")
         .json(&NoteBody {
             contact_id,
-            title: Note::title(&lead.form_id),
-            body: note.body(&lead.form_id, lead.received_at_ms),
+            title: note::title(&lead.form_id),
+            body: note::body(note, &lead.form_id, lead.received_at_ms),
             kind: "Other",
         })
 }

@@ -649,7 +649,7 @@ fn a_lead_whose_tags_failed_only_needs_its_tags() {
 
 fn lead_with_note(i: usize) -> Lead {
     Lead {
-        note: Some(crate::keap::note::Note {
+        note: Some(crate::form::note::Note {
             message: Some(format!("Message {i}")),
             context: crate::form::context::Context::default(),
             consent: None,

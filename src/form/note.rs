@@ -1,0 +1,157 @@
+//! What a form says about its submission's note: when one is written
+//! (the form's `note` setting), the message, the context and the consent
+//! it records. Decided when the lead is validated and kept with it, so a
+//! queued lead's note says what the form said then; `keap::note` writes
+//! it out in Keap's format.
+
+use serde::{Deserialize, Serialize};
+
+use crate::form::context::Context;
+
+/// Longest message, in characters.
+pub const MAX_MESSAGE: usize = 10_000;
+/// Longest `consent_text` a form may set, in characters.
+pub const MAX_CONSENT_TEXT: usize = 2000;
+
+/// When a form writes a note (the form's `note` setting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteWhen {
+    /// When the submission has a message.
+    #[default]
+    Message,
+    /// Every submission: a consent and attribution trail.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// What was consented to, as recorded in the note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// The consent field's name, when the form has one.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Whether that field was ticked; `None` when the form has none.
+    #[serde(default)]
+    pub given: Option<bool>,
+    /// The statement shown to the visitor (the form's `consent_text`).
+    #[serde(default)]
+    pub statement: Option<String>,
+}
+
+/// A submission's note, before it is written out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// The visitor's message: their words.
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub context: Context,
+    #[serde(default)]
+    pub consent: Option<Consent>,
+}
+
+impl std::fmt::Debug for Note {
+    /// Shape only: the message is the visitor's words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Note")
+            .field("message", &self.message.as_ref().map(|_| "[given]"))
+            .field("page", &self.context.page.is_some())
+            .field("campaign", &self.context.campaign.len())
+            .field("consent", &self.consent.as_ref().map(|c| c.given))
+            .finish()
+    }
+}
+
+impl Note {
+    /// The note for a submission, or none when `when` says so.
+    pub fn for_submission(
+        when: NoteWhen,
+        message: Option<String>,
+        context: Context,
+        consent: Option<Consent>,
+    ) -> Option<Note> {
+        let wanted = match when {
+            NoteWhen::Never => false,
+            NoteWhen::Message => message.is_some(),
+            NoteWhen::Always => true,
+        };
+        wanted.then_some(Note {
+            message,
+            context,
+            consent,
+        })
+    }
+
+    /// Every value the visitor gave that the note holds, to scrub from
+    /// text we keep.
+    pub fn personal_values(&self) -> impl Iterator<Item = &str> {
+        self.message
+            .as_deref()
+            .into_iter()
+            .chain(self.context.values())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> Context {
+        Context {
+            page: Some("https://example.com/contact".into()),
+            referrer: Some("https://search.example/".into()),
+            campaign: vec![
+                ("utm_source".into(), "newsletter".into()),
+                ("gclid".into(), "abc123".into()),
+            ],
+            origin: Some("https://example.com".into()),
+        }
+    }
+
+    #[test]
+    fn when_a_note_is_written() {
+        let msg = || Some("Hello".to_string());
+        let some = |when, message| Note::for_submission(when, message, context(), None).is_some();
+        assert!(some(NoteWhen::Message, msg()));
+        assert!(!some(NoteWhen::Message, None));
+        assert!(some(NoteWhen::Always, None));
+        assert!(some(NoteWhen::Always, msg()));
+        assert!(!some(NoteWhen::Never, msg()));
+    }
+
+    #[test]
+    fn debug_hides_the_message_and_old_records_read() {
+        let note = Note::for_submission(
+            NoteWhen::Message,
+            Some("secret words".into()),
+            context(),
+            None,
+        )
+        .unwrap();
+        assert!(!format!("{note:?}").contains("secret"));
+        let read: Note = serde_json::from_str(r#"{"message":"m"}"#).unwrap();
+        assert_eq!(read.context, Context::default());
+        assert_eq!(read.consent, None);
+        let values: Vec<&str> = note.personal_values().collect();
+        assert!(values.contains(&"secret words"));
+        assert!(values.contains(&"https://example.com/contact"));
+        assert!(
+            !values.contains(&"newsletter"),
+            "campaign values are not the visitor's"
+        );
+    }
+
+    #[test]
+    fn the_setting_is_spelt_in_lower_case() {
+        for (text, when) in [
+            ("\"message\"", NoteWhen::Message),
+            ("\"always\"", NoteWhen::Always),
+            ("\"never\"", NoteWhen::Never),
+        ] {
+            assert_eq!(serde_json::from_str::<NoteWhen>(text).unwrap(), when);
+        }
+        assert!(serde_json::from_str::<NoteWhen>("\"Always\"").is_err());
+    }
+}
