@@ -1,8 +1,5 @@
-//! What a form says about its submission's note: when one is written
-//! (the form's `note` setting), the message, the context and the consent
-//! it records. Decided when the lead is validated and kept with it, so a
-//! queued lead's note says what the form said then; `keap::note` writes
-//! it out in Keap's format.
+//! What a form's submission leaves as its note (the form's `note` setting),
+//! kept with the lead so a queued lead's note says what the form said then.
 
 use serde::{Deserialize, Serialize};
 

@@ -4,11 +4,10 @@
 //! these values into the runtime's `Request`/`Response` and back. Keeping them
 //! plain lets every decision be tested natively.
 
+pub mod accept;
 use std::borrow::Cow;
 
 use crate::request_url::RequestUrl;
-
-pub mod accept;
 
 /// An HTTP method the core uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

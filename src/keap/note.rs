@@ -1,11 +1,7 @@
-//! The Keap note a submission leaves on its contact: its title and its
-//! text, the visitor's message and the submission's context (page,
-//! referrer, campaign, consent, time, form, site), docs/CONTRACT.md 1
-//! and 4. What goes in it is the form's ([`crate::form::note`]).
-//!
-//! A note is a dated entry in the contact's history, so unlike a custom
-//! field nothing the visitor wrote is overwritten by their next
-//! submission.
+//! Keap's note for a submission: its title and its text, the visitor's
+//! message then one line per piece of context (docs/CONTRACT.md 1 and 4).
+//! What goes in it is decided by the form ([`crate::form::note`]). A note
+//! is dated history: a later submission adds one, never overwrites it.
 
 use crate::form::note::Note;
 use crate::time;
