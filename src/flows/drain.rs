@@ -37,7 +37,7 @@ use crate::http::{FetchError, InResponse, OutRequest};
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{self, DeliveryOutcome, Progress};
 use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
-use crate::store::outbox::{self, Entry, EntryId, Listed, Queue, Settled};
+use crate::store::outbox::{self, Entry, EntryId, Listed, Queue, QueueError};
 use crate::time;
 
 /// Outbound requests one invocation may make (Cloudflare's free plan).
@@ -261,7 +261,7 @@ async fn deliver_due<P: Platform>(
 ) {
     let mut dead_alerted = false;
     for listed in due {
-        let entry = match outbox::load(p, config, Queue::Pending, &listed.id).await {
+        let entry = match outbox::load(p, &config.seal_key, Queue::Pending, &listed.id).await {
             Ok(Some(entry)) => entry,
             // Delivered by a concurrent run meanwhile.
             Ok(None) => continue,
@@ -274,7 +274,7 @@ async fn deliver_due<P: Platform>(
                 continue;
             }
         };
-        if entry.progress.calls_needed(&entry.lead) > p.available() {
+        if Progress::calls_needed(entry.progress, &entry.lead) > p.available() {
             report.stopped = Some(Stop::Budget);
             return;
         }
@@ -288,7 +288,7 @@ async fn deliver_due<P: Platform>(
                 ..
             }
         );
-        match outbox::settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await {
+        match settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await {
             Ok(Settled::Delivered) => report.delivered += 1,
             Ok(Settled::Retrying { .. }) => report.retried += 1,
             Ok(Settled::Dead) => {
@@ -338,7 +338,7 @@ async fn deliver_one<P: Platform>(
     config: &Config,
     creds: &Credentials,
     id: &EntryId,
-    entry: &Entry,
+    entry: &Entry<Progress>,
 ) -> DeliveryOutcome {
     let lead = &entry.lead;
     let save_between = entry.progress == Progress::NeedsContact
@@ -353,13 +353,78 @@ async fn deliver_one<P: Platform>(
     };
     let mut saved = entry.clone();
     saved.progress = Progress::contact_written(contact_id);
-    if let Err(e) = outbox::save(p, config, Queue::Pending, id, &saved).await {
+    if let Err(e) = outbox::save(p, &config.seal_key, Queue::Pending, id, &saved).await {
         p.log(&format!(
             "outbox: entry {}: could not record its contact before tagging: {e}",
             id.as_str()
         ));
     }
     delivery::finish(p, config, creds, lead, contact_id, contact, saved.progress).await
+}
+
+/// What became of an entry after a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// In Keap; the entry is deleted.
+    Delivered,
+    /// Pending again, not before this time.
+    Retrying { next_attempt_at_ms: u64 },
+    /// Kept as a dead letter.
+    Dead,
+}
+
+/// Records the outcome of delivering entry `id` of `queue`: a delivered
+/// entry is deleted; one to retry is written back to the pending list
+/// with its progress and back-off (a replayed dead letter that now only
+/// fails for a while is pending again), except that a retry for want of
+/// credentials (a 401) adds no back-off ([`Entry::held`]); a permanent
+/// refusal is kept as a dead letter. Each is one KV write (two for a
+/// move).
+async fn settle<P: Platform>(
+    platform: &P,
+    config: &Config,
+    queue: Queue,
+    id: &EntryId,
+    entry: Entry<Progress>,
+    outcome: &DeliveryOutcome,
+) -> Result<Settled, QueueError> {
+    let now = platform.now_ms();
+    let (to, entry, settled) = match outcome {
+        DeliveryOutcome::Delivered { .. } => {
+            outbox::delete(platform, queue, id)
+                .await
+                .map_err(QueueError::Store)?;
+            return Ok(Settled::Delivered);
+        }
+        DeliveryOutcome::Retry {
+            progress,
+            reason,
+            token_rejected,
+        } => {
+            let entry = if *token_rejected {
+                entry.held(*progress, reason)
+            } else {
+                entry.failed(*progress, reason, now)
+            };
+            let next_attempt_at_ms = entry.next_attempt_at_ms;
+            (
+                Queue::Pending,
+                entry,
+                Settled::Retrying { next_attempt_at_ms },
+            )
+        }
+        DeliveryOutcome::Permanent { progress, reason } => (
+            Queue::Dead,
+            entry.failed(*progress, reason, now),
+            Settled::Dead,
+        ),
+    };
+    if to == queue {
+        outbox::save(platform, &config.seal_key, queue, id, &entry).await?;
+    } else {
+        outbox::move_to(platform, &config.seal_key, queue, to, id, &entry).await?;
+    }
+    Ok(settled)
 }
 
 /// Alerts `outbox_stuck` when the oldest pending entry has waited longer
@@ -398,6 +463,22 @@ async fn alert_if_stuck<P: Platform>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::form::lead::Lead;
+    use crate::secret::Secret;
+    use crate::settings::Settings;
+    use crate::testing::{block_on, MemoryPlatform};
+
+    fn config(with_key: bool) -> Config {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        Config::from_settings(Settings {
+            encryption_key: with_key.then(|| Secret::new(key)),
+            ..Settings::default()
+        })
+    }
+
+    fn lead() -> Lead {
+        crate::fixtures::record::<Entry<Progress>>("outbox_entry_full.json").lead
+    }
 
     /// The report is logged and answered, not stored; it keeps the
     /// hand-written code's JSON all the same (commit 7195471).
@@ -426,5 +507,165 @@ mod tests {
         };
         same(&unavailable, "drain_report_no_credentials.json");
         same(&DrainReport::default(), "drain_report_empty.json");
+    }
+
+    #[test]
+    fn settle_deletes_retries_and_buries() {
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let load_p = |id: &EntryId, q| block_on(outbox::load(&p, &c.seal_key, q, id)).unwrap();
+
+        let id = block_on(outbox::enqueue(
+            &p,
+            &c.seal_key,
+            &lead(),
+            Progress::NeedsContact,
+            "x",
+        ))
+        .unwrap();
+        let entry = load_p(&id, Queue::Pending).unwrap();
+        let retry = DeliveryOutcome::Retry {
+            progress: Progress::contact_written(3),
+            reason: "Keap had an error (502)".into(),
+            token_rejected: false,
+        };
+        let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &retry)).unwrap();
+        assert_eq!(
+            s,
+            Settled::Retrying {
+                next_attempt_at_ms: p.now_ms() + outbox::backoff_ms(1)
+            }
+        );
+        let entry = load_p(&id, Queue::Pending).unwrap();
+        assert_eq!(
+            (entry.attempts, entry.progress),
+            (1, Progress::contact_written(3))
+        );
+
+        let refused = DeliveryOutcome::Permanent {
+            progress: Progress::contact_written(3),
+            reason: "Keap has no tag with id 9".into(),
+        };
+        let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &refused)).unwrap();
+        assert_eq!(s, Settled::Dead);
+        assert_eq!(load_p(&id, Queue::Pending), None);
+        let dead = load_p(&id, Queue::Dead).unwrap();
+        assert_eq!(
+            dead.last_error.as_deref(),
+            Some("Keap has no tag with id 9")
+        );
+
+        // A replayed dead letter that meets an outage is pending again.
+        let s = block_on(settle(&p, &c, Queue::Dead, &id, dead, &retry)).unwrap();
+        assert!(matches!(s, Settled::Retrying { .. }));
+        assert_eq!(load_p(&id, Queue::Dead), None);
+        let entry = load_p(&id, Queue::Pending).unwrap();
+
+        let done = DeliveryOutcome::Delivered {
+            contact_id: 3,
+            contact: delivery::ContactWrite::Earlier,
+        };
+        let s = block_on(settle(&p, &c, Queue::Pending, &id, entry, &done)).unwrap();
+        assert_eq!(s, Settled::Delivered);
+        assert!(p.keys("").is_empty());
+    }
+
+    #[test]
+    fn a_credentials_failure_adds_no_backoff_but_keaps_own_failures_do() {
+        let p = MemoryPlatform::new();
+        let c = config(true);
+        let retry = |reason: &str, token_rejected| DeliveryOutcome::Retry {
+            progress: Progress::contact_written(3),
+            reason: reason.into(),
+            token_rejected,
+        };
+        for (outcome, penalised) in [
+            (retry("Keap rejected the credentials (401)", true), false),
+            (retry("Keap had an error (503)", false), true),
+            (retry("Keap throttled the request (429)", false), true),
+            (retry("Keap did not answer in time", false), true),
+        ] {
+            let id = block_on(outbox::enqueue(
+                &p,
+                &c.seal_key,
+                &lead(),
+                Progress::NeedsContact,
+                "x",
+            ))
+            .unwrap();
+            let now = p.now_ms();
+            let settled = block_on(settle(
+                &p,
+                &c,
+                Queue::Pending,
+                &id,
+                load_entry(&p, &c, &id),
+                &outcome,
+            ))
+            .unwrap();
+            let after = load_entry(&p, &c, &id);
+            let DeliveryOutcome::Retry { reason, .. } = &outcome else {
+                unreachable!()
+            };
+            // Either way, how far it got and why are kept.
+            assert_eq!(after.progress, Progress::contact_written(3));
+            assert_eq!(after.last_error.as_deref(), Some(reason.as_str()));
+            let listed = block_on(outbox::list_due(&p, now, 10)).unwrap();
+            let due_now = listed.iter().any(|l| l.id == id);
+            if penalised {
+                assert_eq!(after.attempts, 1, "{reason}");
+                assert_eq!(
+                    after.next_attempt_at_ms,
+                    now + outbox::backoff_ms(1),
+                    "{reason}"
+                );
+                assert!(!due_now, "{reason}: in back-off");
+            } else {
+                assert_eq!(after.attempts, 0, "{reason}");
+                assert_eq!(after.next_attempt_at_ms, now, "{reason}");
+                assert_eq!(
+                    settled,
+                    Settled::Retrying {
+                        next_attempt_at_ms: now
+                    }
+                );
+                assert!(due_now, "{reason}: still due at once");
+            }
+            block_on(outbox::delete(&p, Queue::Pending, &id)).unwrap();
+        }
+
+        // An entry already in back-off from an outage keeps its count,
+        // and a 401 adds nothing to it.
+        let id = block_on(outbox::enqueue(
+            &p,
+            &c.seal_key,
+            &lead(),
+            Progress::NeedsContact,
+            "x",
+        ))
+        .unwrap();
+        let entry = load_entry(&p, &c, &id).failed(Progress::NeedsContact, "503", p.now_ms());
+        p.advance_ms(outbox::backoff_ms(1));
+        let rejected = retry("Keap rejected the credentials (401)", true);
+        block_on(settle(
+            &p,
+            &c,
+            Queue::Pending,
+            &id,
+            entry.clone(),
+            &rejected,
+        ))
+        .unwrap();
+        let after = load_entry(&p, &c, &id);
+        assert_eq!(
+            (after.attempts, after.next_attempt_at_ms),
+            (1, entry.next_attempt_at_ms)
+        );
+    }
+
+    fn load_entry(p: &MemoryPlatform, c: &Config, id: &EntryId) -> Entry<Progress> {
+        block_on(outbox::load(p, &c.seal_key, Queue::Pending, id))
+            .unwrap()
+            .unwrap()
     }
 }

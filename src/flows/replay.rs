@@ -11,8 +11,9 @@ use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
 use crate::keap::credentials;
+use crate::keap::delivery::Progress;
 use crate::platform::Platform;
-use crate::store::outbox::{self, Queue};
+use crate::store::outbox::{self, Entry, Queue};
 
 /// Moves the dead letters back to the pending list (attempts forgotten,
 /// same id, so they keep their place by age), then drains. With unusable
@@ -68,10 +69,10 @@ async fn requeue_dead<P: Platform>(p: &P, config: &Config) -> u32 {
             return 0;
         }
     };
-    let now = p.now_ms();
+    let (now, key) = (p.now_ms(), &config.seal_key);
     let mut moved = 0;
     for l in listed {
-        let entry = match outbox::load(p, config, Queue::Dead, &l.id).await {
+        let entry = match outbox::load(p, key, Queue::Dead, &l.id).await {
             Ok(Some(entry)) => entry,
             Ok(None) => continue,
             Err(e) => {
@@ -82,8 +83,8 @@ async fn requeue_dead<P: Platform>(p: &P, config: &Config) -> u32 {
                 continue;
             }
         };
-        let entry = entry.requeued(now);
-        match outbox::move_to(p, config, Queue::Dead, Queue::Pending, &l.id, &entry).await {
+        let entry: Entry<Progress> = entry.requeued(now);
+        match outbox::move_to(p, key, Queue::Dead, Queue::Pending, &l.id, &entry).await {
             Ok(()) => moved += 1,
             Err(e) => p.log(&format!(
                 "replay: dead letter {} not requeued: {e}",

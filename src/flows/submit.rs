@@ -208,7 +208,7 @@ pub async fn deliver_lead<P: Platform>(
                 .map(|()| queued)
         }
         DeliveryOutcome::Permanent { progress, reason } => {
-            match outbox::enqueue_dead(p, config, lead, progress, &reason).await {
+            match outbox::enqueue_dead(p, &config.seal_key, lead, progress, &reason).await {
                 Ok(id) => {
                     p.log(&format!(
                         "form {}: Keap refused a lead, kept as dead letter {}: {reason}",
@@ -239,7 +239,7 @@ async fn queue<P: Platform>(
     progress: Progress,
     reason: &str,
 ) -> Result<(), Problem> {
-    match outbox::enqueue(p, config, lead, progress, reason).await {
+    match outbox::enqueue(p, &config.seal_key, lead, progress, reason).await {
         Ok(id) => {
             p.log(&format!(
                 "form {}: lead queued as {} ({reason})",

@@ -302,7 +302,7 @@ fn queue(p: &MemoryPlatform, config: &Config, n: usize) -> Vec<EntryId> {
             p.advance_ms(1);
             block_on(outbox::enqueue(
                 p,
-                config,
+                &config.seal_key,
                 &lead(i),
                 Progress::NeedsContact,
                 "Keap had an error (503)",
@@ -366,9 +366,10 @@ fn a_lead_queued_before_authorization_goes_out_with_the_first_run_after_it() {
     assert_eq!(report.outbox.stopped, Some(Stop::NoCredentials));
     assert_eq!((report.outbox.delivered, report.outbox.remaining), (0, 1));
     assert_eq!(crm.calls.get(), 0);
-    let entry = block_on(outbox::load(&p, &config, Queue::Pending, &ids[0]))
-        .unwrap()
-        .unwrap();
+    let entry: outbox::Entry<Progress> =
+        block_on(outbox::load(&p, &config.seal_key, Queue::Pending, &ids[0]))
+            .unwrap()
+            .unwrap();
     assert_eq!(entry.attempts, 0, "Keap was not asked: no attempt counted");
     // The report as JSON: every field, enums spelt in snake_case.
     let v = serde_json::to_value(&report).unwrap();
@@ -525,7 +526,7 @@ fn a_refused_lead_becomes_a_dead_letter_with_one_alert_and_replay_delivers_it() 
     // Another refusal a run later is within the alert interval: no second alert.
     block_on(outbox::enqueue(
         &p,
-        &config,
+        &config.seal_key,
         &lead(2),
         Progress::NeedsContact,
         "x",
@@ -569,7 +570,7 @@ fn a_replay_without_usable_credentials_says_so_and_moves_nothing() {
     let config = oauth();
     block_on(outbox::enqueue_dead(
         &p,
-        &config,
+        &config.seal_key,
         &lead(1),
         Progress::NeedsContact,
         "Keap refused the lead (400)",
@@ -598,7 +599,7 @@ fn a_run_never_exceeds_the_request_budget() {
     crm.unknown_tags.borrow_mut().insert(999);
     block_on(outbox::enqueue(
         &p,
-        &config,
+        &config.seal_key,
         &Lead {
             tag_ids: vec![999],
             ..lead(500)
@@ -667,7 +668,7 @@ fn a_lead_with_a_note_counts_three_calls_against_the_budget() {
         p.advance_ms(1);
         block_on(outbox::enqueue(
             &p,
-            &config,
+            &config.seal_key,
             &lead_with_note(i),
             Progress::NeedsContact,
             "x",
@@ -699,7 +700,7 @@ fn a_lead_whose_tags_failed_keeps_its_one_note() {
     let config = api_key();
     block_on(outbox::enqueue(
         &p,
-        &config,
+        &config.seal_key,
         &lead_with_note(0),
         Progress::NeedsContact,
         "x",
@@ -732,7 +733,7 @@ fn a_lead_whose_note_failed_retries_only_the_note() {
     };
     block_on(outbox::enqueue(
         &p,
-        &config,
+        &config.seal_key,
         &phone_only,
         Progress::NeedsContact,
         "x",
@@ -823,7 +824,7 @@ fn a_lead_without_an_email_records_its_contact_before_tagging() {
     };
     block_on(outbox::enqueue(
         &p,
-        &config,
+        &config.seal_key,
         &phone_only,
         Progress::NeedsContact,
         "x",
@@ -914,8 +915,8 @@ fn reconnect(p: &MemoryPlatform, config: &Config) -> Routed {
     routed
 }
 
-fn entry(p: &MemoryPlatform, config: &Config, id: &EntryId) -> outbox::Entry {
-    block_on(outbox::load(p, config, Queue::Pending, id))
+fn entry(p: &MemoryPlatform, config: &Config, id: &EntryId) -> outbox::Entry<Progress> {
+    block_on(outbox::load(p, &config.seal_key, Queue::Pending, id))
         .unwrap()
         .unwrap()
 }
@@ -1038,9 +1039,14 @@ fn connecting_delivers_the_waiting_leads_after_the_answer_within_the_budget() {
         p.logs.borrow()
     );
     // The oldest went first; the rest go with the next run.
-    assert!(block_on(outbox::load(&p, &config, Queue::Pending, &ids[0]))
-        .unwrap()
-        .is_none());
+    assert!(block_on(outbox::load::<_, Progress>(
+        &p,
+        &config.seal_key,
+        Queue::Pending,
+        &ids[0]
+    ))
+    .unwrap()
+    .is_none());
     let report = block_on(run(&p, &config)).outbox;
     assert_eq!(report.delivered, 7);
     assert_eq!((crm.contact_count(), crm.all_tagged()), (30, true));

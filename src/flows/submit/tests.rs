@@ -336,9 +336,10 @@ fn a_refused_note_is_a_dead_letter_without_the_message_anywhere() {
     let keys = p.keys(kv_keys::DEAD_PREFIX);
     assert_eq!(keys.len(), 1, "a dead letter");
     let id = outbox::EntryId::from_key(Queue::Dead, &keys[0]).unwrap();
-    let entry = block_on(outbox::load(&p, &config, Queue::Dead, &id))
-        .unwrap()
-        .unwrap();
+    let entry: outbox::Entry<Progress> =
+        block_on(outbox::load(&p, &config.seal_key, Queue::Dead, &id))
+            .unwrap()
+            .unwrap();
     assert_eq!(entry.progress, Progress::NeedsNote { contact_id: 42 });
     let reason = entry.last_error.unwrap();
     assert!(
@@ -762,13 +763,13 @@ fn html_mode_redirects_with_303() {
 }
 
 /// Asserts a `202 queued` answer and returns the one pending entry.
-fn queued_entry(p: &MemoryPlatform, config: &Config, reply: &Reply) -> outbox::Entry {
+fn queued_entry(p: &MemoryPlatform, config: &Config, reply: &Reply) -> outbox::Entry<Progress> {
     assert_eq!(reply.status, 202, "{}", reply.body_text());
     assert_eq!(json_of(reply), json!({"ok": true, "status": "queued"}));
     let keys = p.keys(kv_keys::OUTBOX_PREFIX);
     assert_eq!(keys.len(), 1);
     let id = outbox::EntryId::from_key(Queue::Pending, &keys[0]).unwrap();
-    block_on(outbox::load(p, config, Queue::Pending, &id))
+    block_on(outbox::load(p, &config.seal_key, Queue::Pending, &id))
         .unwrap()
         .unwrap()
 }
@@ -1026,9 +1027,10 @@ fn a_permanent_refusal_becomes_a_dead_letter_and_the_visitor_is_not_blamed() {
     let dead = p.keys(kv_keys::DEAD_PREFIX);
     assert_eq!(dead.len(), 1);
     let id = outbox::EntryId::from_key(Queue::Dead, &dead[0]).unwrap();
-    let entry = block_on(outbox::load(&p, &config, Queue::Dead, &id))
-        .unwrap()
-        .unwrap();
+    let entry: outbox::Entry<Progress> =
+        block_on(outbox::load(&p, &config.seal_key, Queue::Dead, &id))
+            .unwrap()
+            .unwrap();
     let reason = entry.last_error.unwrap();
     assert!(
         reason.contains("400") && !reason.contains("a@example.com"),
