@@ -29,7 +29,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "settings",
             "html",
             "testing",
-            "fixtures",
         ],
     ),
     ("form", &["form"]),
