@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("keap", &["keap"]),
     ("checks", &["alerts", "config_check"]),
     // The snippet is the owner's page: it moves to pages/ (issue 29);
-    // remove this entry then (the check fails while it matches nothing).
+    // remove this entry then (the check fails once it matches nothing).
     ("pages", &["pages", "form::snippet"]),
     ("flows", &["flows"]),
     ("routes", &["routes"]),
