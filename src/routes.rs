@@ -36,7 +36,9 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
             }
             match (method, segments) {
                 (Method::Get, ["admin"]) => flows::admin::page_reply(p, config, &req.url).await,
-                (Method::Get, ["admin", "status"]) => flows::admin::status_reply(p, config).await,
+                (Method::Get, ["admin", "status"]) => {
+                    flows::admin::status_reply(p, config, &req.url).await
+                }
                 (Method::Post, ["admin", "refresh"]) => {
                     flows::refresh::refresh_reply(p, config, req).await
                 }

@@ -1,90 +1,26 @@
-//! What the administrator sees: `/admin/status` (JSON for scripts and
-//! monitoring) and `/admin` (a page a person understands at a glance).
-//! Both are built from the same reading of the store, and neither ever
-//! shows a token, key or secret.
+//! What the administrator sees, read once from the store: `/admin` (a
+//! page) and `/admin/status` (JSON), both shown by
+//! [`crate::pages::admin`].
 
-use serde::Serialize;
-use serde_json::{json, Value};
-
-use super::pages::page;
 use crate::auth::oauth;
-use crate::auth::tokens::{self, LastRefresh, LoadError, TokenState};
+use crate::auth::tokens::{self, LoadError, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::config_check;
-use crate::html::escape;
 use crate::http::Reply;
+use crate::pages::admin::{AdminState, Connection, DeadLetterSummary, OutboxCounts, Problem};
+use crate::pages::{into_reply, AdminView};
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
 use crate::store::outbox::{self, Queue};
 use crate::store::seal::KeyProblem;
 use crate::time;
 
-/// How many leads wait in the outbox, and how many Keap refused for good.
-pub use crate::store::outbox::Counts as OutboxCounts;
-
 /// At most this many dead letters are listed on `/admin` (the count shows
 /// them all).
 pub const DEAD_LETTERS_SHOWN: u32 = 50;
 
-/// A dead letter as the admin page lists it: no personal data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetterSummary {
-    pub id: String,
-    /// When the lead arrived (RFC 3339).
-    pub queued_at: String,
-    /// Why Keap refused it, in words that hold no submitted value.
-    pub reason: String,
-}
-
-/// A configuration problem and how to fix it, as `/admin/status` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// The secret or var to look at.
-    pub setting: &'static str,
-    pub message: String,
-    pub fix: String,
-}
-
-/// The connection as read from the store once.
-struct Connection {
-    state: Option<TokenState>,
-    tenant: Option<String>,
-    expires_at_ms: Option<u64>,
-    last_refresh: Option<LastRefresh>,
-    /// Why the stored tokens could not be read, if they could not.
-    trouble: Option<String>,
-}
-
-impl Connection {
-    fn connected(&self, auth: &AuthMode) -> bool {
-        match auth {
-            AuthMode::ApiKey(_) => true,
-            AuthMode::Unconfigured => false,
-            AuthMode::OAuth { .. } => matches!(
-                self.state,
-                Some(
-                    TokenState::Fresh
-                        | TokenState::Due
-                        | TokenState::Expired
-                        | TokenState::Rejected
-                )
-            ),
-        }
-    }
-
-    fn needs_reauth(&self) -> bool {
-        self.state == Some(TokenState::NeedsReauth)
-    }
-}
-
 async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
-    let mut c = Connection {
-        state: None,
-        tenant: None,
-        expires_at_ms: None,
-        last_refresh: None,
-        trouble: None,
-    };
+    let mut c = Connection::default();
     let (AuthMode::OAuth { .. }, Ok(key)) = (&config.auth, &config.seal_key) else {
         return c;
     };
@@ -113,34 +49,56 @@ async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
     c
 }
 
-/// `GET /admin/status`.
-pub async fn status<P: Platform>(p: &P, config: &Config, outbox: OutboxCounts) -> Value {
-    let c = read_connection(p, config).await;
-    json!({
-        "auth_mode": config.auth.name(),
-        "connected": c.connected(&config.auth),
-        "needs_reauth": c.needs_reauth(),
-        "tenant": c.tenant,
-        "access_token_expires_at": c.expires_at_ms.map(time::to_rfc3339),
-        "last_refresh": c.last_refresh,
-        "outbox": outbox,
-        "forms": form_ids(config),
-        "form_checks": form_checks(p, config).await,
-        "problems": problems(config, c.trouble.as_deref()),
-    })
-}
-
-/// The latest check of each form whose ids have not changed since (see
-/// [`crate::config_check`]); `{}` before any check.
-async fn form_checks<P: Platform>(p: &P, config: &Config) -> Value {
-    match (&config.forms, config_check::load(p).await) {
-        (Ok(forms), Some(record)) => record.status_json(forms),
-        _ => json!({}),
+/// The state `/admin` and `/admin/status` show; `dead_letters` only the
+/// page lists. `request_url` is the page's own: the callback URL it tells
+/// the owner to register is the one `/oauth/start` on the same host will
+/// send to Keap.
+pub async fn state<'a, P: Platform>(
+    p: &P,
+    config: &'a Config,
+    request_url: &RequestUrl,
+    outbox: OutboxCounts,
+    dead_letters: Vec<DeadLetterSummary>,
+) -> AdminState<'a> {
+    let connection = read_connection(p, config).await;
+    let checks = match &config.forms {
+        Ok(_) => config_check::load(p).await,
+        Err(_) => None,
+    };
+    AdminState {
+        config,
+        problems: problems(config, connection.trouble.as_deref()),
+        connection,
+        outbox,
+        dead_letters,
+        checks,
+        callback: oauth::redirect_uri(&config.settings, request_url),
+        worker_origin: request_url.parsed().origin().ascii_serialization(),
     }
 }
 
-fn form_ids(config: &Config) -> Vec<String> {
-    config.forms.as_ref().map(|f| f.ids()).unwrap_or_default()
+/// `GET /admin/status`'s JSON.
+pub async fn status<P: Platform>(
+    p: &P,
+    config: &Config,
+    request_url: &RequestUrl,
+    outbox: OutboxCounts,
+) -> serde_json::Value {
+    state(p, config, request_url, outbox, Vec::new())
+        .await
+        .json()
+}
+
+/// `GET /admin` with these counts and dead letters.
+pub async fn admin_page<P: Platform>(
+    p: &P,
+    config: &Config,
+    request_url: &RequestUrl,
+    outbox: OutboxCounts,
+    dead_letters: Vec<DeadLetterSummary>,
+) -> Reply {
+    let state = state(p, config, request_url, outbox, dead_letters).await;
+    into_reply(&state, false)
 }
 
 /// Everything misconfigured, each with its fix.
@@ -241,213 +199,6 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
     out
 }
 
-/// `GET /admin`: the state of the worker, and what to do about it.
-/// `request_url` is the page's own: the callback URL it tells the owner to
-/// register is the one `/oauth/start` on the same host will send to Keap.
-pub async fn admin_page<P: Platform>(
-    p: &P,
-    config: &Config,
-    request_url: &RequestUrl,
-    outbox: OutboxCounts,
-    dead_letters: &[DeadLetterSummary],
-) -> Reply {
-    let c = read_connection(p, config).await;
-    let mut body = String::new();
-
-    body.push_str("<h2>Keap</h2>");
-    let callback = oauth::redirect_uri(&config.settings, request_url);
-    body.push_str(&connection_html(config, &c, &callback));
-
-    body.push_str("<h2>Leads</h2>");
-    body.push_str(&outbox_html(outbox, dead_letters));
-
-    let problems = problems(config, c.trouble.as_deref());
-    if !problems.is_empty() {
-        body.push_str("<h2 class=\"bad\">To fix</h2><ul>");
-        for pr in &problems {
-            body.push_str(&format!(
-                "<li><strong>{}</strong>: {} {}</li>",
-                escape(pr.setting),
-                with_code(&pr.message),
-                with_code(&pr.fix)
-            ));
-        }
-        body.push_str("</ul>");
-    }
-
-    body.push_str(&super::setup::forms_section(p, config, request_url).await);
-    page(200, "keap-form-worker", &body)
-}
-
-fn connection_html(config: &Config, c: &Connection, callback: &str) -> String {
-    let mut h = String::new();
-    match &config.auth {
-        AuthMode::Unconfigured => {
-            h.push_str(
-                "<p class=\"bad\">Not configured: the worker has no way to reach Keap. New leads \
-                 are kept in the outbox until it does (see below).</p>",
-            );
-            return h;
-        }
-        AuthMode::ApiKey(_) => {
-            h.push_str(
-                "<p class=\"ok\">Using an API key (<code>KEAP_API_KEY</code>). Nothing needs \
-                 connecting or refreshing.</p>",
-            );
-            return h;
-        }
-        AuthMode::OAuth { .. } => {}
-    }
-    let connect_button = "<p><a class=\"button\" href=\"/oauth/start\">Connect to Keap</a></p>";
-    if config.seal_key.is_err() {
-        h.push_str(
-            "<p class=\"bad\">Not connected: set <code>ENCRYPTION_KEY</code> first (see below), \
-             then connect.</p>",
-        );
-        return h;
-    }
-    let app = c
-        .tenant
-        .as_deref()
-        .map(|t| format!(" to the Keap app <strong>{}</strong>", escape(t)))
-        .unwrap_or_default();
-    match c.state {
-        None => {
-            h.push_str(
-                "<p class=\"warn\">The connection state could not be read from the store just \
-                 now. Reload the page in a moment.</p>",
-            );
-        }
-        Some(TokenState::NotConnected) => {
-            h.push_str(
-                "<p class=\"bad\">Not connected yet. Click the button, sign in to Keap as a user \
-                 of the app the leads should go to, and allow access. Leads sent before then are \
-                 kept and delivered afterwards.</p>",
-            );
-            h.push_str(connect_button);
-            h.push_str(&callback_hint(callback));
-        }
-        Some(TokenState::NeedsReauth) => {
-            h.push_str(&format!(
-                "<p class=\"bad\">Connection lost{app}: Keap no longer accepts the worker's \
-                 authorization. Click the button to authorize again. New leads are kept in the \
-                 outbox meanwhile.</p>"
-            ));
-            h.push_str(connect_button);
-            h.push_str(
-                "<p>If Keap refused the worker's client credentials instead (HTTP 401 below) and \
-                 <code>KEAP_CLIENT_SECRET</code> has since been fixed, refreshing may be enough:</p>\
-                 <form method=\"post\" action=\"/admin/refresh\"><button>Refresh now</button></form>",
-            );
-        }
-        Some(state) => {
-            h.push_str(&format!("<p class=\"ok\">Connected{app}.</p>"));
-            let note = match state {
-                TokenState::Rejected => " Keap refused it; the next scheduled run refreshes it.",
-                TokenState::Expired => " It has expired; the next scheduled run refreshes it.",
-                TokenState::Due => " The next scheduled run refreshes it.",
-                _ => "",
-            };
-            if let Some(at) = c.expires_at_ms {
-                h.push_str(&format!(
-                    "<p>The access token expires at {}.{note}</p>",
-                    time::to_rfc3339(at)
-                ));
-            }
-            h.push_str(
-                "<form method=\"post\" action=\"/admin/refresh\"><button>Refresh now</button></form>\
-                 <p>To connect to another Keap app, <a href=\"/oauth/start\">connect again</a>.</p>",
-            );
-        }
-    }
-    match &c.last_refresh {
-        Some(LastRefresh { at, ok: true, .. }) => {
-            h.push_str(&format!("<p>Last refresh: {} (succeeded).</p>", escape(at)));
-        }
-        Some(LastRefresh {
-            at,
-            ok: false,
-            error,
-        }) => {
-            h.push_str(&format!(
-                "<p class=\"warn\">Last refresh: {} failed: {}</p>",
-                escape(at),
-                escape(error.as_deref().unwrap_or("no details"))
-            ));
-        }
-        None => {}
-    }
-    h
-}
-
-/// Escapes text and shows its `backticked` spans as code.
-fn with_code(text: &str) -> String {
-    // With an odd number of backticks, the last one is unpaired: plain text.
-    let paired = text.matches('`').count().is_multiple_of(2);
-    let mut out = String::new();
-    for (i, part) in text.split('`').enumerate() {
-        let inside = i % 2 == 1;
-        if inside && paired {
-            out.push_str(&format!("<code>{}</code>", escape(part)));
-        } else {
-            if inside {
-                out.push('`');
-            }
-            out.push_str(&escape(part));
-        }
-    }
-    out
-}
-
-/// The callback URL to register with Keap, for the connect step: the one
-/// the connect button will send (`OAUTH_REDIRECT_URI`, or this host's).
-fn callback_hint(callback: &str) -> String {
-    format!(
-        "<p>The app's callback URL in Keap's developer portal must be exactly \
-         <code>{}</code>; otherwise Keap will not send you back here. (To use another \
-         address, set <code>OAUTH_REDIRECT_URI</code>.)</p>",
-        escape(callback)
-    )
-}
-
-fn outbox_html(outbox: OutboxCounts, dead_letters: &[DeadLetterSummary]) -> String {
-    let mut h = String::new();
-    if outbox.pending == 0 {
-        h.push_str("<p class=\"ok\">No leads waiting: every lead received has gone to Keap.</p>");
-    } else {
-        h.push_str(&format!(
-            "<p class=\"warn\">{} lead(s) waiting in the outbox. They are delivered by the \
-             scheduled run once Keap can be reached.</p>",
-            outbox.pending
-        ));
-    }
-    if outbox.dead > 0 {
-        h.push_str(&format!(
-            "<p class=\"bad\">{} lead(s) Keap refused (dead letters). They are kept; fix the \
-             cause (usually a form's tag or custom field id) and deliver them again.</p>",
-            outbox.dead
-        ));
-        if !dead_letters.is_empty() {
-            h.push_str("<table><tr><th>Lead</th><th>Received</th><th>Why</th></tr>");
-            for d in dead_letters {
-                h.push_str(&format!(
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                    escape(&d.id),
-                    escape(&d.queued_at),
-                    escape(&d.reason)
-                ));
-            }
-            h.push_str("</table>");
-        }
-    }
-    if outbox.pending > 0 || outbox.dead > 0 {
-        h.push_str(
-            "<form method=\"post\" action=\"/admin/replay\"><button>Deliver now</button></form>",
-        );
-    }
-    h
-}
-
 /// Outbox counts for the admin views; a KV failure shows as zero and is
 /// logged (the page must still load to say what is wrong).
 async fn outbox_counts<P: Platform>(p: &P) -> OutboxCounts {
@@ -485,9 +236,12 @@ async fn dead_letters<P: Platform>(p: &P) -> Vec<DeadLetterSummary> {
 }
 
 /// `GET /admin/status` as an answer.
-pub async fn status_reply<P: Platform>(p: &P, config: &Config) -> Reply {
+pub async fn status_reply<P: Platform>(p: &P, config: &Config, request_url: &RequestUrl) -> Reply {
     let counts = outbox_counts(p).await;
-    Reply::json(200, &status(p, config, counts).await).with_header("Cache-Control", "no-store")
+    into_reply(
+        &state(p, config, request_url, counts, Vec::new()).await,
+        true,
+    )
 }
 
 /// `GET /admin` as an answer.
@@ -498,22 +252,5 @@ pub async fn page_reply<P: Platform>(p: &P, config: &Config, request_url: &Reque
     } else {
         Vec::new()
     };
-    admin_page(p, config, request_url, counts, &dead)
-        .await
-        .with_header("Cache-Control", "no-store")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_code;
-
-    #[test]
-    fn backticks_become_code_and_everything_is_escaped() {
-        assert_eq!(
-            with_code("run `wrangler secret put <X>` now"),
-            "run <code>wrangler secret put &lt;X&gt;</code> now"
-        );
-        assert_eq!(with_code("a ` b <c>"), "a ` b &lt;c&gt;");
-        assert_eq!(with_code("plain"), "plain");
-    }
+    admin_page(p, config, request_url, counts, dead).await
 }

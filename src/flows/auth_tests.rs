@@ -7,7 +7,7 @@ use std::rc::Rc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::admin::{self, DeadLetterSummary, OutboxCounts};
+use super::admin;
 use super::after_reply::Routed;
 use super::connect::{oauth_callback, oauth_start};
 use super::refresh::{refresh_if_due, refresh_now, RefreshOutcome, RefreshReport};
@@ -16,6 +16,8 @@ use crate::auth::tokens::{self, TokenRecord};
 use crate::config::Config;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest, Reply};
 use crate::keap::credentials;
+use crate::pages::admin::{DeadLetterSummary, OutboxCounts};
+use crate::pages::into_reply;
 use crate::platform::Platform;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -260,6 +262,7 @@ impl Harness {
         block_on(admin::status(
             &*self.p,
             &self.config,
+            &admin_url(),
             OutboxCounts::default(),
         ))
     }
@@ -688,13 +691,13 @@ fn the_refresh_answer_suits_scripts_and_people() {
     let h = Harness::oauth();
     h.connect();
     let report = h.refresh_now();
-    let json = report.reply(true);
+    let json = into_reply(&report, true);
     assert_eq!(json.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["outcome"], "refreshed");
     assert_eq!(v["access_token_expires_at"], "2026-01-02T00:00:00Z");
-    let page = report.reply(false);
+    let page = into_reply(&report, false);
     assert!(page.body_text().contains("New tokens stored."));
     assert!(page.body_text().contains("href=\"/admin\""));
 }
@@ -845,6 +848,7 @@ fn status_has_exactly_the_documented_shape() {
     let status = block_on(admin::status(
         &*h.p,
         &h.config,
+        &admin_url(),
         OutboxCounts {
             pending: 3,
             dead: 1,
@@ -932,7 +936,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         &h.config,
         &admin_url(),
         OutboxCounts::default(),
-        &[],
+        Vec::new(),
     ));
     assert_eq!(page.status, 200);
     assert_eq!(page.headers.get("Cache-Control"), Some("no-store"));
@@ -951,7 +955,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         &fixed.config,
         &admin_url(),
         OutboxCounts::default(),
-        &[],
+        Vec::new(),
     ));
     assert!(page
         .body_text()
@@ -972,7 +976,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
             pending: 2,
             dead: 1,
         },
-        &dead,
+        dead.to_vec(),
     ));
     let text = page.body_text();
     assert!(text.contains("Connected"));
@@ -991,7 +995,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         &api.config,
         &admin_url(),
         OutboxCounts::default(),
-        &[],
+        Vec::new(),
     ));
     assert!(page.body_text().contains("API key"));
     assert!(!page.body_text().contains("/oauth/start"));
@@ -1035,7 +1039,7 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
         &h.config,
         &admin_url(),
         OutboxCounts::default(),
-        &[],
+        Vec::new(),
     )));
     shown.push(h.status().to_string());
     shown.extend(reports.iter().map(|r| serde_json::to_string(r).unwrap()));

@@ -11,5 +11,4 @@ pub mod email;
 pub mod forms;
 pub mod lead;
 pub mod origin;
-pub mod snippet;
 pub mod turnstile;
