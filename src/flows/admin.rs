@@ -8,7 +8,7 @@ use crate::config::{AuthMode, Config};
 use crate::config_check;
 use crate::http::Reply;
 use crate::pages::admin::{AdminState, Connection, DeadLetterSummary, OutboxCounts, Problem};
-use crate::pages::{into_reply, AdminView};
+use crate::pages::into_reply;
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
 use crate::store::outbox::{self, Queue};
@@ -77,18 +77,6 @@ pub async fn state<'a, P: Platform>(
     }
 }
 
-/// `GET /admin/status`'s JSON.
-pub async fn status<P: Platform>(
-    p: &P,
-    config: &Config,
-    request_url: &RequestUrl,
-    outbox: OutboxCounts,
-) -> serde_json::Value {
-    state(p, config, request_url, outbox, Vec::new())
-        .await
-        .json()
-}
-
 /// `GET /admin` with these counts and dead letters.
 pub async fn admin_page<P: Platform>(
     p: &P,
@@ -105,95 +93,82 @@ pub async fn admin_page<P: Platform>(
 pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
     let s = &config.settings;
     let mut out = Vec::new();
+    let mut add = |setting, message: String, fix| {
+        out.push(Problem {
+            setting,
+            message,
+            fix,
+        })
+    };
     if let AuthMode::Unconfigured = config.auth {
         let has_id = s.keap_client_id.as_ref().is_some_and(|v| !v.is_empty());
         let has_secret = s.keap_client_secret.as_ref().is_some_and(|v| !v.is_empty());
-        out.push(match (has_id, has_secret) {
-            (true, false) => Problem {
-                setting: "KEAP_CLIENT_SECRET",
-                message: "KEAP_CLIENT_ID is set but KEAP_CLIENT_SECRET is not.".into(),
-                fix: "Set the app's Secret from Keap's developer portal: \
-                      `wrangler secret put KEAP_CLIENT_SECRET`."
-                    .into(),
-            },
-            (false, true) => Problem {
-                setting: "KEAP_CLIENT_ID",
-                message: "KEAP_CLIENT_SECRET is set but KEAP_CLIENT_ID is not.".into(),
-                fix: "Set the app's Key (client id) from Keap's developer portal: \
-                      `wrangler secret put KEAP_CLIENT_ID`."
-                    .into(),
-            },
-            _ => Problem {
-                setting: "KEAP_API_KEY",
-                message: "No way to reach Keap is configured; leads are queued until one is."
-                    .into(),
-                fix: "Either set a Personal Access Token or Service Account Key (Keap: Settings > \
-                      API Settings) with `wrangler secret put KEAP_API_KEY`, or set \
-                      KEAP_CLIENT_ID and KEAP_CLIENT_SECRET and connect on /admin."
-                    .into(),
-            },
-        });
+        match (has_id, has_secret) {
+            (true, false) => add(
+                "KEAP_CLIENT_SECRET",
+                "KEAP_CLIENT_ID is set but KEAP_CLIENT_SECRET is not.".into(),
+                "Set the app's Secret from Keap's developer portal: \
+                 `wrangler secret put KEAP_CLIENT_SECRET`.",
+            ),
+            (false, true) => add(
+                "KEAP_CLIENT_ID",
+                "KEAP_CLIENT_SECRET is set but KEAP_CLIENT_ID is not.".into(),
+                "Set the app's Key (client id) from Keap's developer portal: \
+                 `wrangler secret put KEAP_CLIENT_ID`.",
+            ),
+            _ => add(
+                "KEAP_API_KEY",
+                "No way to reach Keap is configured; leads are queued until one is.".into(),
+                "Either set a Personal Access Token or Service Account Key (Keap: Settings > \
+                 API Settings) with `wrangler secret put KEAP_API_KEY`, or set \
+                 KEAP_CLIENT_ID and KEAP_CLIENT_SECRET and connect on /admin.",
+            ),
+        }
     }
     if let Err(problem) = &config.seal_key {
-        out.push(Problem {
-            setting: "ENCRYPTION_KEY",
-            message: match problem {
-                KeyProblem::Missing => {
-                    "ENCRYPTION_KEY is not set: tokens and queued leads cannot be stored.".into()
-                }
-                KeyProblem::NotBase64 => "ENCRYPTION_KEY is not valid base64.".into(),
-                KeyProblem::WrongLength(n) => {
-                    format!("ENCRYPTION_KEY decodes to {n} bytes, not 32.")
-                }
-            },
-            fix: "Generate one with `openssl rand -base64 32` and set it with \
-                  `wrangler secret put ENCRYPTION_KEY` (locally: `.dev.vars`)."
-                .into(),
-        });
+        let message = match problem {
+            KeyProblem::Missing => {
+                "ENCRYPTION_KEY is not set: tokens and queued leads cannot be stored.".into()
+            }
+            KeyProblem::NotBase64 => "ENCRYPTION_KEY is not valid base64.".into(),
+            KeyProblem::WrongLength(n) => format!("ENCRYPTION_KEY decodes to {n} bytes, not 32."),
+        };
+        let fix = "Generate one with `openssl rand -base64 32` and set it with \
+                   `wrangler secret put ENCRYPTION_KEY` (locally: `.dev.vars`).";
+        add("ENCRYPTION_KEY", message, fix);
     }
     if let Some(trouble) = token_trouble {
-        out.push(Problem {
-            setting: "ENCRYPTION_KEY",
-            message: trouble.to_string(),
-            fix: "If ENCRYPTION_KEY was changed, set the previous key back; otherwise connect \
-                  to Keap again on /admin."
-                .into(),
-        });
+        let fix = "If ENCRYPTION_KEY was changed, set the previous key back; otherwise connect \
+                   to Keap again on /admin.";
+        add("ENCRYPTION_KEY", trouble.to_string(), fix);
     }
-    let origins_unset = s
-        .allowed_origins
+    if s.allowed_origins
         .as_deref()
-        .is_none_or(|o| o.trim().is_empty());
-    if origins_unset {
-        out.push(Problem {
-            setting: "ALLOWED_ORIGINS",
-            message: "No origin is allowed, so every form post is refused.".into(),
-            fix: "List the site's exact origins, comma-separated, in `[vars]` of wrangler.toml: \
-                  ALLOWED_ORIGINS = \"https://example.com,https://www.example.com\"."
-                .into(),
-        });
+        .is_none_or(|o| o.trim().is_empty())
+    {
+        add(
+            "ALLOWED_ORIGINS",
+            "No origin is allowed, so every form post is refused.".into(),
+            "List the site's exact origins, comma-separated, in `[vars]` of wrangler.toml: \
+             ALLOWED_ORIGINS = \"https://example.com,https://www.example.com\".",
+        );
     }
     for entry in &config.origin_problems {
-        out.push(Problem {
-            setting: "ALLOWED_ORIGINS",
-            message: entry.clone(),
-            fix: "Write each origin as scheme and host only, like `https://example.com` \
-                  (no path, no trailing slash, no wildcard)."
-                .into(),
-        });
+        let fix = "Write each origin as scheme and host only, like `https://example.com` \
+                   (no path, no trailing slash, no wildcard).";
+        add("ALLOWED_ORIGINS", entry.clone(), fix);
     }
     match &config.forms {
-        Err(why) => out.push(Problem {
-            setting: "FORMS",
-            message: why.clone(),
-            fix: "Fix the `[vars.FORMS.<form id>]` tables in wrangler.toml (see the README)."
-                .into(),
-        }),
-        Ok(forms) if forms.ids().is_empty() => out.push(Problem {
-            setting: "FORMS",
-            message: "No form is configured, so every post to /forms/{id} is refused.".into(),
-            fix: "Add a `[vars.FORMS.contact]` table (with its `tags`) to wrangler.toml.".into(),
-        }),
+        Err(why) => add(
+            "FORMS",
+            why.clone(),
+            "Fix the `[vars.FORMS.<form id>]` tables in wrangler.toml (see the README).",
+        ),
+        Ok(forms) if forms.ids().is_empty() => add(
+            "FORMS",
+            "No form is configured, so every post to /forms/{id} is refused.".into(),
+            "Add a `[vars.FORMS.contact]` table (with its `tags`) to wrangler.toml.",
+        ),
         Ok(_) => {}
     }
     out

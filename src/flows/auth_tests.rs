@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest, Reply};
 use crate::keap::credentials;
 use crate::pages::admin::{DeadLetterSummary, OutboxCounts};
-use crate::pages::into_reply;
+use crate::pages::{into_reply, AdminView};
 use crate::platform::Platform;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -259,12 +259,15 @@ impl Harness {
     }
 
     fn status(&self) -> serde_json::Value {
-        block_on(admin::status(
+        let counts = OutboxCounts::default();
+        block_on(admin::state(
             &*self.p,
             &self.config,
             &admin_url(),
-            OutboxCounts::default(),
+            counts,
+            vec![],
         ))
+        .json()
     }
 
     fn refresh_if_due(&self) -> RefreshReport {
@@ -845,15 +848,11 @@ fn tokens_sealed_under_another_key_need_reconnecting() {
 #[test]
 fn status_has_exactly_the_documented_shape() {
     let h = Harness::oauth();
-    let status = block_on(admin::status(
-        &*h.p,
-        &h.config,
-        &admin_url(),
-        OutboxCounts {
-            pending: 3,
-            dead: 1,
-        },
-    ));
+    let counts = OutboxCounts {
+        pending: 3,
+        dead: 1,
+    };
+    let status = block_on(admin::state(&*h.p, &h.config, &admin_url(), counts, vec![])).json();
     let mut keys: Vec<&str> = status
         .as_object()
         .unwrap()

@@ -23,29 +23,25 @@ use crate::platform::Platform;
 
 /// `GET /admin/keap/tags`: every tag of the connected app.
 pub async fn tags_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    let answer = match usable_credentials(p, config).await {
-        Ok(creds) => {
-            let api = config.settings.api_url();
-            match catalog::list_tags(p, api, &creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await {
-                Ok(tags) => Ok(keap_lists::Tags(tags)),
-                Err(e) => Err(keap_failed(p, &creds, &e).await),
-            }
-        }
-        Err(failure) => Err(failure),
-    };
-    pages::answer(request, &answer)
+    pages::answer(request, &tags(p, config).await)
 }
 
 /// `GET /admin/keap/fields`: the app's contact custom fields.
 pub async fn fields_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    let answer = match usable_credentials(p, config).await {
-        Ok(creds) => match catalog::list_fields(p, config.settings.api_url(), &creds).await {
-            Ok(fields) => Ok(keap_lists::Fields(fields)),
-            Err(e) => Err(keap_failed(p, &creds, &e).await),
-        },
-        Err(failure) => Err(failure),
-    };
-    pages::answer(request, &answer)
+    pages::answer(request, &fields(p, config).await)
+}
+
+async fn tags<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Tags, Failure> {
+    let creds = usable_credentials(p, config).await?;
+    let api = config.settings.api_url();
+    let listed = catalog::list_tags(p, api, &creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await;
+    Ok(keap_lists::Tags(keap_answered(p, &creds, listed).await?))
+}
+
+async fn fields<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Fields, Failure> {
+    let creds = usable_credentials(p, config).await?;
+    let listed = catalog::list_fields(p, config.settings.api_url(), &creds).await;
+    Ok(keap_lists::Fields(keap_answered(p, &creds, listed).await?))
 }
 
 /// `POST /admin/check`: checks every form now.
@@ -124,20 +120,28 @@ async fn usable_credentials<P: Platform>(p: &P, config: &Config) -> Result<Crede
     })
 }
 
-/// Why Keap did not give its list; a 401 marks the token for the
-/// refresher, as on the form path.
-async fn keap_failed<P: Platform>(p: &P, creds: &Credentials, e: &CatalogError) -> Failure {
+/// Keap's list, or why Keap did not give it; a 401 marks the token for
+/// the refresher, as on the form path.
+async fn keap_answered<P: Platform, T>(
+    p: &P,
+    creds: &Credentials,
+    listed: Result<T, CatalogError>,
+) -> Result<T, Failure> {
+    let e = match listed {
+        Ok(list) => return Ok(list),
+        Err(e) => e,
+    };
     if e.token_rejected() {
         if let Credentials::Bearer(token) = creds {
             credentials::mark_rejected(p, token).await;
         }
     }
     p.log(&format!("admin: Keap's list could not be read: {e}"));
-    Failure {
+    Err(Failure {
         status: 502,
         code: "keap_error",
         message: format!("Keap's list could not be read: {e}."),
-    }
+    })
 }
 
 #[cfg(test)]

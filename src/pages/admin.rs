@@ -32,7 +32,7 @@ pub struct Problem {
     /// The secret or var to look at.
     pub setting: &'static str,
     pub message: String,
-    pub fix: String,
+    pub fix: &'static str,
 }
 
 /// The OAuth connection as read from the store once (all `None` in the
@@ -119,7 +119,7 @@ impl AdminView for AdminState<'_> {
                     "<li><strong>{}</strong>: {} {}</li>",
                     escape(pr.setting),
                     with_code(&pr.message),
-                    with_code(&pr.fix)
+                    with_code(pr.fix)
                 ));
             }
             body.push_str("</ul>");

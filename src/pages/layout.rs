@@ -41,6 +41,11 @@ pub fn page(status: u16, title: &str, body_html: &str) -> Reply {
     Reply::html(status, document(title, &body)).with_header("Cache-Control", "no-store")
 }
 
+/// A [`page`] that ends with the way back to `/admin`, as most do.
+pub fn page_back(status: u16, title: &str, body_html: &str) -> Reply {
+    page(status, title, &format!("{body_html}{BACK_TO_ADMIN}"))
+}
+
 /// The closing line of most pages: where to go next.
 pub const BACK_TO_ADMIN: &str =
     "<p><a class=\"button\" href=\"/admin\">Back to the admin page</a></p>";

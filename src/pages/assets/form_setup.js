@@ -1,6 +1,5 @@
-// The forms on /admin: sends a test lead with fetch and shows the answer
-// beside its form (without scripts the form posts and a result page
-// answers), and shows the snippets' copy buttons.
+// Sends a test lead with fetch and shows the answer beside its form (without scripts the form
+// posts and a result page answers); shows the snippets' copy buttons.
 (function () {
   document.querySelectorAll('form.test-lead').forEach(function (f) {
     var out = f.nextElementSibling;
@@ -8,15 +7,13 @@
     f.addEventListener('submit', function (e) {
       e.preventDefault();
       show('', 'Sending…');
-      fetch(f.action, { method: 'POST', headers: { 'Accept': 'application/json' }, body: new URLSearchParams(new FormData(f)) })
+      var body = new URLSearchParams(new FormData(f));
+      fetch(f.action, { method: 'POST', headers: { 'Accept': 'application/json' }, body: body })
         .then(function (r) { return r.json(); })
         .then(function (a) {
-          if (a.ok) {
-            show(' ok', 'Test lead ' + a.status + (a.contact_id ? ': contact ' + a.contact_id : '') +
-              (a.tag_ids && a.tag_ids.length ? ', tags ' + a.tag_ids.join(', ') : '') + '.');
-          } else {
-            show(' bad', a.error.message + ' (' + a.error.code + ')');
-          }
+          if (!a.ok) return show(' bad', a.error.message + ' (' + a.error.code + ')');
+          show(' ok', 'Test lead ' + a.status + (a.contact_id ? ': contact ' + a.contact_id : '') +
+            (a.tag_ids && a.tag_ids.length ? ', tags ' + a.tag_ids.join(', ') : '') + '.');
         })
         .catch(function () { show(' bad', 'No answer from the worker.'); });
     });
