@@ -35,9 +35,9 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
                 return refusal;
             }
             match (method, segments) {
-                (Method::Get, ["admin"]) => flows::admin::page_reply(p, config, &req.url).await,
+                (Method::Get, ["admin"]) => flows::admin::reply(p, config, &req.url, false).await,
                 (Method::Get, ["admin", "status"]) => {
-                    flows::admin::status_reply(p, config, &req.url).await
+                    flows::admin::reply(p, config, &req.url, true).await
                 }
                 (Method::Post, ["admin", "refresh"]) => {
                     flows::refresh::refresh_reply(p, config, req).await

@@ -77,18 +77,6 @@ pub async fn state<'a, P: Platform>(
     }
 }
 
-/// `GET /admin` with these counts and dead letters.
-pub async fn admin_page<P: Platform>(
-    p: &P,
-    config: &Config,
-    request_url: &RequestUrl,
-    outbox: OutboxCounts,
-    dead_letters: Vec<DeadLetterSummary>,
-) -> Reply {
-    let state = state(p, config, request_url, outbox, dead_letters).await;
-    into_reply(&state, false)
-}
-
 /// Everything misconfigured, each with its fix.
 pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
     let s = &config.settings;
@@ -210,22 +198,19 @@ async fn dead_letters<P: Platform>(p: &P) -> Vec<DeadLetterSummary> {
     }
 }
 
-/// `GET /admin/status` as an answer.
-pub async fn status_reply<P: Platform>(p: &P, config: &Config, request_url: &RequestUrl) -> Reply {
+/// `GET /admin` (`json` false: the page, which lists the dead letters)
+/// and `GET /admin/status` (`json` true).
+pub async fn reply<P: Platform>(
+    p: &P,
+    config: &Config,
+    request_url: &RequestUrl,
+    json: bool,
+) -> Reply {
     let counts = outbox_counts(p).await;
-    into_reply(
-        &state(p, config, request_url, counts, Vec::new()).await,
-        true,
-    )
-}
-
-/// `GET /admin` as an answer.
-pub async fn page_reply<P: Platform>(p: &P, config: &Config, request_url: &RequestUrl) -> Reply {
-    let counts = outbox_counts(p).await;
-    let dead = if counts.dead > 0 {
+    let dead = if counts.dead > 0 && !json {
         dead_letters(p).await
     } else {
         Vec::new()
     };
-    admin_page(p, config, request_url, counts, dead).await
+    into_reply(&state(p, config, request_url, counts, dead).await, json)
 }

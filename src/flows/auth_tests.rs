@@ -694,13 +694,13 @@ fn the_refresh_answer_suits_scripts_and_people() {
     let h = Harness::oauth();
     h.connect();
     let report = h.refresh_now();
-    let json = into_reply(&report, true);
+    let json = into_reply(&report.answer(), true);
     assert_eq!(json.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["outcome"], "refreshed");
     assert_eq!(v["access_token_expires_at"], "2026-01-02T00:00:00Z");
-    let page = into_reply(&report, false);
+    let page = into_reply(&report.answer(), false);
     assert!(page.body_text().contains("New tokens stored."));
     assert!(page.body_text().contains("href=\"/admin\""));
 }
@@ -922,6 +922,17 @@ fn status_reports_modes_and_problems_with_fixes() {
         .all(|p| !p["fix"].as_str().unwrap().is_empty()));
 }
 
+/// `/admin` with these counts and dead letters.
+fn admin_page(
+    p: &MemoryPlatform,
+    config: &Config,
+    counts: OutboxCounts,
+    dead: Vec<DeadLetterSummary>,
+) -> Reply {
+    let state = block_on(admin::state(p, config, &admin_url(), counts, dead));
+    into_reply(&state, false)
+}
+
 /// The address `/admin` is read at in these tests.
 fn admin_url() -> crate::request_url::RequestUrl {
     crate::request_url::RequestUrl::parse("https://forms.example.com/admin").unwrap()
@@ -930,13 +941,7 @@ fn admin_url() -> crate::request_url::RequestUrl {
 #[test]
 fn admin_page_shows_the_connection_and_what_to_do() {
     let h = Harness::oauth();
-    let page = block_on(admin::admin_page(
-        &*h.p,
-        &h.config,
-        &admin_url(),
-        OutboxCounts::default(),
-        Vec::new(),
-    ));
+    let page = admin_page(&h.p, &h.config, OutboxCounts::default(), Vec::new());
     assert_eq!(page.status, 200);
     assert_eq!(page.headers.get("Cache-Control"), Some("no-store"));
     assert!(page.body_text().contains("Not connected yet"));
@@ -949,13 +954,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         oauth_redirect_uri: Some("https://connect.example.org/oauth/callback".into()),
         ..oauth_settings()
     });
-    let page = block_on(admin::admin_page(
-        &*fixed.p,
-        &fixed.config,
-        &admin_url(),
-        OutboxCounts::default(),
-        Vec::new(),
-    ));
+    let page = admin_page(&fixed.p, &fixed.config, OutboxCounts::default(), Vec::new());
     assert!(page
         .body_text()
         .contains("<code>https://connect.example.org/oauth/callback</code>"));
@@ -967,16 +966,15 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         queued_at: "2026-01-01T00:00:00Z".into(),
         reason: "Keap answered 400: <unknown custom field>".into(),
     }];
-    let page = block_on(admin::admin_page(
-        &*h.p,
+    let page = admin_page(
+        &h.p,
         &h.config,
-        &admin_url(),
         OutboxCounts {
             pending: 2,
             dead: 1,
         },
         dead.to_vec(),
-    ));
+    );
     let text = page.body_text();
     assert!(text.contains("Connected"));
     assert!(text.contains("xy123.infusionsoft.com"));
@@ -989,13 +987,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         keap_api_key: Some(Secret::new("KeapAK-zq7")),
         ..oauth_settings()
     });
-    let page = block_on(admin::admin_page(
-        &*api.p,
-        &api.config,
-        &admin_url(),
-        OutboxCounts::default(),
-        Vec::new(),
-    ));
+    let page = admin_page(&api.p, &api.config, OutboxCounts::default(), Vec::new());
     assert!(page.body_text().contains("API key"));
     assert!(!page.body_text().contains("/oauth/start"));
 }
@@ -1033,13 +1025,12 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
         }
         keep(&crate::auth::admin_auth::guard(&h.config, &request).unwrap_err());
     }
-    keep(&block_on(admin::admin_page(
-        &*h.p,
+    keep(&admin_page(
+        &h.p,
         &h.config,
-        &admin_url(),
         OutboxCounts::default(),
         Vec::new(),
-    )));
+    ));
     shown.push(h.status().to_string());
     shown.extend(reports.iter().map(|r| serde_json::to_string(r).unwrap()));
     shown.extend(h.p.logs.borrow().iter().cloned());

@@ -15,7 +15,8 @@ use crate::auth::oauth::{self, Client, TokenFailure};
 use crate::auth::tokens::{self, AfterRefusal, LoadError, TokenRecord, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::http::{Incoming, Reply};
-use crate::pages::{self, outcomes, AdminView, Page};
+use crate::pages;
+use crate::pages::outcomes::{self, Said};
 use crate::platform::{Platform, StoreError};
 use crate::store::seal::SealKey;
 use crate::time;
@@ -108,19 +109,15 @@ impl RefreshReport {
             access_token_expires_at: expires_at_ms.map(time::to_rfc3339),
         }
     }
-}
 
-/// The answer to `POST /admin/refresh`: the report as JSON for scripts
-/// (always 200; `ok` says how it went), or a short page for a person who
-/// pressed "Refresh now" on `/admin`.
-impl AdminView for RefreshReport {
-    fn json(&self) -> serde_json::Value {
+    /// The answer to `POST /admin/refresh`: the report as JSON for scripts
+    /// (always 200; `ok` says how it went), or a short page for a person
+    /// who pressed "Refresh now" on `/admin`.
+    pub fn answer(&self) -> Said {
         // A struct of texts and booleans always serialises.
-        serde_json::to_value(self).unwrap_or_default()
-    }
-    fn page(&self) -> Page {
+        let json = serde_json::to_value(self).unwrap_or_default();
         let expires_at = self.access_token_expires_at.as_deref();
-        outcomes::refreshed(self.ok, &self.message, expires_at)
+        outcomes::refreshed(json, self.ok, &self.message, expires_at)
     }
 }
 
@@ -141,7 +138,7 @@ pub async fn refresh_now<P: Platform>(p: &P, config: &Config) -> RefreshReport {
 /// `POST /admin/refresh` (the caller has checked admin authentication):
 /// refreshes now and answers as the client asked ([`pages::answer`]).
 pub async fn refresh_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    pages::answer(request, &refresh_now(p, config).await)
+    pages::answer(request, &refresh_now(p, config).await.answer())
 }
 
 /// Who asked for the refresh.

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
 use crate::http::{Incoming, Reply};
 use crate::keap::credentials;
-use crate::pages::{self, outcomes::DeliverNow};
+use crate::pages::{self, outcomes};
 use crate::platform::Platform;
 use crate::store::outbox::{self, Queue};
 
@@ -27,7 +27,7 @@ pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> 
                 "dead": counts.dead,
         });
         let words = format!("Nothing was delivered: {reason}.");
-        return pages::answer(request, &DeliverNow { report, words });
+        return pages::answer(request, &outcomes::deliver_now(report, &words));
     }
     let requeued = requeue_dead(p, config).await;
     let metered = Metered::new(p);
@@ -48,7 +48,7 @@ pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> 
             "budget_used": report.budget_used,
             "stopped": report.stopped.map(Stop::as_str),
     });
-    pages::answer(request, &DeliverNow { report, words })
+    pages::answer(request, &outcomes::deliver_now(report, &words))
 }
 
 /// Moves up to [`REPLAY_LIMIT`] dead letters back to pending; how many.

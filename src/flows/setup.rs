@@ -17,7 +17,7 @@ use crate::form::lead;
 use crate::http::{Incoming, Reply};
 use crate::keap::catalog::{self, CatalogError, MAX_TAG_PAGES, TAG_PAGE_SIZE};
 use crate::keap::credentials::{self, Credentials};
-use crate::pages::outcomes::{Failure, TestLead, TestLeadRefused};
+use crate::pages::outcomes::{self, Said};
 use crate::pages::{self, form_setup::Checked, keap_lists};
 use crate::platform::Platform;
 
@@ -31,14 +31,14 @@ pub async fn fields_reply<P: Platform>(p: &P, config: &Config, request: &Incomin
     pages::answer(request, &fields(p, config).await)
 }
 
-async fn tags<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Tags, Failure> {
+async fn tags<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Tags, Said> {
     let creds = usable_credentials(p, config).await?;
     let api = config.settings.api_url();
     let listed = catalog::list_tags(p, api, &creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await;
     Ok(keap_lists::Tags(keap_answered(p, &creds, listed).await?))
 }
 
-async fn fields<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Fields, Failure> {
+async fn fields<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Fields, Said> {
     let creds = usable_credentials(p, config).await?;
     let listed = catalog::list_fields(p, config.settings.api_url(), &creds).await;
     Ok(keap_lists::Fields(keap_answered(p, &creds, listed).await?))
@@ -56,12 +56,7 @@ pub async fn check_reply<P: Platform>(p: &P, config: &Config, request: &Incoming
             CheckError::Unavailable(_) => (503, "keap_unavailable"),
             CheckError::Keap(_) => (502, "keap_error"),
         };
-        let message = format!("Nothing was checked: {e}.");
-        Failure {
-            status,
-            code,
-            message,
-        }
+        outcomes::failure(status, code, &format!("Nothing was checked: {e}."))
     });
     pages::answer(request, &answer)
 }
@@ -72,7 +67,8 @@ pub async fn check_reply<P: Platform>(p: &P, config: &Config, request: &Incoming
 /// cannot take it now). No origin, Turnstile or rate-limit check: the
 /// sender is the owner, not a visitor on the site.
 pub async fn test_lead_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    let answer = test_lead(p, config, request).await.map_err(TestLeadRefused);
+    let answer = test_lead(p, config, request).await;
+    let answer = answer.map_err(|problem| outcomes::test_lead_refused(&problem));
     pages::answer(request, &answer)
 }
 
@@ -81,7 +77,7 @@ async fn test_lead<P: Platform>(
     p: &P,
     config: &Config,
     request: &Incoming,
-) -> Result<TestLead, Problem> {
+) -> Result<Said, Problem> {
     let forms = config
         .forms
         .as_ref()
@@ -104,19 +100,15 @@ async fn test_lead<P: Platform>(
         .map_err(|invalid| Problem::on_field(invalid.code, &invalid.field))?;
     p.log(&format!("admin: sending a test lead for form {}", form.id));
     let handled = submit::deliver_lead(p, config, &lead).await?;
-    Ok(TestLead {
-        accepted: handled.accepted,
-        contact_id: handled.contact_id,
-        tag_ids: lead.tag_ids,
-    })
+    let (accepted, contact_id) = (handled.accepted, handled.contact_id);
+    Ok(outcomes::test_lead(accepted, contact_id, &lead.tag_ids))
 }
 
 /// The credentials for a catalog call, or why there are none.
-async fn usable_credentials<P: Platform>(p: &P, config: &Config) -> Result<Credentials, Failure> {
-    credentials::load(p, config).await.map_err(|why| Failure {
-        status: 503,
-        code: "keap_unavailable",
-        message: format!("Keap cannot be asked now: {why}."),
+async fn usable_credentials<P: Platform>(p: &P, config: &Config) -> Result<Credentials, Said> {
+    credentials::load(p, config).await.map_err(|why| {
+        let message = format!("Keap cannot be asked now: {why}.");
+        outcomes::failure(503, "keap_unavailable", &message)
     })
 }
 
@@ -126,7 +118,7 @@ async fn keap_answered<P: Platform, T>(
     p: &P,
     creds: &Credentials,
     listed: Result<T, CatalogError>,
-) -> Result<T, Failure> {
+) -> Result<T, Said> {
     let e = match listed {
         Ok(list) => return Ok(list),
         Err(e) => e,
@@ -137,11 +129,8 @@ async fn keap_answered<P: Platform, T>(
         }
     }
     p.log(&format!("admin: Keap's list could not be read: {e}"));
-    Err(Failure {
-        status: 502,
-        code: "keap_error",
-        message: format!("Keap's list could not be read: {e}."),
-    })
+    let message = format!("Keap's list could not be read: {e}.");
+    Err(outcomes::failure(502, "keap_error", &message))
 }
 
 #[cfg(test)]

@@ -8,106 +8,97 @@ use super::{AdminView, Page};
 use crate::form::answer::{self, Accepted, Problem};
 use crate::keap::ContactId;
 
-/// An action that could not be done: `{"ok":false,"error":{"code","message"}}`.
-pub struct Failure {
+/// A short answer: `json` for a script; for a person, a page titled
+/// `title` that says `html` and leads back to `/admin`.
+pub struct Said {
     pub status: u16,
-    pub code: &'static str,
-    pub message: String,
+    pub json: Value,
+    pub title: &'static str,
+    pub html: String,
 }
 
-impl AdminView for Failure {
+impl AdminView for Said {
     fn status(&self) -> u16 {
         self.status
     }
     fn json(&self) -> Value {
-        json!({"ok": false, "error": {"code": self.code, "message": self.message}})
+        self.json.clone()
     }
     fn page(&self) -> Page {
-        said("Keap could not be asked", "bad", &escape(&self.message))
+        let body = format!("{}{BACK_TO_ADMIN}", self.html);
+        Page {
+            title: self.title,
+            body,
+        }
     }
 }
 
-/// A test lead that went the way of a visitor's post.
-pub struct TestLead {
-    pub accepted: Accepted,
-    /// Keap's contact, when the lead reached Keap now.
-    pub contact_id: Option<ContactId>,
-    pub tag_ids: Vec<u64>,
+/// An action that could not be done: `{"ok":false,"error":{"code","message"}}`.
+pub fn failure(status: u16, code: &str, message: &str) -> Said {
+    Said {
+        status,
+        json: json!({"ok": false, "error": {"code": code, "message": message}}),
+        title: "Keap could not be asked",
+        html: format!("<p class=\"bad\">{}</p>", escape(message)),
+    }
 }
 
-impl AdminView for TestLead {
-    fn status(&self) -> u16 {
-        self.accepted.status()
-    }
-    fn json(&self) -> Value {
-        json!({
-            "ok": true,
-            "status": self.accepted.as_str(),
-            "contact_id": self.contact_id,
-            "tag_ids": self.tag_ids,
-        })
-    }
-    fn page(&self) -> Page {
-        let words = match (self.accepted, self.contact_id) {
-            (Accepted::Queued, _) => "Keap cannot take it right now, so it waits in the \
-                                      outbox and goes out with the next delivery."
-                .to_string(),
-            (accepted, Some(id)) if self.tag_ids.is_empty() => {
-                format!("Keap {} contact {id}.", accepted.as_str())
-            }
-            (accepted, Some(id)) => {
-                let tags: Vec<String> = self.tag_ids.iter().map(u64::to_string).collect();
-                let tags = tags.join(", ");
-                format!(
-                    "Keap {} contact {id} and tagged it {tags}.",
-                    accepted.as_str()
-                )
-            }
-            (accepted, None) => format!("Keap {} the contact.", accepted.as_str()),
-        };
-        let text = format!("Test lead {}: {words}", self.accepted.as_str());
-        said("Test lead sent", "ok", &escape(&text))
+/// A test lead that went the way of a visitor's post: `contact_id` when it
+/// reached Keap now.
+pub fn test_lead(accepted: Accepted, contact_id: Option<ContactId>, tag_ids: &[u64]) -> Said {
+    let words = match (accepted, contact_id) {
+        (Accepted::Queued, _) => "Keap cannot take it right now, so it waits in the outbox and \
+                                  goes out with the next delivery."
+            .to_string(),
+        (accepted, Some(id)) if tag_ids.is_empty() => {
+            format!("Keap {} contact {id}.", accepted.as_str())
+        }
+        (accepted, Some(id)) => {
+            let tags: Vec<String> = tag_ids.iter().map(u64::to_string).collect();
+            let tags = tags.join(", ");
+            format!(
+                "Keap {} contact {id} and tagged it {tags}.",
+                accepted.as_str()
+            )
+        }
+        (accepted, None) => format!("Keap {} the contact.", accepted.as_str()),
+    };
+    let status = accepted.as_str();
+    Said {
+        status: accepted.status(),
+        json: json!({"ok": true, "status": status, "contact_id": contact_id, "tag_ids": tag_ids}),
+        title: "Test lead sent",
+        html: format!("<p class=\"ok\">Test lead {status}: {}</p>", escape(&words)),
     }
 }
 
 /// A test lead refused as a visitor's post would be.
-pub struct TestLeadRefused(pub Problem);
-
-impl AdminView for TestLeadRefused {
-    fn status(&self) -> u16 {
-        self.0.code.status()
-    }
-    fn json(&self) -> Value {
-        answer::problem_json(&self.0)
-    }
-    fn page(&self) -> Page {
-        let html = format!(
-            "{} (<code>{}</code>)",
-            escape(&self.0.message),
-            self.0.code.as_str()
-        );
-        said("Test lead not sent", "bad", &html)
+pub fn test_lead_refused(problem: &Problem) -> Said {
+    Said {
+        status: problem.code.status(),
+        json: answer::problem_json(problem),
+        title: "Test lead not sent",
+        html: format!(
+            "<p class=\"bad\">{} (<code>{}</code>)</p>",
+            escape(&problem.message),
+            problem.code.as_str()
+        ),
     }
 }
 
-/// What "Deliver now" did: the flow's report, and the same in words.
-pub struct DeliverNow {
-    pub report: Value,
-    pub words: String,
-}
-
-impl AdminView for DeliverNow {
-    fn json(&self) -> Value {
-        self.report.clone()
-    }
-    fn page(&self) -> Page {
-        said("Deliver now", "", &escape(&self.words))
+/// What "Deliver now" did: the flow's `report`, and the same in `words`.
+pub fn deliver_now(report: Value, words: &str) -> Said {
+    Said {
+        status: 200,
+        json: report,
+        title: "Deliver now",
+        html: format!("<p>{}</p>", escape(words)),
     }
 }
 
-/// The page after "Refresh now": how it went, and until when the access
-/// token holds.
-pub fn refreshed(ok: bool, message: &str, expires_at: Option<&str>) -> Page {
+/// What "Refresh now" did: the flow's `report`, whether it went well, its
+/// `message` and until when the access token holds.
+pub fn refreshed(report: Value, ok: bool, message: &str, expires_at: Option<&str>) -> Said {
     let (class, title) = if ok {
         ("ok", "Refresh done")
     } else {
@@ -116,25 +107,10 @@ pub fn refreshed(ok: bool, message: &str, expires_at: Option<&str>) -> Page {
     let expires = expires_at
         .map(|at| format!("<p>The access token expires at {}.</p>", escape(at)))
         .unwrap_or_default();
-    Page {
+    Said {
+        status: 200,
+        json: report,
         title,
-        body: format!(
-            "<p class=\"{class}\">{}</p>{expires}{BACK_TO_ADMIN}",
-            escape(message)
-        ),
-    }
-}
-
-/// A page that says one thing (`html`, a paragraph of `class`), then
-/// leads back to `/admin`.
-fn said(title: &'static str, class: &str, html: &str) -> Page {
-    let open = if class.is_empty() {
-        "<p>".to_string()
-    } else {
-        format!("<p class=\"{class}\">")
-    };
-    Page {
-        title,
-        body: format!("{open}{html}</p>{BACK_TO_ADMIN}"),
+        html: format!("<p class=\"{class}\">{}</p>{expires}", escape(message)),
     }
 }

@@ -14,8 +14,7 @@
           if (!a.ok) return show(' bad', a.error.message + ' (' + a.error.code + ')');
           show(' ok', 'Test lead ' + a.status + (a.contact_id ? ': contact ' + a.contact_id : '') +
             (a.tag_ids && a.tag_ids.length ? ', tags ' + a.tag_ids.join(', ') : '') + '.');
-        })
-        .catch(function () { show(' bad', 'No answer from the worker.'); });
+        }).catch(function () { show(' bad', 'No answer from the worker.'); });
     });
   });
   document.querySelectorAll('section.form-setup button.copy').forEach(function (b) {
@@ -24,8 +23,7 @@
     var fallback = function () { t.select(); document.execCommand('copy'); done(); };
     b.hidden = false;
     b.addEventListener('click', function () {
-      if (navigator.clipboard) navigator.clipboard.writeText(t.value).then(done, fallback);
-      else fallback();
+      if (navigator.clipboard) navigator.clipboard.writeText(t.value).then(done, fallback); else fallback();
     });
   });
 })();
