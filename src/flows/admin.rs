@@ -19,6 +19,7 @@ use crate::time;
 /// them all).
 pub const DEAD_LETTERS_SHOWN: u32 = 50;
 
+/// The OAuth connection, read once.
 async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
     let mut c = Connection::default();
     let (AuthMode::OAuth { .. }, Ok(key)) = (&config.auth, &config.seal_key) else {
