@@ -1,11 +1,9 @@
 //! The owner's setup assistant: Keap's tags and custom fields by name
 //! (`GET /admin/keap/tags`, `GET /admin/keap/fields`), the check of every
 //! configured id (`POST /admin/check`, see [`crate::config_check`]) and a
-//! test lead (`POST /admin/test-lead`); their pages, and each form's part
-//! of `/admin`, are in [`crate::pages`].
-//!
-//! Each route answers JSON for a script and a page for a browser
-//! ([`pages::answer`]). When Keap cannot be reached or the worker is not
+//! test lead (`POST /admin/test-lead`). Each gives its result as a view of
+//! [`crate::pages`], which the route answers as JSON for a script or a page
+//! for a browser. When Keap cannot be reached or the worker is not
 //! connected, the answer says so (503 or 502), never a 500.
 
 use super::submit;
@@ -14,51 +12,42 @@ use crate::config_check::{self, CheckError};
 use crate::form::answer::{ErrorCode, Problem};
 use crate::form::body;
 use crate::form::lead;
-use crate::http::{Incoming, Reply};
+use crate::http::Incoming;
 use crate::keap::catalog::{self, CatalogError, MAX_TAG_PAGES, TAG_PAGE_SIZE};
 use crate::keap::credentials::{self, Credentials};
 use crate::pages::outcomes::{self, Said};
-use crate::pages::{self, form_setup::Checked, keap_lists};
+use crate::pages::{form_setup::Checked, keap_lists};
 use crate::platform::Platform;
 
 /// `GET /admin/keap/tags`: every tag of the connected app.
-pub async fn tags_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    pages::answer(request, &tags(p, config).await)
-}
-
-/// `GET /admin/keap/fields`: the app's contact custom fields.
-pub async fn fields_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    pages::answer(request, &fields(p, config).await)
-}
-
-async fn tags<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Tags, Said> {
+pub async fn tags<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Tags, Said> {
     let creds = usable_credentials(p, config).await?;
     let api = config.settings.api_url();
     let listed = catalog::list_tags(p, api, &creds, TAG_PAGE_SIZE, MAX_TAG_PAGES).await;
     Ok(keap_lists::Tags(keap_answered(p, &creds, listed).await?))
 }
 
-async fn fields<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Fields, Said> {
+/// `GET /admin/keap/fields`: the app's contact custom fields.
+pub async fn fields<P: Platform>(p: &P, config: &Config) -> Result<keap_lists::Fields, Said> {
     let creds = usable_credentials(p, config).await?;
     let listed = catalog::list_fields(p, config.settings.api_url(), &creds).await;
     Ok(keap_lists::Fields(keap_answered(p, &creds, listed).await?))
 }
 
 /// `POST /admin/check`: checks every form now.
-pub async fn check_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    let answer = config_check::run(p, config).await.map(|outcome| Checked {
+pub async fn check<P: Platform>(p: &P, config: &Config) -> Result<Checked, Said> {
+    let checked = config_check::run(p, config).await.map(|outcome| Checked {
         record: outcome.record,
         forms: config.forms.as_ref().cloned().unwrap_or_default(),
     });
-    let answer = answer.map_err(|e| {
+    checked.map_err(|e| {
         let (status, code) = match &e {
             CheckError::Forms(_) => (503, "not_configured"),
             CheckError::Unavailable(_) => (503, "keap_unavailable"),
             CheckError::Keap(_) => (502, "keap_error"),
         };
         outcomes::failure(status, code, &format!("Nothing was checked: {e}."))
-    });
-    pages::answer(request, &answer)
+    })
 }
 
 /// `POST /admin/test-lead` with `{"form","email"}` (JSON, or the admin
@@ -66,14 +55,17 @@ pub async fn check_reply<P: Platform>(p: &P, config: &Config, request: &Incoming
 /// validation and delivery of a visitor's post (tags, outbox when Keap
 /// cannot take it now). No origin, Turnstile or rate-limit check: the
 /// sender is the owner, not a visitor on the site.
-pub async fn test_lead_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    let answer = test_lead(p, config, request).await;
-    let answer = answer.map_err(|problem| outcomes::test_lead_refused(&problem));
-    pages::answer(request, &answer)
+pub async fn test_lead<P: Platform>(
+    p: &P,
+    config: &Config,
+    request: &Incoming,
+) -> Result<Said, Said> {
+    let sent = send_test_lead(p, config, request).await;
+    sent.map_err(|problem| outcomes::test_lead_refused(&problem))
 }
 
 /// The test lead: what became of it.
-async fn test_lead<P: Platform>(
+async fn send_test_lead<P: Platform>(
     p: &P,
     config: &Config,
     request: &Incoming,

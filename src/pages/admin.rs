@@ -139,23 +139,23 @@ impl AdminView for AdminState<'_> {
 }
 
 fn connection_html(config: &Config, c: &Connection, callback: &str) -> String {
-    match &config.auth {
+    let unusable = match &config.auth {
         AuthMode::Unconfigured => {
-            return "<p class=\"bad\">Not configured: the worker has no way to reach Keap. New \
-                    leads are kept in the outbox until it does (see below).</p>"
-                .into()
+            "<p class=\"bad\">Not configured: the worker has no way to \
+            reach Keap. New leads are kept in the outbox until it does (see below).</p>"
         }
         AuthMode::ApiKey(_) => {
-            return "<p class=\"ok\">Using an API key (<code>KEAP_API_KEY</code>). Nothing needs \
-                    connecting or refreshing.</p>"
-                .into()
+            "<p class=\"ok\">Using an API key (<code>KEAP_API_KEY</code>). \
+            Nothing needs connecting or refreshing.</p>"
         }
         AuthMode::OAuth { .. } if config.seal_key.is_err() => {
-            return "<p class=\"bad\">Not connected: set <code>ENCRYPTION_KEY</code> first (see \
-                    below), then connect.</p>"
-                .into()
+            "<p class=\"bad\">Not connected: \
+            set <code>ENCRYPTION_KEY</code> first (see below), then connect.</p>"
         }
-        AuthMode::OAuth { .. } => {}
+        AuthMode::OAuth { .. } => "",
+    };
+    if !unusable.is_empty() {
+        return unusable.into();
     }
     let connect_button = "<p><a class=\"button\" href=\"/oauth/start\">Connect to Keap</a></p>";
     let refresh_button =

@@ -9,8 +9,7 @@
       show('', 'Sending…');
       var body = new URLSearchParams(new FormData(f));
       fetch(f.action, { method: 'POST', headers: { 'Accept': 'application/json' }, body: body })
-        .then(function (r) { return r.json(); })
-        .then(function (a) {
+        .then(function (r) { return r.json(); }).then(function (a) {
           if (!a.ok) return show(' bad', a.error.message + ' (' + a.error.code + ')');
           show(' ok', 'Test lead ' + a.status + (a.contact_id ? ': contact ' + a.contact_id : '') +
             (a.tag_ids && a.tag_ids.length ? ', tags ' + a.tag_ids.join(', ') : '') + '.');
