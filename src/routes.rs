@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::flows;
 use crate::flows::after_reply::Routed;
 use crate::http::{Incoming, Method, Reply};
+use crate::pages;
 use crate::platform::Platform;
 
 /// The answer to `req`, and what to run once it is sent
@@ -35,23 +36,25 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
                 return refusal;
             }
             match (method, segments) {
-                (Method::Get, ["admin"]) => flows::admin::page_reply(p, config, &req.url).await,
-                (Method::Get, ["admin", "status"]) => flows::admin::status_reply(p, config).await,
+                (Method::Get, ["admin"]) => flows::admin::reply(p, config, &req.url, false).await,
+                (Method::Get, ["admin", "status"]) => {
+                    flows::admin::reply(p, config, &req.url, true).await
+                }
                 (Method::Post, ["admin", "refresh"]) => {
                     flows::refresh::refresh_reply(p, config, req).await
                 }
                 (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, req).await,
                 (Method::Get, ["admin", "keap", "tags"]) => {
-                    flows::setup::tags_reply(p, config, req).await
+                    pages::answer(req, &flows::setup::tags(p, config).await)
                 }
                 (Method::Get, ["admin", "keap", "fields"]) => {
-                    flows::setup::fields_reply(p, config, req).await
+                    pages::answer(req, &flows::setup::fields(p, config).await)
                 }
                 (Method::Post, ["admin", "check"]) => {
-                    flows::setup::check_reply(p, config, req).await
+                    pages::answer(req, &flows::setup::check(p, config).await)
                 }
                 (Method::Post, ["admin", "test-lead"]) => {
-                    flows::setup::test_lead_reply(p, config, req).await
+                    pages::answer(req, &flows::setup::test_lead(p, config, req).await)
                 }
                 (Method::Get, ["oauth", "start"]) => {
                     flows::connect::oauth_start(p, config, req).await

@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::Config;
-use crate::html;
 use crate::http::{accept, Incoming, Reply};
+use crate::pages::layout;
 use crate::secret::Secret;
 
 /// The realm browsers show in their password prompt.
@@ -81,17 +81,7 @@ pub fn refusal(decision: AdminDecision, json: bool) -> Option<Reply> {
     let reply = if json {
         Reply::json_error(status, code, text)
     } else {
-        Reply::html(
-            status,
-            html::page(
-                title,
-                &format!(
-                    "<h1>{}</h1><p>{}</p>",
-                    html::escape(title),
-                    html::escape(text)
-                ),
-            ),
-        )
+        layout::page(status, title, &format!("<p>{}</p>", layout::escape(text)))
     };
     let reply = reply.with_header("Cache-Control", "no-store");
     Some(match decision {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::admin::{self, DeadLetterSummary, OutboxCounts};
+use super::admin;
 use super::after_reply::Routed;
 use super::connect::{oauth_callback, oauth_start};
 use super::refresh::{refresh_if_due, refresh_now, RefreshOutcome, RefreshReport};
@@ -16,6 +16,8 @@ use crate::auth::tokens::{self, TokenRecord};
 use crate::config::Config;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest, Reply};
 use crate::keap::credentials;
+use crate::pages::admin::{DeadLetterSummary, OutboxCounts};
+use crate::pages::{into_reply, AdminView};
 use crate::platform::Platform;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -257,11 +259,15 @@ impl Harness {
     }
 
     fn status(&self) -> serde_json::Value {
-        block_on(admin::status(
+        let counts = OutboxCounts::default();
+        block_on(admin::state(
             &*self.p,
             &self.config,
-            OutboxCounts::default(),
+            &admin_url(),
+            counts,
+            vec![],
         ))
+        .json()
     }
 
     fn refresh_if_due(&self) -> RefreshReport {
@@ -688,13 +694,13 @@ fn the_refresh_answer_suits_scripts_and_people() {
     let h = Harness::oauth();
     h.connect();
     let report = h.refresh_now();
-    let json = report.reply(true);
+    let json = into_reply(&report.answer(), true);
     assert_eq!(json.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["outcome"], "refreshed");
     assert_eq!(v["access_token_expires_at"], "2026-01-02T00:00:00Z");
-    let page = report.reply(false);
+    let page = into_reply(&report.answer(), false);
     assert!(page.body_text().contains("New tokens stored."));
     assert!(page.body_text().contains("href=\"/admin\""));
 }
@@ -842,14 +848,11 @@ fn tokens_sealed_under_another_key_need_reconnecting() {
 #[test]
 fn status_has_exactly_the_documented_shape() {
     let h = Harness::oauth();
-    let status = block_on(admin::status(
-        &*h.p,
-        &h.config,
-        OutboxCounts {
-            pending: 3,
-            dead: 1,
-        },
-    ));
+    let counts = OutboxCounts {
+        pending: 3,
+        dead: 1,
+    };
+    let status = block_on(admin::state(&*h.p, &h.config, &admin_url(), counts, vec![])).json();
     let mut keys: Vec<&str> = status
         .as_object()
         .unwrap()
@@ -919,6 +922,17 @@ fn status_reports_modes_and_problems_with_fixes() {
         .all(|p| !p["fix"].as_str().unwrap().is_empty()));
 }
 
+/// `/admin` with these counts and dead letters.
+fn admin_page(
+    p: &MemoryPlatform,
+    config: &Config,
+    counts: OutboxCounts,
+    dead: Vec<DeadLetterSummary>,
+) -> Reply {
+    let state = block_on(admin::state(p, config, &admin_url(), counts, dead));
+    into_reply(&state, false)
+}
+
 /// The address `/admin` is read at in these tests.
 fn admin_url() -> crate::request_url::RequestUrl {
     crate::request_url::RequestUrl::parse("https://forms.example.com/admin").unwrap()
@@ -927,13 +941,7 @@ fn admin_url() -> crate::request_url::RequestUrl {
 #[test]
 fn admin_page_shows_the_connection_and_what_to_do() {
     let h = Harness::oauth();
-    let page = block_on(admin::admin_page(
-        &*h.p,
-        &h.config,
-        &admin_url(),
-        OutboxCounts::default(),
-        &[],
-    ));
+    let page = admin_page(&h.p, &h.config, OutboxCounts::default(), Vec::new());
     assert_eq!(page.status, 200);
     assert_eq!(page.headers.get("Cache-Control"), Some("no-store"));
     assert!(page.body_text().contains("Not connected yet"));
@@ -946,13 +954,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         oauth_redirect_uri: Some("https://connect.example.org/oauth/callback".into()),
         ..oauth_settings()
     });
-    let page = block_on(admin::admin_page(
-        &*fixed.p,
-        &fixed.config,
-        &admin_url(),
-        OutboxCounts::default(),
-        &[],
-    ));
+    let page = admin_page(&fixed.p, &fixed.config, OutboxCounts::default(), Vec::new());
     assert!(page
         .body_text()
         .contains("<code>https://connect.example.org/oauth/callback</code>"));
@@ -964,16 +966,15 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         queued_at: "2026-01-01T00:00:00Z".into(),
         reason: "Keap answered 400: <unknown custom field>".into(),
     }];
-    let page = block_on(admin::admin_page(
-        &*h.p,
+    let page = admin_page(
+        &h.p,
         &h.config,
-        &admin_url(),
         OutboxCounts {
             pending: 2,
             dead: 1,
         },
-        &dead,
-    ));
+        dead.to_vec(),
+    );
     let text = page.body_text();
     assert!(text.contains("Connected"));
     assert!(text.contains("xy123.infusionsoft.com"));
@@ -986,13 +987,7 @@ fn admin_page_shows_the_connection_and_what_to_do() {
         keap_api_key: Some(Secret::new("KeapAK-zq7")),
         ..oauth_settings()
     });
-    let page = block_on(admin::admin_page(
-        &*api.p,
-        &api.config,
-        &admin_url(),
-        OutboxCounts::default(),
-        &[],
-    ));
+    let page = admin_page(&api.p, &api.config, OutboxCounts::default(), Vec::new());
     assert!(page.body_text().contains("API key"));
     assert!(!page.body_text().contains("/oauth/start"));
 }
@@ -1030,13 +1025,12 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
         }
         keep(&crate::auth::admin_auth::guard(&h.config, &request).unwrap_err());
     }
-    keep(&block_on(admin::admin_page(
-        &*h.p,
+    keep(&admin_page(
+        &h.p,
         &h.config,
-        &admin_url(),
         OutboxCounts::default(),
-        &[],
-    )));
+        Vec::new(),
+    ));
     shown.push(h.status().to_string());
     shown.extend(reports.iter().map(|r| serde_json::to_string(r).unwrap()));
     shown.extend(h.p.logs.borrow().iter().cloned());

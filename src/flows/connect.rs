@@ -10,12 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::after_reply::{AfterReply, Routed};
 use super::drain::Metered;
-use super::pages::{page, BACK_TO_ADMIN};
 use crate::auth::oauth::{self, Client, TokenFailure};
 use crate::auth::tokens::{self, TokenRecord};
 use crate::config::{AuthMode, Config};
-use crate::html::escape;
 use crate::http::{Incoming, Reply};
+use crate::pages::layout::{escape, page, page_back};
 use crate::platform::{Platform, PutOptions};
 use crate::store::kv_keys;
 use crate::store::seal::SealKey;
@@ -104,14 +103,12 @@ async fn callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Re
         request.query("code").filter(|c| !c.is_empty()),
         request.query("state").filter(|s| !s.is_empty()),
     ) else {
-        return Err(page(
+        return Err(page_back(
             400,
             "This is not a complete Keap answer",
-            &format!(
-                "<p>The callback address was opened without the <code>code</code> and \
+            "<p>The callback address was opened without the <code>code</code> and \
                  <code>state</code> Keap adds. It is only meant to be reached from Keap's \
-                 consent screen. To connect, use the button on the admin page.</p>{BACK_TO_ADMIN}"
-            ),
+                 consent screen. To connect, use the button on the admin page.</p>",
         ));
     };
     let pending = take_state(p, &state).await?;
@@ -133,14 +130,12 @@ async fn callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Re
     let record = TokenRecord::from_grant(grant, p.now_ms(), None);
     if let Err(e) = tokens::store(p, key, &record).await {
         p.log(&format!("oauth callback: could not store the tokens: {e}"));
-        return Err(page(
+        return Err(page_back(
             503,
             "Keap said yes, but the tokens could not be saved",
-            &format!(
-                "<p>The worker could not write to its KV store (the <code>STORE</code> binding), \
+            "<p>The worker could not write to its KV store (the <code>STORE</code> binding), \
                  so the connection was not saved. Check the binding, then connect again.</p>\
-                 {BACK_TO_ADMIN}"
-            ),
+                 ",
         ));
     }
     // Markers about older tokens are stale already; removing them keeps the
@@ -160,49 +155,45 @@ async fn callback<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Re
 fn ready(config: &Config) -> Result<(Client<'_>, &SealKey), Reply> {
     let client = match &config.auth {
         AuthMode::ApiKey(_) => {
-            return Err(page(
+            return Err(page_back(
                 200,
                 "OAuth is not in use",
-                &format!(
-                    "<p>This worker is in API-key mode: <code>KEAP_API_KEY</code> is set, and every \
+                "<p>This worker is in API-key mode: <code>KEAP_API_KEY</code> is set, and every \
                      call to Keap carries that key. There is nothing to connect and nothing to \
                      refresh, and that is fine.</p>\
                      <p>To use OAuth instead (a user's consent, tokens refreshed automatically), \
                      remove the key with <code>wrangler secret delete KEAP_API_KEY</code> and set \
-                     <code>KEAP_CLIENT_ID</code> and <code>KEAP_CLIENT_SECRET</code>.</p>{BACK_TO_ADMIN}"
-                ),
+                     <code>KEAP_CLIENT_ID</code> and <code>KEAP_CLIENT_SECRET</code>.</p>",
             ))
         }
         AuthMode::Unconfigured => {
-            return Err(page(
+            return Err(page_back(
                 503,
                 "Keap access is not configured",
-                &format!(
-                    "<p>To connect with OAuth, set the developer app's keys (from Keap's developer \
+                "<p>To connect with OAuth, set the developer app's keys (from Keap's developer \
                      portal, the app's <em>Key</em> and <em>Secret</em>):</p>\
                      <p><code>wrangler secret put KEAP_CLIENT_ID</code><br>\
                      <code>wrangler secret put KEAP_CLIENT_SECRET</code></p>\
                      <p>(Locally, put them in <code>.dev.vars</code>.) Or, for one site writing into \
                      its own Keap app, set a Personal Access Token or Service Account Key with \
                      <code>wrangler secret put KEAP_API_KEY</code> and skip OAuth entirely.</p>\
-                     {BACK_TO_ADMIN}"
-                ),
+                     ",
             ))
         }
         auth => Client::of(auth),
     };
     let Some(client) = client else {
-        return Err(page(503, "Keap access is not configured", BACK_TO_ADMIN));
+        return Err(page_back(503, "Keap access is not configured", ""));
     };
     match &config.seal_key {
         Ok(key) => Ok((client, key)),
-        Err(problem) => Err(page(
+        Err(problem) => Err(page_back(
             503,
             "ENCRYPTION_KEY is needed first",
             &format!(
                 "<p>The worker keeps Keap's tokens sealed with <code>ENCRYPTION_KEY</code> and \
                  refuses to store them without it. {}.</p><p>Then start again from the admin page.</p>\
-                 {BACK_TO_ADMIN}",
+                 ",
                 escape(&problem.to_string())
             ),
         )),
@@ -236,69 +227,59 @@ async fn take_state<P: Platform>(p: &P, state: &str) -> Result<PendingAuthorizat
         return Err(store_unavailable());
     }
     if p.now_ms().saturating_sub(pending.created_at_ms) > STATE_TTL_SECS * 1000 {
-        return Err(page(
+        return Err(page_back(
             400,
             "This authorization link has expired",
-            &format!(
-                "<p>More than 10 minutes passed between starting the authorization and Keap's \
+            "<p>More than 10 minutes passed between starting the authorization and Keap's \
                  answer, so it was not completed. Nothing was changed.</p><p>Start again with \
-                 \"Connect to Keap\" on the admin page.</p>{BACK_TO_ADMIN}"
-            ),
+                 \"Connect to Keap\" on the admin page.</p>",
         ));
     }
     Ok(pending)
 }
 
 fn unknown_state() -> Reply {
-    page(
+    page_back(
         400,
         "This authorization link is not valid",
-        &format!(
-            "<p>The <code>state</code> in this link is unknown: it was already used, it expired \
+        "<p>The <code>state</code> in this link is unknown: it was already used, it expired \
              (a link lasts 10 minutes), or the authorization was not started from this worker. \
              Nothing was changed.</p><p>Start again with \"Connect to Keap\" on the admin \
-             page.</p>{BACK_TO_ADMIN}"
-        ),
+             page.</p>",
     )
 }
 
 fn store_unavailable() -> Reply {
-    page(
+    page_back(
         503,
         "The worker's store is unavailable",
-        &format!(
-            "<p>The worker could not use its KV store (the <code>STORE</code> binding), so the \
+        "<p>The worker could not use its KV store (the <code>STORE</code> binding), so the \
              authorization could not be checked. Nothing was changed. Try again in a moment.</p>\
-             {BACK_TO_ADMIN}"
-        ),
+             ",
     )
 }
 
 /// Keap redirected back with `error=...` instead of a code.
 fn keap_said_no(error: &str) -> Reply {
     match error {
-        "access_denied" => page(
+        "access_denied" => page_back(
             403,
             "Keap did not grant access",
-            &format!(
-                "<p>Keap answered <code>access_denied</code>. Either \"Deny\" was chosen on Keap's \
+            "<p>Keap answered <code>access_denied</code>. Either \"Deny\" was chosen on Keap's \
                  consent screen, or the Keap login used has no Keap app attached to it: a login \
                  that only has a developer account (or no Keap app) also ends here. Sign in as a \
                  user of the Keap app the leads should go to, then allow access.</p>\
                  <p>Nothing was changed. Start again with \"Connect to Keap\" on the admin page.</p>\
-                 {BACK_TO_ADMIN}"
-            ),
+                 ",
         ),
-        "server_error" => page(
+        "server_error" => page_back(
             400,
             "Keap could not start the authorization",
-            &format!(
-                "<p>Keap answered <code>server_error</code>. This usually means the worker sent \
+            "<p>Keap answered <code>server_error</code>. This usually means the worker sent \
                  the wrong client id: <code>KEAP_CLIENT_ID</code> must be the app's <em>Key</em> \
                  (client id) from Keap's developer portal, not the app's id or name. Fix it with \
                  <code>wrangler secret put KEAP_CLIENT_ID</code> and connect again. If it is \
-                 right, Keap may be having trouble: try again later.</p>{BACK_TO_ADMIN}"
-            ),
+                 right, Keap may be having trouble: try again later.</p>",
         ),
         other => {
             let plain = !other.is_empty()
@@ -309,13 +290,13 @@ fn keap_said_no(error: &str) -> Reply {
             } else {
                 String::new()
             };
-            page(
+            page_back(
                 400,
                 "Keap did not complete the authorization",
                 &format!(
                     "<p>Keap answered with an error{code} instead of an authorization code. \
                      Nothing was changed. Check <code>KEAP_CLIENT_ID</code> and the callback URL \
-                     registered for the app, then start again from the admin page.</p>{BACK_TO_ADMIN}"
+                     registered for the app, then start again from the admin page.</p>"
                 ),
             )
         }
@@ -348,18 +329,18 @@ fn exchange_failed(failure: &TokenFailure, redirect_uri: &str) -> Reply {
                     escape(redirect_uri)
                 )
             };
-            page(
+            page_back(
                 400,
                 "Keap refused the authorization code",
-                &format!("<p>Keap's token endpoint answered HTTP {status}{code}. No tokens were stored.</p>{advice}{BACK_TO_ADMIN}"),
+                &format!("<p>Keap's token endpoint answered HTTP {status}{code}. No tokens were stored.</p>{advice}"),
             )
         }
-        TokenFailure::Transient(why) => page(
+        TokenFailure::Transient(why) => page_back(
             502,
             "Keap could not be reached",
             &format!(
                 "<p>{}. No tokens were stored. Try again in a few minutes with \"Connect to Keap\" \
-                 on the admin page.</p>{BACK_TO_ADMIN}",
+                 on the admin page.</p>",
                 escape(why)
             ),
         ),

@@ -7,7 +7,6 @@ pub mod after_reply;
 mod auth_tests;
 pub mod connect;
 pub mod drain;
-pub mod pages;
 pub mod refresh;
 pub mod replay;
 pub mod scheduled;

@@ -10,15 +10,13 @@
 
 use serde::Serialize;
 
-use super::pages::{page, BACK_TO_ADMIN};
-
 use crate::alerts::{alert, AlertKind};
-use crate::auth::admin_auth;
 use crate::auth::oauth::{self, Client, TokenFailure};
 use crate::auth::tokens::{self, AfterRefusal, LoadError, TokenRecord, TokenState};
 use crate::config::{AuthMode, Config};
-use crate::html::escape;
 use crate::http::{Incoming, Reply};
+use crate::pages;
+use crate::pages::outcomes::{self, Said};
 use crate::platform::{Platform, StoreError};
 use crate::store::seal::SealKey;
 use crate::time;
@@ -115,30 +113,11 @@ impl RefreshReport {
     /// The answer to `POST /admin/refresh`: the report as JSON for scripts
     /// (always 200; `ok` says how it went), or a short page for a person
     /// who pressed "Refresh now" on `/admin`.
-    pub fn reply(&self, json: bool) -> Reply {
-        if json {
-            // A struct of texts and booleans always serialises.
-            let json = serde_json::to_string(self).unwrap_or_default();
-            return Reply::json_text(200, json).with_header("Cache-Control", "no-store");
-        }
-        let (class, title) = if self.ok {
-            ("ok", "Refresh done")
-        } else {
-            ("bad", "Refresh did not succeed")
-        };
-        let expires = self
-            .access_token_expires_at
-            .as_deref()
-            .map(|at| format!("<p>The access token expires at {}.</p>", escape(at)))
-            .unwrap_or_default();
-        page(
-            200,
-            title,
-            &format!(
-                "<p class=\"{class}\">{}</p>{expires}{BACK_TO_ADMIN}",
-                escape(&self.message)
-            ),
-        )
+    pub fn answer(&self) -> Said {
+        // A struct of texts and booleans always serialises.
+        let json = serde_json::to_value(self).unwrap_or_default();
+        let expires_at = self.access_token_expires_at.as_deref();
+        outcomes::refreshed(json, self.ok, &self.message, expires_at)
     }
 }
 
@@ -157,10 +136,9 @@ pub async fn refresh_now<P: Platform>(p: &P, config: &Config) -> RefreshReport {
 }
 
 /// `POST /admin/refresh` (the caller has checked admin authentication):
-/// refreshes now and answers as [`crate::auth::admin_auth::wants_json`] decides.
+/// refreshes now and answers as the client asked ([`pages::answer`]).
 pub async fn refresh_reply<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    let json = admin_auth::wants_json(request);
-    refresh_now(p, config).await.reply(json)
+    pages::answer(request, &refresh_now(p, config).await.answer())
 }
 
 /// Who asked for the refresh.

@@ -4,14 +4,12 @@
 
 use serde_json::json;
 
-use super::pages::{page, BACK_TO_ADMIN};
-use crate::auth::admin_auth;
 use crate::config::Config;
 use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
-use crate::html::escape;
 use crate::http::{Incoming, Reply};
 use crate::keap::credentials;
 use crate::keap::delivery::Progress;
+use crate::pages::{self, outcomes};
 use crate::platform::Platform;
 use crate::store::outbox::{self, Entry, Queue};
 
@@ -19,21 +17,18 @@ use crate::store::outbox::{self, Entry, Queue};
 /// same id, so they keep their place by age), then drains. With unusable
 /// credentials nothing is moved and the answer says why.
 pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
-    let json = admin_auth::wants_json(request);
     if let Err(why) = credentials::load(p, config).await {
         let reason = why.to_string();
         let counts = outbox::counts(p).await.unwrap_or_default();
-        return answer(
-            json,
-            &json!({
+        let report = json!({
                 "ok": false,
                 "error": {"code": "keap_unavailable", "message": format!("Nothing was delivered: {reason}.")},
                 "delivered": 0,
                 "queued": counts.pending,
                 "dead": counts.dead,
-            }),
-            &format!("Nothing was delivered: {reason}."),
-        );
+        });
+        let words = format!("Nothing was delivered: {reason}.");
+        return pages::answer(request, &outcomes::deliver_now(report, &words));
     }
     let requeued = requeue_dead(p, config).await;
     let metered = Metered::new(p);
@@ -44,9 +39,7 @@ pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> 
     ));
     let dead = outbox::counts(p).await.map(|c| c.dead).unwrap_or(0);
     let words = summary_words(&report, dead);
-    answer(
-        json,
-        &json!({
+    let report = json!({
             "ok": true,
             "delivered": report.delivered,
             "queued": report.remaining,
@@ -55,9 +48,8 @@ pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> 
             "retried": report.retried,
             "budget_used": report.budget_used,
             "stopped": report.stopped.map(Stop::as_str),
-        }),
-        &words,
-    )
+    });
+    pages::answer(request, &outcomes::deliver_now(report, &words))
 }
 
 /// Moves up to [`REPLAY_LIMIT`] dead letters back to pending; how many.
@@ -106,15 +98,4 @@ fn summary_words(report: &DrainReport, dead: u64) -> String {
         words.push_str(" The rest go out with the next scheduled run.");
     }
     words
-}
-
-fn answer(json: bool, value: &serde_json::Value, words: &str) -> Reply {
-    if json {
-        return Reply::json(200, value).with_header("Cache-Control", "no-store");
-    }
-    page(
-        200,
-        "Deliver now",
-        &format!("<p>{}</p>{BACK_TO_ADMIN}", escape(words)),
-    )
 }

@@ -9,8 +9,8 @@ use crate::form::body::{self, Fields};
 use crate::form::cors;
 use crate::form::forms::Form;
 use crate::form::origin::{AllowedOrigins, Origin};
-use crate::html;
 use crate::http::{accept, Incoming, Reply};
+use crate::pages::layout;
 
 /// Seconds a rate-limited visitor is asked to wait.
 pub const RETRY_AFTER_SECS: u32 = 60;
@@ -165,7 +165,7 @@ impl Accepted {
         }
     }
 
-    fn status(self) -> u16 {
+    pub fn status(self) -> u16 {
         match self {
             Accepted::Created | Accepted::Updated => 200,
             Accepted::Queued => 202,
@@ -303,21 +303,21 @@ fn back_link(origin: Option<&Origin>) -> String {
     match origin {
         Some(o) => format!(
             "<p><a href=\"{0}\">Back to {1}</a></p>",
-            html::escape(o.as_str()),
-            html::escape(o.host())
+            layout::escape(o.as_str()),
+            layout::escape(o.host())
         ),
         None => String::new(),
     }
 }
 
 fn error_page(problem: &Problem, origin: Option<&Origin>) -> String {
-    html::page(
+    layout::document(
         "Your message was not sent",
         &format!(
             "<h1 class=\"bad\">Your message was not sent</h1><p>{}</p>\
 <p>Please go back, check the form and send it again.</p>{}\
 <p><small>Error code: <code>{}</code></small></p>",
-            html::escape(&problem.message),
+            layout::escape(&problem.message),
             back_link(origin),
             problem.code.as_str()
         ),
@@ -325,7 +325,7 @@ fn error_page(problem: &Problem, origin: Option<&Origin>) -> String {
 }
 
 fn thank_you_page(origin: Option<&Origin>) -> String {
-    html::page(
+    layout::document(
         "Thank you",
         &format!(
             "<h1 class=\"ok\">Thank you</h1><p>Your message has been received.</p>{}",

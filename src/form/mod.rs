@@ -12,5 +12,4 @@ pub mod forms;
 pub mod lead;
 pub mod note;
 pub mod origin;
-pub mod snippet;
 pub mod turnstile;

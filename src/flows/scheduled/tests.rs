@@ -537,7 +537,7 @@ fn a_refused_lead_becomes_a_dead_letter_with_one_alert_and_replay_delivers_it() 
 
     // /admin lists them by id, time and reason, from the listing alone.
     let url = crate::request_url::RequestUrl::parse("https://forms.example.com/admin").unwrap();
-    let page = block_on(admin::page_reply(&p, &config, &url));
+    let page = block_on(admin::reply(&p, &config, &url, false));
     let html = page.body_text();
     assert!(html.contains(ids[0].as_str()), "{html}");
     assert!(html.contains("Keap refused the lead (400)"), "{html}");

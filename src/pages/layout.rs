@@ -1,4 +1,8 @@
-//! Small HTML pages the worker shows to people: escaping and one layout.
+//! The one layout of every page the worker shows to people (the owner's
+//! pages and a visitor's answer without scripts), and HTML escaping. It
+//! depends on nothing but [`Reply`], so any module may use it.
+
+use crate::http::Reply;
 
 /// Escapes text for use in HTML element content and quoted attributes.
 pub fn escape(text: &str) -> String {
@@ -18,7 +22,7 @@ pub fn escape(text: &str) -> String {
 
 /// A complete, plain page. `title` is text (escaped here); `body_html` is
 /// HTML the caller built with [`escape`] for anything it did not write.
-pub fn page(title: &str, body_html: &str) -> String {
+pub fn document(title: &str, body_html: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -29,15 +33,24 @@ pub fn page(title: &str, body_html: &str) -> String {
     )
 }
 
-const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}\
-main{max-width:42rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 3px #0002}\
-h1{font-size:1.5rem;margin-top:0}code{background:#eef0f4;padding:0 .25em;border-radius:3px}\
-.ok{color:#0a7a3d}.bad{color:#b3261e}.warn{color:#8a5a00}\
-table{border-collapse:collapse}td,th{text-align:left;padding:.25rem .75rem .25rem 0;vertical-align:top}\
-.button,button{display:inline-block;background:#1f5fd1;color:#fff;border:0;border-radius:6px;padding:.6rem 1.1rem;font:inherit;text-decoration:none;cursor:pointer}\
-.button:hover,button:hover{background:#174ba8}\
-a{color:#1f5fd1}a:focus-visible,.button:focus-visible,button:focus-visible{outline:3px solid #1f5fd1;outline-offset:2px}\
-h2{font-size:1.15rem;margin:1.75rem 0 .5rem}small{color:#4a5360}";
+/// A page headed `title` whose body is `body_html`, with a status and
+/// never cached (the owner's pages describe the worker's state, which
+/// changes).
+pub fn page(status: u16, title: &str, body_html: &str) -> Reply {
+    let body = format!("<h1>{}</h1>{body_html}", escape(title));
+    Reply::html(status, document(title, &body)).with_header("Cache-Control", "no-store")
+}
+
+/// A [`page`] that ends with the way back to `/admin`, as most do.
+pub fn page_back(status: u16, title: &str, body_html: &str) -> Reply {
+    page(status, title, &format!("{body_html}{BACK_TO_ADMIN}"))
+}
+
+/// The closing line of most pages: where to go next.
+pub const BACK_TO_ADMIN: &str =
+    "<p><a class=\"button\" href=\"/admin\">Back to the admin page</a></p>";
+
+const STYLE: &str = include_str!("assets/style.css");
 
 #[cfg(test)]
 mod tests {
@@ -53,8 +66,9 @@ mod tests {
 
     #[test]
     fn page_escapes_title() {
-        let p = page("<script>", "<p>hi</p>");
+        let p = document("<script>", "<p>hi</p>");
         assert!(p.contains("<title>&lt;script&gt;</title>"));
         assert!(p.contains("<p>hi</p>"));
+        assert!(p.contains(".ok{color:#0a7a3d}"), "the style is in: {p}");
     }
 }

@@ -9,10 +9,10 @@
 //! Every configured or Keap-supplied text is HTML-escaped: a tag named
 //! `<b>` must show as such, not become markup on the owner's site.
 
+use super::layout::escape;
 use crate::config_check::FormCheck;
 use crate::form::forms::Form;
 use crate::form::note::NoteWhen;
-use crate::html::escape;
 
 /// Standard fields offered in every snippet: name, label, input type.
 const STANDARD: [(&str, &str, &str); 4] = [
