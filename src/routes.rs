@@ -32,36 +32,42 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
         (Method::Post, ["forms", form_id]) => flows::submit::submit(p, config, req, form_id).await,
         (Method::Options, ["forms", form_id]) => flows::submit::preflight(config, req, form_id),
         (method, ["admin", ..] | ["oauth", "start"]) => {
-            if let Err(refusal) = admin_auth::guard(config, req) {
-                return refusal;
-            }
-            match (method, segments) {
-                (Method::Get, ["admin"]) => flows::admin::reply(p, config, &req.url, false).await,
-                (Method::Get, ["admin", "status"]) => {
-                    flows::admin::reply(p, config, &req.url, true).await
-                }
-                (Method::Post, ["admin", "refresh"]) => {
-                    flows::refresh::refresh_reply(p, config, req).await
-                }
-                (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, req).await,
-                (Method::Get, ["admin", "keap", "tags"]) => {
-                    pages::answer(req, &flows::setup::tags(p, config).await)
-                }
-                (Method::Get, ["admin", "keap", "fields"]) => {
-                    pages::answer(req, &flows::setup::fields(p, config).await)
-                }
-                (Method::Post, ["admin", "check"]) => {
-                    pages::answer(req, &flows::setup::check(p, config).await)
-                }
-                (Method::Post, ["admin", "test-lead"]) => {
-                    pages::answer(req, &flows::setup::test_lead(p, config, req).await)
-                }
-                (Method::Get, ["oauth", "start"]) => {
-                    flows::connect::oauth_start(p, config, req).await
-                }
-                _ => not_found(),
-            }
+            admin_auth::unframeable(admin(p, config, req, method, segments).await)
         }
+        _ => not_found(),
+    }
+}
+
+/// The admin routes (and `/oauth/start`), behind [`admin_auth::guard`]:
+/// credentials, and for a request that acts, where it comes from.
+async fn admin<P: Platform>(
+    p: &P,
+    config: &Config,
+    req: &Incoming,
+    method: Method,
+    segments: &[&str],
+) -> Reply {
+    if let Err(refusal) = admin_auth::guard(config, req) {
+        return refusal;
+    }
+    match (method, segments) {
+        (Method::Get, ["admin"]) => flows::admin::reply(p, config, &req.url, false).await,
+        (Method::Get, ["admin", "status"]) => flows::admin::reply(p, config, &req.url, true).await,
+        (Method::Post, ["admin", "refresh"]) => flows::refresh::refresh_reply(p, config, req).await,
+        (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, req).await,
+        (Method::Get, ["admin", "keap", "tags"]) => {
+            pages::answer(req, &flows::setup::tags(p, config).await)
+        }
+        (Method::Get, ["admin", "keap", "fields"]) => {
+            pages::answer(req, &flows::setup::fields(p, config).await)
+        }
+        (Method::Post, ["admin", "check"]) => {
+            pages::answer(req, &flows::setup::check(p, config).await)
+        }
+        (Method::Post, ["admin", "test-lead"]) => {
+            pages::answer(req, &flows::setup::test_lead(p, config, req).await)
+        }
+        (Method::Get, ["oauth", "start"]) => flows::connect::oauth_start(p, config, req).await,
         _ => not_found(),
     }
 }

@@ -1,12 +1,15 @@
 //! Who may use `/admin/*` and `/oauth/start`: whoever presents
 //! `ADMIN_TOKEN`, as `Authorization: Bearer <token>` (scripts) or as the
-//! password of HTTP Basic with any user name (browsers prompt for it).
+//! password of HTTP Basic with any user name (browsers prompt for it);
+//! and, for a browser's login, only from the worker's own pages when the
+//! request acts (see [`cross_site`]).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::auth::cross_site;
 use crate::config::Config;
 use crate::http::{accept, Incoming, Reply};
 use crate::pages::layout;
@@ -23,6 +26,9 @@ pub enum AdminDecision {
     Challenge,
     /// `ADMIN_TOKEN` is not set: 503 saying how to set it.
     NotConfigured,
+    /// A request that acts, not authenticated with `Bearer`, that a
+    /// browser says comes from another site: 403, and nothing is done.
+    CrossSite,
 }
 
 /// Decides from the configured token and the `Authorization` header.
@@ -36,14 +42,37 @@ pub fn decide(admin_token: Option<&Secret>, authorization: Option<&str>) -> Admi
     }
 }
 
-/// Checks a request against `ADMIN_TOKEN`: `Ok(())` to go on, or the
-/// answer to give instead (JSON when the client asked for JSON, else HTML).
+/// Decides a whole admin request: its credentials, then, when it acts
+/// ([`cross_site::acts`]) and does not present `Bearer` (which a browser
+/// never adds by itself), where it comes from. The cross-site check comes
+/// before the password's, so a page elsewhere never even makes the
+/// browser ask for it.
+pub fn decide_request(config: &Config, request: &Incoming) -> AdminDecision {
+    let authorization = request.header("Authorization");
+    let decision = decide(config.settings.admin_token.as_ref(), authorization);
+    if decision == AdminDecision::NotConfigured
+        || authorization.is_some_and(is_bearer)
+        || !cross_site::acts(request.method, request.url.path())
+    {
+        return decision;
+    }
+    let own = cross_site::own_origins(&config.settings, &request.url);
+    if cross_site::from_elsewhere(
+        &own,
+        request.header("Origin"),
+        request.header("Sec-Fetch-Site"),
+    ) {
+        AdminDecision::CrossSite
+    } else {
+        decision
+    }
+}
+
+/// Checks a request against `ADMIN_TOKEN` and where it comes from
+/// ([`decide_request`]): `Ok(())` to go on, or the answer to give instead
+/// (JSON when the client asked for JSON, else HTML).
 pub fn guard(config: &Config, request: &Incoming) -> Result<(), Reply> {
-    let decision = decide(
-        config.settings.admin_token.as_ref(),
-        request.header("Authorization"),
-    );
-    match refusal(decision, wants_json(request)) {
+    match refusal(decide_request(config, request), wants_json(request)) {
         None => Ok(()),
         Some(reply) => Err(reply),
     }
@@ -77,11 +106,28 @@ pub fn refusal(decision: AdminDecision, json: bool) -> Option<Reply> {
              `wrangler secret put ADMIN_TOKEN`; when running locally, add an \
              `ADMIN_TOKEN=...` line to `.dev.vars` and restart `wrangler dev`.",
         ),
+        AdminDecision::CrossSite => (
+            403,
+            "cross_site_request",
+            "Refused: this came from another site",
+            "Your browser says this request was sent from a page that is not this worker's own \
+             (its Origin or Sec-Fetch-Site header), so it was refused and nothing was done. \
+             Use the buttons on the admin page itself (/admin); a script sends \
+             `Authorization: Bearer <ADMIN_TOKEN>` instead.",
+        ),
     };
     let reply = if json {
         Reply::json_error(status, code, text)
     } else {
-        layout::page(status, title, &format!("<p>{}</p>", layout::escape(text)))
+        let link = match decision {
+            AdminDecision::CrossSite => ADMIN_LINK,
+            _ => "",
+        };
+        layout::page(
+            status,
+            title,
+            &format!("<p>{}</p>{link}", layout::escape(text)),
+        )
     };
     let reply = reply.with_header("Cache-Control", "no-store");
     Some(match decision {
@@ -90,6 +136,27 @@ pub fn refusal(decision: AdminDecision, json: bool) -> Option<Reply> {
         }
         _ => reply,
     })
+}
+
+/// Where a refused cross-site request can go instead: a link the owner
+/// follows themselves, from the worker's own page.
+const ADMIN_LINK: &str = "<p><a href=\"/admin\">Open the admin page</a></p>";
+
+/// The headers that keep every admin answer out of other sites' frames,
+/// so no page can show `/admin` under a decoy and trick a click.
+pub fn unframeable(reply: Reply) -> Reply {
+    reply
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("Content-Security-Policy", "frame-ancestors 'none'")
+}
+
+/// Whether `Authorization` uses the `Bearer` scheme (right token or not):
+/// only a script or a tool adds it, never a browser by itself.
+fn is_bearer(header: &str) -> bool {
+    header
+        .trim()
+        .split_once(' ')
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
 }
 
 /// The token in `Bearer <t>`, or the password in `Basic base64(user:pass)`.
@@ -222,6 +289,190 @@ mod tests {
         let json = refusal(AdminDecision::NotConfigured, true).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
         assert_eq!(v["error"]["code"], "admin_token_not_set");
+    }
+
+    #[test]
+    fn where_an_action_comes_from_is_decided_after_the_token_is_set_and_before_the_password() {
+        use crate::http::{Headers, Method};
+        use crate::request_url::RequestUrl;
+        use crate::settings::Settings;
+        let config = |token: Option<&str>| {
+            Config::from_settings(Settings {
+                admin_token: token.map(Secret::new),
+                ..Settings::default()
+            })
+        };
+        let set = config(Some("s3cret-admin-token"));
+        let unset = config(None);
+        let good = basic("owner", "s3cret-admin-token");
+        let wrong = basic("owner", "wrong");
+        let evil = [("Origin", "https://evil.example")];
+        let own = [("Origin", "https://w.example")];
+        let cross = [("Sec-Fetch-Site", "cross-site")];
+        let none: [(&str, &str); 0] = [];
+        /// (config, method, path, Authorization, other headers, decision)
+        type Case<'a> = (
+            &'a Config,
+            Method,
+            &'a str,
+            Option<&'a str>,
+            &'a [(&'a str, &'a str)],
+            AdminDecision,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some(&good),
+                &evil,
+                AdminDecision::CrossSite,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some(&good),
+                &cross,
+                AdminDecision::CrossSite,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some(&good),
+                &own,
+                AdminDecision::Allowed,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some(&good),
+                &none,
+                AdminDecision::Allowed,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some(&wrong),
+                &evil,
+                AdminDecision::CrossSite,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                None,
+                &evil,
+                AdminDecision::CrossSite,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                None,
+                &own,
+                AdminDecision::Challenge,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some(&wrong),
+                &own,
+                AdminDecision::Challenge,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some("Bearer s3cret-admin-token"),
+                &evil,
+                AdminDecision::Allowed,
+            ),
+            (
+                &set,
+                Method::Post,
+                "/admin/refresh",
+                Some("Bearer wrong"),
+                &evil,
+                AdminDecision::Challenge,
+            ),
+            (
+                &set,
+                Method::Get,
+                "/admin",
+                Some(&good),
+                &evil,
+                AdminDecision::Allowed,
+            ),
+            (
+                &set,
+                Method::Get,
+                "/admin/status",
+                Some(&good),
+                &cross,
+                AdminDecision::Allowed,
+            ),
+            (
+                &set,
+                Method::Get,
+                "/oauth/start",
+                Some(&good),
+                &cross,
+                AdminDecision::CrossSite,
+            ),
+            (
+                &set,
+                Method::Get,
+                "/oauth/start",
+                Some(&good),
+                &none,
+                AdminDecision::Allowed,
+            ),
+            (
+                &unset,
+                Method::Post,
+                "/admin/refresh",
+                Some(&good),
+                &evil,
+                AdminDecision::NotConfigured,
+            ),
+        ];
+        for (config, method, path, authorization, headers, expected) in cases {
+            let mut h = Headers::new();
+            if let Some(a) = authorization {
+                h.push("Authorization", a.to_string());
+            }
+            for (k, v) in headers {
+                h.push(k.to_string(), v.to_string());
+            }
+            let request = Incoming {
+                method,
+                url: RequestUrl::parse(&format!("https://w.example{path}")).unwrap(),
+                headers: h,
+                body: Vec::new(),
+            };
+            assert_eq!(
+                decide_request(config, &request),
+                expected,
+                "{method:?} {path} {authorization:?} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cross_site_refusal_says_what_to_do_instead() {
+        let json = refusal(AdminDecision::CrossSite, true).unwrap();
+        assert_eq!(json.status, 403);
+        let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+        assert_eq!(v["error"]["code"], "cross_site_request");
+        assert!(json.headers.get("WWW-Authenticate").is_none());
+        let page = refusal(AdminDecision::CrossSite, false).unwrap();
+        assert_eq!(page.status, 403);
+        assert!(page.body_text().contains("<a href=\"/admin\">"));
     }
 
     #[test]

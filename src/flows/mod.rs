@@ -6,6 +6,8 @@ pub mod after_reply;
 #[cfg(test)]
 mod auth_tests;
 pub mod connect;
+#[cfg(test)]
+mod cross_site_tests;
 pub mod drain;
 pub mod refresh;
 pub mod replay;

@@ -92,7 +92,7 @@ impl Headers {
 /// these out of the runtime, since copying every header of every request
 /// costs CPU; [`Incoming::header`] checks in debug builds (so in every
 /// native test) that nothing else is asked for.
-pub const REQUEST_HEADERS: [&str; 7] = [
+pub const REQUEST_HEADERS: [&str; 8] = [
     "accept",
     "authorization",
     "cf-connecting-ip",
@@ -100,6 +100,7 @@ pub const REQUEST_HEADERS: [&str; 7] = [
     "content-type",
     "origin",
     "referer",
+    "sec-fetch-site",
 ];
 
 /// A request that reached the worker, as the core sees it.

@@ -1,6 +1,8 @@
-// The admin page's buttons in headless Chromium (issue 19): "Refresh now"
-// and "Deliver now" post forms whose answers are pages a person reads, not
-// the JSON a script gets from the same routes.
+// The admin page's buttons in headless Chromium (issue 19): "Refresh now",
+// "Deliver now" and "Check the ids now" post forms whose answers are pages
+// a person reads, not the JSON a script gets from the same routes. They
+// post from the worker's own origin, so the cross-site refusal (issue 27)
+// lets them through.
 
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -9,7 +11,7 @@ import { openBrowser, screenshot } from './browser.mjs';
 
 after(stopAll);
 
-test('"Refresh now" and "Deliver now" on /admin land on their HTML pages', async () => {
+test('"Refresh now", "Deliver now" and "Check the ids now" on /admin land on their HTML pages', async () => {
   const sandbox = await startSandbox({ name: 'browser-actions-sandbox' });
   const worker = await startWorker({ sandbox, name: 'browser-actions' });
   const { res } = await connect(worker);
@@ -42,6 +44,17 @@ test('"Refresh now" and "Deliver now" on /admin land on their HTML pages', async
     assert.match(delivered.headers()['content-type'] ?? '', /^text\/html/);
     await page.getByText(/1 lead\(s\) delivered/).waitFor();
     await screenshot(page, 'admin-deliver-now');
+
+    await page.goto(`${worker.url}/admin`);
+    const [checked] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${worker.url}/admin/check` && r.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Check the ids now' }).first().click(),
+    ]);
+    assert.equal((await checked.request().allHeaders()).origin, worker.url, 'a same-origin post says so');
+    assert.equal(checked.status(), 200);
+    assert.match(checked.headers()['content-type'] ?? '', /^text\/html/);
+    await page.getByRole('heading', { name: 'Configuration checked' }).waitFor();
+    await screenshot(page, 'admin-check-now');
   } finally {
     await b.close();
   }

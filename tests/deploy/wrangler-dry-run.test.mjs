@@ -4,8 +4,11 @@
 // (build/index.js, made by scripts/build.sh); without it these fail.
 //
 // wrangler runs wrangler.toml's [build] command (sh scripts/build.sh) before
-// every deploy, dry or not, and has no flag to skip it, so each dry run
-// below rebuilds (cargo has nothing to do; wasm-bindgen and wasm-opt run).
+// every deploy, dry or not, and has no flag to skip it. The dry runs below
+// set KFW_REUSE_BUILD=1, so that command keeps the build `make test` has
+// just made when it is newer than every source (and builds otherwise):
+// wrangler.toml, its [build] command and the bundling are still the real
+// ones, without wasm-bindgen and wasm-opt running again for each dry run.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -45,6 +48,7 @@ function env() {
   fs.mkdirSync(config, { recursive: true });
   return {
     ...cleanEnv(),
+    KFW_REUSE_BUILD: '1',
     XDG_CONFIG_HOME: config,
     WRANGLER_SEND_METRICS: 'false',
     CI: '1',
@@ -58,6 +62,39 @@ function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: ROOT, env: env(), encoding: 'utf8', input: '', timeout: 600000 });
   return { code: r.status, output: `${r.stdout}\n${r.stderr}`, stdout: r.stdout };
 }
+
+test('scripts/build.sh with KFW_REUSE_BUILD=1 keeps a build newer than its sources, and only then', () => {
+  const out = path.join(tmp, 'fresh-build');
+  fs.mkdirSync(out);
+  for (const f of ['index.js', 'index_bg.wasm']) fs.copyFileSync(path.join(ROOT, 'build', f), path.join(out, f));
+  const wasm = fs.readFileSync(path.join(out, 'index_bg.wasm'));
+  const build = (extra) =>
+    spawnSync('sh', [path.join(ROOT, 'scripts/build.sh')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      // PATH without worker-build: building instead of keeping fails here.
+      env: { ...env(), HOME: tmp, PATH: path.dirname(NODE) + path.delimiter + '/usr/bin:/bin', OUT_DIR: out, ...extra },
+    });
+  let r = build({});
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /kept \(KFW_REUSE_BUILD=1\)/);
+  assert.deepEqual(fs.readFileSync(path.join(out, 'index_bg.wasm')), wasm);
+  // Older than the sources, without the variable, or with a file missing: it builds (and fails here).
+  const old = new Date('2000-01-01T00:00:00Z');
+  fs.utimesSync(path.join(out, 'index.js'), old, old);
+  r = build({});
+  assert.notEqual(r.status, 0, 'a stale build was kept');
+  assert.match(r.stderr, /worker-build: .*not found/);
+  assert.doesNotMatch(r.stdout, /kept/);
+  fs.utimesSync(path.join(out, 'index.js'), new Date(), new Date());
+  r = build({ KFW_REUSE_BUILD: '' });
+  assert.notEqual(r.status, 0, 'kept without KFW_REUSE_BUILD');
+  assert.match(r.stderr, /worker-build: .*not found/);
+  fs.rmSync(path.join(out, 'index_bg.wasm'));
+  r = build({});
+  assert.notEqual(r.status, 0, 'kept with index_bg.wasm missing');
+  assert.match(r.stderr, /worker-build: .*not found/);
+});
 
 test("wrangler.toml's STORE has no id", () => {
   const block = /\[\[kv_namespaces\]\]\n((?:(?!\[)[^\n]*\n)*)/.exec(configBefore)?.[1];
