@@ -10,10 +10,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::form::context::Context;
+use crate::form::extra_fields::ExtraFields;
 use crate::time;
 
 /// Longest message, in characters.
 pub const MAX_MESSAGE: usize = 10_000;
+/// Longest subject (`_subject`, the note's title), in characters.
+pub const MAX_SUBJECT: usize = 200;
 /// Longest `consent_text` a form may set, in characters.
 pub const MAX_CONSENT_TEXT: usize = 2000;
 
@@ -54,6 +57,13 @@ pub struct Note {
     pub context: Context,
     #[serde(default)]
     pub consent: Option<Consent>,
+    /// The visitor's subject, put in the title (written only when given,
+    /// so a note without one is stored as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The fields the worker does not map: the visitor's words too.
+    #[serde(default, skip_serializing_if = "ExtraFields::is_empty")]
+    pub fields: ExtraFields,
 }
 
 impl std::fmt::Debug for Note {
@@ -64,27 +74,52 @@ impl std::fmt::Debug for Note {
             .field("page", &self.context.page.is_some())
             .field("campaign", &self.context.campaign.len())
             .field("consent", &self.consent.as_ref().map(|c| c.given))
+            .field("subject", &self.subject.as_ref().map(|_| "[given]"))
+            .field("fields", &self.fields.len())
             .finish()
     }
 }
 
 impl Note {
-    /// The note for a submission, or none when `when` says so.
+    /// The note for a submission, or none when `when` says so: with
+    /// `Message`, when the visitor wrote something (a message, a subject
+    /// or an unmapped field).
     pub fn for_submission(
         when: NoteWhen,
         message: Option<String>,
         context: Context,
         consent: Option<Consent>,
     ) -> Option<Note> {
+        Note::with_words(
+            when,
+            message,
+            None,
+            ExtraFields::default(),
+            context,
+            consent,
+        )
+    }
+
+    /// [`Note::for_submission`], with the subject and unmapped fields.
+    pub fn with_words(
+        when: NoteWhen,
+        message: Option<String>,
+        subject: Option<String>,
+        fields: ExtraFields,
+        context: Context,
+        consent: Option<Consent>,
+    ) -> Option<Note> {
         let wanted = match when {
             NoteWhen::Never => false,
-            NoteWhen::Message => message.is_some(),
+            NoteWhen::Message => message.is_some() || subject.is_some() || !fields.is_empty(),
             NoteWhen::Always => true,
         };
         wanted.then_some(Note {
             message,
             context,
             consent,
+            subject,
+            fields,
         })
     }
 
@@ -93,16 +128,29 @@ impl Note {
         format!("Website form: {form_id}")
     }
 
+    /// This note's title: names the form, then the visitor's subject.
+    pub fn heading(&self, form_id: &str) -> String {
+        match &self.subject {
+            Some(subject) => format!("{} \u{2014} {subject}", Note::title(form_id)),
+            None => Note::title(form_id),
+        }
+    }
+
     /// The note's text: the message, then one line per piece of context.
     pub fn body(&self, form_id: &str, received_at_ms: u64) -> String {
         let mut lines: Vec<String> = Vec::new();
-        match &self.message {
-            Some(message) => {
-                lines.push(message.clone());
-                lines.push(String::new());
-                lines.push("---".into());
-            }
-            None => lines.push("(no message)".into()),
+        if let Some(message) = &self.message {
+            lines.push(message.clone());
+            lines.push(String::new());
+        }
+        if !self.fields.is_empty() {
+            lines.extend(self.fields.lines());
+            lines.push(String::new());
+        }
+        if lines.is_empty() {
+            lines.push("(no message)".into());
+        } else {
+            lines.push("---".into());
         }
         lines.push(format!("Form: {form_id}"));
         let c = &self.context;
@@ -145,6 +193,8 @@ impl Note {
         self.message
             .as_deref()
             .into_iter()
+            .chain(self.subject.as_deref())
+            .chain(self.fields.values())
             .chain(self.context.values())
     }
 }
@@ -255,6 +305,109 @@ mod tests {
             !values.contains(&"newsletter"),
             "campaign values are not the visitor's"
         );
+    }
+
+    fn extra(pairs: serde_json::Value) -> ExtraFields {
+        serde_json::from_value(pairs).unwrap()
+    }
+
+    #[test]
+    fn a_subject_or_an_unmapped_field_is_something_written() {
+        let fields = || extra(serde_json::json!([{"name": "company", "values": ["ACME"]}]));
+        let some = |subject: Option<&str>, fields: ExtraFields| {
+            Note::with_words(
+                NoteWhen::Message,
+                None,
+                subject.map(str::to_string),
+                fields,
+                context(),
+                None,
+            )
+        };
+        assert!(some(Some("Hi"), ExtraFields::default()).is_some());
+        assert!(some(None, fields()).is_some());
+        assert!(some(None, ExtraFields::default()).is_none());
+        let never = Note::with_words(
+            NoteWhen::Never,
+            Some("m".into()),
+            Some("s".into()),
+            fields(),
+            context(),
+            None,
+        );
+        assert!(never.is_none());
+    }
+
+    #[test]
+    fn the_subject_titles_the_note_and_the_fields_follow_the_message() {
+        let fields = extra(serde_json::json!([
+            {"name": "company", "values": ["ACME"]},
+            {"name": "services", "values": ["design", "hosting"]},
+        ]));
+        let note = Note::with_words(
+            NoteWhen::Message,
+            Some("Hello".into()),
+            Some("Pricing".into()),
+            fields.clone(),
+            Context::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            note.heading("contact"),
+            "Website form: contact \u{2014} Pricing"
+        );
+        assert_eq!(
+            note.body("contact", 0),
+            "Hello\n\ncompany: ACME\nservices: design, hosting\n\n---\nForm: contact\n\
+             Received: 1970-01-01T00:00:00Z (UTC)"
+        );
+        // No message: the fields alone, and no "(no message)".
+        let no_message = Note::with_words(
+            NoteWhen::Message,
+            None,
+            None,
+            fields,
+            Context::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(no_message.heading("contact"), "Website form: contact");
+        assert!(
+            no_message
+                .body("contact", 0)
+                .starts_with("company: ACME\nservices: design, hosting\n\n---\nForm: contact\n"),
+            "{}",
+            no_message.body("contact", 0)
+        );
+        let values: Vec<&str> = note.personal_values().collect();
+        for v in ["Hello", "Pricing", "ACME", "hosting"] {
+            assert!(values.contains(&v), "{v}");
+        }
+        let shown = format!("{note:?}");
+        assert!(
+            !shown.contains("ACME") && !shown.contains("Pricing"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_note_without_subject_or_fields_is_stored_as_before() {
+        let note =
+            Note::for_submission(NoteWhen::Message, Some("m".into()), context(), None).unwrap();
+        let stored = serde_json::to_value(&note).unwrap();
+        assert!(stored.get("subject").is_none() && stored.get("fields").is_none());
+        let with = Note::with_words(
+            NoteWhen::Message,
+            None,
+            Some("s".into()),
+            extra(serde_json::json!([{"name": "a", "values": ["b", "c"]}])),
+            context(),
+            None,
+        )
+        .unwrap();
+        let text = serde_json::to_string(&with).unwrap();
+        assert_eq!(crate::fixtures::reread::<Note>(&text), with);
     }
 
     #[test]
