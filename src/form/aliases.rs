@@ -125,10 +125,13 @@ struct Candidate {
 /// the default `message_field`.
 pub fn resolve(form: &Form, fields: &Fields) -> Resolved {
     let posted: Vec<(&str, &str)> = fields.iter().collect();
+    // (A custom field may share the message field's name and take the
+    // message too: that name stays the message's.)
     let claimed = |name: &str| {
-        form.custom_fields.contains_key(name)
-            || form.consent_field.as_deref() == Some(name)
-            || form.honeypot_field.as_deref() == Some(name)
+        name != form.message_field
+            && (form.custom_fields.contains_key(name)
+                || form.consent_field.as_deref() == Some(name)
+                || form.honeypot_field.as_deref() == Some(name))
     };
     let mut candidates = Vec::new();
     let mut blank_aliases = Vec::new();
@@ -435,6 +438,13 @@ mod tests {
             read(&r),
             pairs(&[("message", "Hi"), ("name", "ACME"), ("subject", "on")])
         );
+        // A custom field sharing the message field's name: still the
+        // message, and another message name is kept, not lost.
+        let mut shared = Form::bare("c");
+        shared.custom_fields.insert("message".into(), 8);
+        let r = resolve(&shared, &fields(&[("comments", "A"), ("message", "B")]));
+        assert_eq!(read(&r), pairs(&[("message", "B")]));
+        assert_eq!(rest(&r), vec![("comments", "A", true)]);
         // A form with its own message field reads no message alias.
         form.message_field = "details".into();
         let r = resolve(&form, &fields(&[("message", "Hi"), ("details", "More")]));
