@@ -112,17 +112,12 @@ impl Resolved {
     }
 }
 
-/// One posted value for a standard field.
-struct Candidate {
-    index: usize,
-    kind: Standard,
-    rank: usize,
-}
-
 /// Reads `fields` through the aliases, for `form`. A name the form maps
 /// itself (a custom field, the consent or honeypot field) keeps the
 /// form's meaning; the message aliases apply only when the form keeps
 /// the default `message_field`.
+///
+/// Linear in the number of fields: a 32 KiB body may hold thousands.
 pub fn resolve(form: &Form, fields: &Fields) -> Resolved {
     let posted: Vec<(&str, &str)> = fields.iter().collect();
     // (A custom field may share the message field's name and take the
@@ -133,50 +128,58 @@ pub fn resolve(form: &Form, fields: &Fields) -> Resolved {
                 || form.consent_field.as_deref() == Some(name)
                 || form.honeypot_field.as_deref() == Some(name))
     };
-    let mut candidates = Vec::new();
-    let mut blank_aliases = Vec::new();
-    for (index, (name, value)) in posted.iter().enumerate() {
-        let Some((kind, rank)) = alias_of(name).filter(|_| !claimed(name)) else {
-            continue;
-        };
-        if kind == Standard::Message && form.message_field != DEFAULT_MESSAGE_FIELD {
-            continue;
-        }
-        if value.trim().is_empty() {
-            blank_aliases.push(index); // a blank value counts as absent
-        } else {
-            candidates.push(Candidate { index, kind, rank });
+    // What each posted field is: a standard field's name (and its rank),
+    // or not; `None` too for a blank alias, which counts as absent.
+    let mut blank = vec![false; posted.len()];
+    let standard: Vec<Option<(Standard, usize)>> = posted
+        .iter()
+        .enumerate()
+        .map(|(index, (name, value))| {
+            let (kind, rank) = alias_of(name).filter(|_| !claimed(name))?;
+            if kind == Standard::Message && form.message_field != DEFAULT_MESSAGE_FIELD {
+                return None;
+            }
+            if value.trim().is_empty() {
+                blank[index] = true;
+                return None;
+            }
+            Some((kind, rank))
+        })
+        .collect();
+    // Each field's winner: the lowest rank, then the first posted.
+    let mut winners: Vec<(Standard, usize, usize)> = Vec::new();
+    for (index, entry) in standard.iter().enumerate() {
+        let Some((kind, rank)) = *entry else { continue };
+        match winners.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some(w) if rank < w.2 => *w = (kind, index, rank),
+            Some(_) => {}
+            None => winners.push((kind, index, rank)),
         }
     }
     let winner = |kind: Standard| {
-        candidates
+        winners
             .iter()
-            .filter(|c| c.kind == kind)
-            .min_by_key(|c| (c.rank, c.index))
+            .find(|(k, _, _)| *k == kind)
+            .map(|(_, index, _)| *index)
     };
 
-    // (index taken, read as); a whole name may be read as two fields.
+    // (index taken, read as, value); a whole name may be read as two.
     let mut taken: Vec<(usize, &str, String)> = Vec::new();
     let take = |kind: Standard, read_as: &'static str| {
-        winner(kind).map(|c| {
-            let (_, value) = posted[c.index];
-            (c.index, read_as, value.to_string())
-        })
+        winner(kind).map(|index| (index, read_as, posted[index].1.to_string()))
     };
     let first = take(Standard::FirstName, "first_name");
     let last = take(Standard::LastName, "last_name");
-    let whole = winner(Standard::FullName).map(|c| c.index);
-    let message_field: &str = &form.message_field;
     taken.extend(take(Standard::Email, "email"));
     taken.extend(take(Standard::Phone, "phone"));
-    if let Some(c) = winner(Standard::Message) {
-        taken.push((c.index, message_field, posted[c.index].1.to_string()));
+    if let Some(index) = winner(Standard::Message) {
+        taken.push((index, &form.message_field, posted[index].1.to_string()));
     }
     taken.extend(take(Standard::Subject, SUBJECT_FIELD));
     // A first or last name wins over a whole name; with neither, the
     // whole name is split.
     let split_from = if first.is_none() && last.is_none() {
-        whole
+        winner(Standard::FullName)
     } else {
         None
     };
@@ -190,41 +193,40 @@ pub fn resolve(form: &Form, fields: &Fields) -> Resolved {
     }
 
     let mut resolved = Resolved::default();
-    for (_, read_as, value) in &taken {
+    let mut is_taken = vec![false; posted.len()];
+    for (index, read_as, value) in &taken {
         resolved.fields.push(*read_as, value.as_str());
-    }
-    for (index, read_as, _) in &taken {
         resolved
             .renamed
             .push((read_as.to_string(), posted[*index].0.to_string()));
+        is_taken[*index] = true;
     }
-    // What was read for a field, to tell a second name saying the same.
-    let taken_value = |kind: Standard| -> String {
+    // What was read for each field, to tell a second name saying the same.
+    let whole_name: Vec<&str> = taken
+        .iter()
+        .filter(|(_, r, _)| *r == "first_name" || *r == "last_name")
+        .map(|(_, _, v)| v.as_str())
+        .collect();
+    let whole_name = whole_name.join(" ");
+    let said = |kind: Standard| -> &str {
         match kind {
-            Standard::FullName => taken
-                .iter()
-                .filter(|(_, r, _)| *r == "first_name" || *r == "last_name")
-                .map(|(_, _, v)| v.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            _ => winner(kind).map_or(String::new(), |c| posted[c.index].1.to_string()),
+            Standard::FullName => &whole_name,
+            _ => winner(kind).map_or("", |index| posted[index].1),
         }
     };
     for (index, (name, value)) in posted.iter().enumerate() {
-        if taken.iter().any(|(i, _, _)| *i == index) || blank_aliases.contains(&index) {
+        if is_taken[index] || blank[index] {
             continue;
         }
-        let candidate = candidates.iter().find(|c| c.index == index);
-        let passed_over = match candidate {
+        let passed_over = match standard[index] {
             None => false,
             // A second name for a field: dropped when it says the same.
-            Some(c) => {
-                let said = taken_value(c.kind);
-                let same = match c.kind {
+            Some((kind, _)) => {
+                let same = match kind {
                     Standard::FullName | Standard::FirstName | Standard::LastName => {
-                        name_split::words(value).eq(name_split::words(&said))
+                        name_split::words(value).eq(name_split::words(said(kind)))
                     }
-                    _ => value.trim() == said.trim(),
+                    _ => value.trim() == said(kind).trim(),
                 };
                 if same {
                     continue;
