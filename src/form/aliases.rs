@@ -457,6 +457,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_body_full_of_second_names_is_read_once_each() {
+        // What a 32 KiB body can hold: thousands of fields.
+        let mut posted = Fields::new();
+        for i in 0..4000 {
+            posted.push(
+                if i % 2 == 0 { "_replyto" } else { "Email" },
+                format!("{i}"),
+            );
+        }
+        let r = resolve(&Form::bare("c"), &posted);
+        assert_eq!(read(&r), pairs(&[("email", "1")]));
+        assert_eq!(r.posted_name("email"), "Email");
+        assert_eq!(r.rest.len(), 3999);
+        assert!(r.rest.iter().all(|p| p.passed_over));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
 
