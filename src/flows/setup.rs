@@ -88,6 +88,8 @@ async fn send_test_lead<P: Platform>(
     if fields.get("email").is_none_or(|e| e.trim().is_empty()) {
         return Err(Problem::on_field(ErrorCode::MissingField, "email"));
     }
+    // `form` chose the form; it is not a field of it (nor a line of its note).
+    let fields = fields.without("form");
     let lead = lead::validate(form, &fields, request.client_ip(), p.now_ms())
         .map_err(|invalid| Problem::on_field(invalid.code, &invalid.field))?;
     p.log(&format!("admin: sending a test lead for form {}", form.id));

@@ -23,6 +23,7 @@ use crate::form::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
 use crate::form::body::{self, BodyError};
 use crate::form::cors;
 use crate::form::forms::valid_form_id;
+use crate::form::honeypot;
 use crate::form::lead::{self, Lead};
 use crate::form::origin::Origin;
 use crate::form::turnstile;
@@ -99,9 +100,9 @@ pub async fn submit<P: Platform>(
     answer.next = answer::next_target(&fields, &config.origins, Some(origin));
 
     // 4. The honeypot: a bot gets what a person would, and nothing happens.
-    if fields.get("_gotcha").is_some_and(|v| !v.trim().is_empty()) {
+    if let Some(trap) = honeypot::tripped(form, &fields) {
         p.log(&format!(
-            "form {}: honeypot filled; submission dropped",
+            "form {}: honeypot `{trap}` filled; submission dropped",
             form.id
         ));
         return answer.success(Accepted::Created);

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     /// Control characters or garbled (non-UTF-8) text in a field.
     InvalidValue,
     FieldTooLong,
+    /// More unmapped fields than a note takes (form/extra_fields.rs).
+    TooManyFields,
     UnknownTag,
     MalformedBody,
     /// A multipart part carried a file; the worker takes no files.
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::InvalidPhone => "invalid_phone",
             ErrorCode::InvalidValue => "invalid_value",
             ErrorCode::FieldTooLong => "field_too_long",
+            ErrorCode::TooManyFields => "too_many_fields",
             ErrorCode::UnknownTag => "unknown_tag",
             ErrorCode::MalformedBody => "malformed_body",
             ErrorCode::FileNotAccepted => "file_not_accepted",
@@ -72,6 +75,7 @@ impl ErrorCode {
             | ErrorCode::InvalidPhone
             | ErrorCode::InvalidValue
             | ErrorCode::FieldTooLong
+            | ErrorCode::TooManyFields
             | ErrorCode::UnknownTag
             | ErrorCode::MalformedBody
             | ErrorCode::FileNotAccepted => 400,
@@ -93,6 +97,7 @@ impl ErrorCode {
             ErrorCode::InvalidPhone => "Please enter a phone number with digits.".into(),
             ErrorCode::InvalidValue => format!("The {f} field contains characters that cannot be used."),
             ErrorCode::FieldTooLong => format!("The {f} field is too long."),
+            ErrorCode::TooManyFields => "The form sent more fields than it may.".into(),
             ErrorCode::UnknownTag => "One of the chosen options is not offered by this form.".into(),
             ErrorCode::MalformedBody => "The form data could not be read.".into(),
             ErrorCode::FileNotAccepted => "This form does not accept file uploads.".into(),
@@ -520,6 +525,7 @@ mod tests {
             (MissingField, 400),
             (InvalidEmail, 400),
             (FieldTooLong, 400),
+            (TooManyFields, 400),
             (UnknownTag, 400),
             (MalformedBody, 400),
             (PayloadTooLarge, 413),

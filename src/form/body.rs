@@ -46,6 +46,11 @@ impl Fields {
             .map(|(_, v)| v.as_str())
     }
 
+    /// These fields but `name` (a field that only says where to go).
+    pub fn without(&self, name: &str) -> Fields {
+        Fields(self.0.iter().filter(|(k, _)| k != name).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

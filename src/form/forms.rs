@@ -96,6 +96,9 @@ pub struct Form {
     pub note: NoteWhen,
     /// The consent statement shown to the visitor, recorded in the note.
     pub consent_text: Option<String>,
+    /// A honeypot of the form's own, beside the usual names
+    /// (form/honeypot.rs).
+    pub honeypot_field: Option<String>,
 }
 
 /// The table as written, each value of its type, before its values are
@@ -117,6 +120,7 @@ struct RawForm {
     message_field: Option<String>,
     note: NoteWhen,
     consent_text: Option<String>,
+    honeypot_field: Option<String>,
 }
 
 impl RawForm {
@@ -256,7 +260,9 @@ impl Form {
                     "{at}.custom_fields: `{name}` is not a usable field name"
                 ));
             }
-            if STANDARD_FIELDS.contains(&name.as_str()) || RESERVED_FIELDS.contains(&name.as_str())
+            if STANDARD_FIELDS.contains(&name.as_str())
+                || RESERVED_FIELDS.contains(&name.as_str())
+                || crate::form::honeypot::HONEYPOT_FIELDS.contains(&name.as_str())
             {
                 problems.push(format!(
                     "{at}.custom_fields: `{name}` is a field the worker reads itself"
@@ -308,6 +314,20 @@ impl Form {
                 ));
             }
         }
+        if let Some(honeypot) = &raw.honeypot_field {
+            let own = [raw.consent_field.as_deref(), Some(message_field.as_str())];
+            if !valid_field_name(honeypot)
+                || STANDARD_FIELDS.contains(&honeypot.as_str())
+                || RESERVED_FIELDS.contains(&honeypot.as_str())
+                || crate::form::aliases::alias_of(honeypot).is_some()
+                || raw.custom_fields.contains_key(honeypot)
+                || own.contains(&Some(honeypot.as_str()))
+            {
+                problems.push(format!(
+                    "{at}.honeypot_field: `{honeypot}` must be a field of its own, not one a person fills in"
+                ));
+            }
+        }
         let required = raw.required.unwrap_or_else(|| vec!["email".to_string()]);
         for name in &required {
             let known = STANDARD_FIELDS.contains(&name.as_str())
@@ -338,6 +358,7 @@ impl Form {
             message_field,
             note: raw.note,
             consent_text,
+            honeypot_field: raw.honeypot_field,
         })
     }
 
@@ -358,6 +379,7 @@ impl Form {
             message_field: DEFAULT_MESSAGE_FIELD.to_string(),
             note: NoteWhen::Message,
             consent_text: None,
+            honeypot_field: None,
         }
     }
 }
@@ -430,6 +452,32 @@ mod tests {
         let p = problem(json!({"a": {"consent_text": " "}}));
         assert!(p.contains("FORMS.a.consent_text"), "{p}");
         let p = problem(json!({"a": {"custom_fields": {"website": 3}}}));
+        assert!(p.contains("FORMS.a.custom_fields"), "{p}");
+    }
+
+    #[test]
+    fn reads_a_honeypot_of_the_form_own() {
+        let v = json!({"a": {"honeypot_field": "fax_number"}});
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        assert_eq!(
+            forms.get("a").unwrap().honeypot_field.as_deref(),
+            Some("fax_number")
+        );
+        for taken in [
+            "email",
+            "_page",
+            "name",
+            "Your-Message",
+            "company",
+            "consent",
+            "bad name",
+        ] {
+            let p = problem(json!({"a": {
+                "honeypot_field": taken, "custom_fields": {"company": 7}, "consent_field": "consent"
+            }}));
+            assert!(p.contains("FORMS.a.honeypot_field"), "{taken}: {p}");
+        }
+        let p = problem(json!({"a": {"custom_fields": {"bot-field": 7}}}));
         assert!(p.contains("FORMS.a.custom_fields"), "{p}");
     }
 

@@ -9,12 +9,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::form::address::{self, Address, AddressProblem};
+use crate::form::aliases;
 use crate::form::answer::ErrorCode;
 use crate::form::body::Fields;
 use crate::form::context::Context;
 use crate::form::email;
+use crate::form::extra_fields::{self, ExtraFields};
 use crate::form::forms::{CustomFieldId, DuplicateOption, Form, TagId};
-use crate::form::note::{self, Consent, Note};
+use crate::form::note::{self, Consent, Note, NoteWhen};
 
 /// Longest values, in characters.
 pub const MAX_EMAIL: usize = email::MAX_LEN;
@@ -180,8 +182,29 @@ pub fn validate(
 }
 
 /// Checks `fields` against `form`, with what the request says of where
-/// the submission came from.
+/// the submission came from. The standard fields are read by any of
+/// their common names (form/aliases.rs), and an error names the field as
+/// posted; the fields the worker does not map go into the note
+/// (form/extra_fields.rs), unless the form writes no note.
 pub fn validate_arrival(form: &Form, fields: &Fields, arrival: &Arrival) -> Result<Lead, Invalid> {
+    let resolved = aliases::resolve(form, fields);
+    let extra = match form.note {
+        NoteWhen::Never => ExtraFields::default(),
+        NoteWhen::Message | NoteWhen::Always => extra_fields::collect(form, &resolved.rest)?,
+    };
+    read_lead(form, &resolved.fields, arrival, extra).map_err(|e| Invalid {
+        field: resolved.posted_name(&e.field).to_string(),
+        code: e.code,
+    })
+}
+
+/// Checks the fields as the worker reads them (the aliases resolved).
+fn read_lead(
+    form: &Form,
+    fields: &Fields,
+    arrival: &Arrival,
+    extra: ExtraFields,
+) -> Result<Lead, Invalid> {
     let Arrival {
         ip,
         referer,
@@ -213,6 +236,7 @@ pub fn validate_arrival(form: &Form, fields: &Fields, arrival: &Arrival) -> Resu
     // Browsers send a textarea's line breaks as CRLF; a note keeps plain ones.
     let message = multi_line(fields, &form.message_field, note::MAX_MESSAGE)?
         .map(|m| m.replace("\r\n", "\n").replace('\r', "\n"));
+    let subject = single_line(fields, aliases::SUBJECT_FIELD, note::MAX_SUBJECT)?;
 
     let mut custom_fields = Vec::new();
     for (name, id) in &form.custom_fields {
@@ -290,9 +314,11 @@ pub fn validate_arrival(form: &Form, fields: &Fields, arrival: &Arrival) -> Resu
         given: consented,
         statement: form.consent_text.clone(),
     });
-    let note = Note::for_submission(
+    let note = Note::with_words(
         form.note,
         message,
+        subject,
+        extra,
         Context::read(fields, referer, origin),
         consent,
     );
@@ -622,6 +648,164 @@ mod tests {
         );
         let lead = run(&[("email", "a@example.com"), ("comments", "Hi")]).unwrap();
         assert_eq!(lead.note.unwrap().message.as_deref(), Some("Hi"));
+    }
+
+    fn bare(pairs: &[(&str, &str)]) -> Result<Lead, Invalid> {
+        validate(&Form::bare("contact"), &fields(pairs), None, 0)
+    }
+
+    #[test]
+    fn a_formspree_form_works_unchanged() {
+        let lead = bare(&[
+            ("name", "Jane Doe"),
+            ("_replyto", "jane@example.com"),
+            ("message", "Hello"),
+            ("_subject", "Pricing"),
+            ("_gotcha", ""),
+            ("_cc", "boss@example.com"),
+        ])
+        .unwrap();
+        assert_eq!(lead.email.as_deref(), Some("jane@example.com"));
+        assert_eq!(
+            (lead.first_name.as_deref(), lead.last_name.as_deref()),
+            (Some("Jane"), Some("Doe"))
+        );
+        let note = lead.note.as_ref().unwrap();
+        assert_eq!(note.message.as_deref(), Some("Hello"));
+        assert_eq!(note.subject.as_deref(), Some("Pricing"));
+        assert!(note.fields.is_empty(), "{:?}", note.fields);
+        for v in ["Pricing", "Jane", "Doe"] {
+            assert!(lead.personal_values().contains(&v), "{v}");
+        }
+    }
+
+    #[test]
+    fn a_netlify_and_a_contact_form_7_form() {
+        let lead = bare(&[
+            ("form-name", "contact"),
+            ("bot-field", ""),
+            ("Name", "Ada"),
+            ("Email", "ada@example.com"),
+            ("Message", "Hi"),
+            ("company", "ACME"),
+            ("budget", "5k"),
+            ("services", "design"),
+            ("services", "hosting"),
+        ])
+        .unwrap();
+        assert_eq!(lead.first_name.as_deref(), Some("Ada"));
+        assert_eq!(lead.last_name, None);
+        let note = lead.note.unwrap();
+        assert_eq!(note.message.as_deref(), Some("Hi"));
+        assert_eq!(
+            note.fields.lines(),
+            vec!["company: ACME", "budget: 5k", "services: design, hosting"]
+        );
+        // Contact Form 7: no message, but an unmapped field makes a note.
+        let lead = bare(&[
+            ("_wpcf7", "12"),
+            ("_wpcf7_unit_tag", "wpcf7-f12-p3-o1"),
+            ("your-name", "Grace Brewster Hopper"),
+            ("your-email", "grace@example.com"),
+            ("your-subject", "Navy"),
+            ("menu-123", "Option B"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (lead.first_name.as_deref(), lead.last_name.as_deref()),
+            (Some("Grace"), Some("Brewster Hopper"))
+        );
+        let note = lead.note.unwrap();
+        assert_eq!(
+            (note.message, note.subject.as_deref()),
+            (None, Some("Navy"))
+        );
+        assert_eq!(note.fields.lines(), vec!["menu-123: Option B"]);
+    }
+
+    #[test]
+    fn errors_name_the_field_as_posted() {
+        use ErrorCode::*;
+        let e = |pairs: &[(&str, &str)]| bare(pairs).map(|_| ()).unwrap_err();
+        assert_eq!(
+            e(&[("_replyto", "nope")]),
+            Invalid::new(InvalidEmail, "_replyto")
+        );
+        assert_eq!(
+            e(&[("email", "a@example.com"), ("Tel", "call me")]),
+            Invalid::new(InvalidPhone, "Tel")
+        );
+        let long = format!("{} Doe", "J".repeat(MAX_NAME + 1));
+        assert_eq!(
+            e(&[("email", "a@example.com"), ("your-name", &long)]),
+            Invalid::new(FieldTooLong, "your-name")
+        );
+        assert_eq!(
+            e(&[("email", "a@example.com"), ("name", "Jane\nDoe")]),
+            Invalid::new(InvalidValue, "name")
+        );
+        assert_eq!(
+            e(&[("email", "a@example.com"), ("your-message", "bell\u{7}")]),
+            Invalid::new(InvalidValue, "your-message")
+        );
+        // The subject: one line, at most 200 characters.
+        assert_eq!(
+            e(&[("email", "a@example.com"), ("subject", &"s".repeat(201))]),
+            Invalid::new(FieldTooLong, "subject")
+        );
+        assert_eq!(
+            e(&[("email", "a@example.com"), ("_subject", "a\nb")]),
+            Invalid::new(InvalidValue, "_subject")
+        );
+        assert!(bare(&[("email", "a@example.com"), ("_subject", &"é".repeat(200))]).is_ok());
+        // Unmapped fields.
+        assert_eq!(
+            e(&[("email", "a@example.com"), ("budget", &"9".repeat(1001))]),
+            Invalid::new(FieldTooLong, "budget")
+        );
+        let names: Vec<String> = (0..51).map(|i| format!("f{i}")).collect();
+        let mut many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        many.push(("email", "a@example.com"));
+        assert_eq!(e(&many), Invalid::new(TooManyFields, "f50"));
+        // Required `email` is met by an alias; missing, it is named `email`.
+        assert_eq!(e(&[("name", "Jane")]), Invalid::new(MissingField, "email"));
+    }
+
+    #[test]
+    fn first_and_last_names_win_and_never_ignores_unmapped_fields() {
+        let lead = bare(&[
+            ("name", "Someone Else"),
+            ("first_name", "Ada"),
+            ("last_name", "Lovelace"),
+            ("email", "a@example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (lead.first_name.as_deref(), lead.last_name.as_deref()),
+            (Some("Ada"), Some("Lovelace"))
+        );
+        assert_eq!(
+            lead.note.unwrap().fields.lines(),
+            vec!["name: Someone Else"]
+        );
+
+        let mut f = Form::bare("quiet");
+        f.note = NoteWhen::Never;
+        let names: Vec<String> = (0..60).map(|i| format!("f{i}")).collect();
+        let mut many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        many.push(("email", "a@example.com"));
+        let lead = validate(&f, &fields(&many), None, 0).unwrap();
+        assert!(lead.note.is_none());
+        // Context and the form's own fields alone make no note.
+        let plain = bare(&[
+            ("email", "a@example.com"),
+            ("_page", "https://example.com/"),
+            ("utm_source", "x"),
+            ("submit", "Send"),
+            ("g-recaptcha-response", "token"),
+        ])
+        .unwrap();
+        assert!(plain.note.is_none());
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! `FORMS` setting that describes each form.
 
 pub mod address;
+pub mod aliases;
 pub mod answer;
 pub mod body;
 pub mod context;
 pub mod cors;
 pub mod email;
+pub mod extra_fields;
 pub mod forms;
+pub mod honeypot;
 pub mod lead;
+pub mod name_split;
 pub mod note;
 pub mod origin;
 pub mod turnstile;

@@ -4,9 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::form::context::Context;
+use crate::form::extra_fields::ExtraFields;
 
 /// Longest message, in characters.
 pub const MAX_MESSAGE: usize = 10_000;
+/// Longest subject (`_subject`, the note's title), in characters.
+pub const MAX_SUBJECT: usize = 200;
 /// Longest `consent_text` a form may set, in characters.
 pub const MAX_CONSENT_TEXT: usize = 2000;
 
@@ -47,6 +50,13 @@ pub struct Note {
     pub context: Context,
     #[serde(default)]
     pub consent: Option<Consent>,
+    /// The visitor's subject, put in the title (written only when given,
+    /// so a note without one is stored as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The fields the worker does not map: the visitor's words too.
+    #[serde(default, skip_serializing_if = "ExtraFields::is_empty")]
+    pub fields: ExtraFields,
 }
 
 impl std::fmt::Debug for Note {
@@ -57,27 +67,52 @@ impl std::fmt::Debug for Note {
             .field("page", &self.context.page.is_some())
             .field("campaign", &self.context.campaign.len())
             .field("consent", &self.consent.as_ref().map(|c| c.given))
+            .field("subject", &self.subject.as_ref().map(|_| "[given]"))
+            .field("fields", &self.fields.len())
             .finish()
     }
 }
 
 impl Note {
-    /// The note for a submission, or none when `when` says so.
+    /// The note for a submission, or none when `when` says so: with
+    /// `Message`, when the visitor wrote something (a message, a subject
+    /// or an unmapped field).
     pub fn for_submission(
         when: NoteWhen,
         message: Option<String>,
         context: Context,
         consent: Option<Consent>,
     ) -> Option<Note> {
+        Note::with_words(
+            when,
+            message,
+            None,
+            ExtraFields::default(),
+            context,
+            consent,
+        )
+    }
+
+    /// [`Note::for_submission`], with the subject and unmapped fields.
+    pub fn with_words(
+        when: NoteWhen,
+        message: Option<String>,
+        subject: Option<String>,
+        fields: ExtraFields,
+        context: Context,
+        consent: Option<Consent>,
+    ) -> Option<Note> {
         let wanted = match when {
             NoteWhen::Never => false,
-            NoteWhen::Message => message.is_some(),
+            NoteWhen::Message => message.is_some() || subject.is_some() || !fields.is_empty(),
             NoteWhen::Always => true,
         };
         wanted.then_some(Note {
             message,
             context,
             consent,
+            subject,
+            fields,
         })
     }
 
@@ -87,6 +122,8 @@ impl Note {
         self.message
             .as_deref()
             .into_iter()
+            .chain(self.subject.as_deref())
+            .chain(self.fields.values())
             .chain(self.context.values())
     }
 }
@@ -105,6 +142,74 @@ mod tests {
             ],
             origin: Some("https://example.com".into()),
         }
+    }
+
+    fn extra(pairs: serde_json::Value) -> ExtraFields {
+        serde_json::from_value(pairs).unwrap()
+    }
+
+    #[test]
+    fn a_subject_or_an_unmapped_field_is_something_written() {
+        let fields = || extra(serde_json::json!([{"name": "company", "values": ["ACME"]}]));
+        let some = |subject: Option<&str>, fields: ExtraFields| {
+            Note::with_words(
+                NoteWhen::Message,
+                None,
+                subject.map(str::to_string),
+                fields,
+                context(),
+                None,
+            )
+        };
+        assert!(some(Some("Hi"), ExtraFields::default()).is_some());
+        assert!(some(None, fields()).is_some());
+        assert!(some(None, ExtraFields::default()).is_none());
+        let never = Note::with_words(
+            NoteWhen::Never,
+            Some("m".into()),
+            Some("s".into()),
+            fields(),
+            context(),
+            None,
+        );
+        assert!(never.is_none());
+        let note = Note::with_words(
+            NoteWhen::Message,
+            Some("Hello".into()),
+            Some("Pricing".into()),
+            extra(serde_json::json!([{"name": "services", "values": ["design", "hosting"]}])),
+            context(),
+            None,
+        )
+        .unwrap();
+        let values: Vec<&str> = note.personal_values().collect();
+        for v in ["Hello", "Pricing", "hosting"] {
+            assert!(values.contains(&v), "{v}");
+        }
+        let shown = format!("{note:?}");
+        assert!(
+            !shown.contains("hosting") && !shown.contains("Pricing"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_note_without_subject_or_fields_is_stored_as_before() {
+        let note =
+            Note::for_submission(NoteWhen::Message, Some("m".into()), context(), None).unwrap();
+        let stored = serde_json::to_value(&note).unwrap();
+        assert!(stored.get("subject").is_none() && stored.get("fields").is_none());
+        let with = Note::with_words(
+            NoteWhen::Message,
+            None,
+            Some("s".into()),
+            extra(serde_json::json!([{"name": "a", "values": ["b", "c"]}])),
+            context(),
+            None,
+        )
+        .unwrap();
+        let text = serde_json::to_string(&with).unwrap();
+        assert_eq!(crate::fixtures::reread::<Note>(&text), with);
     }
 
     #[test]

@@ -445,6 +445,8 @@ mod tests {
                 message: Some("Please call".into()),
                 context: crate::form::context::Context::default(),
                 consent: None,
+                subject: None,
+                fields: Default::default(),
             }),
             ..lead(tags)
         }

@@ -239,7 +239,7 @@ pub fn note_request(api_url: &str, contact_id: ContactId, lead: &Lead, note: &No
         .header("Accept", "application/json")
         .json(&NoteBody {
             contact_id,
-            title: note::title(&lead.form_id),
+            title: note::heading(note, &lead.form_id),
             body: note::body(note, &lead.form_id, lead.received_at_ms),
             kind: "Other",
         })
@@ -775,6 +775,12 @@ mod tests {
                     origin: Some("https://example.com".into()),
                 },
                 consent: None,
+                subject: Some("Pricing question".into()),
+                fields: serde_json::from_value(json!([
+                    {"name": "company", "values": ["Secret Co"]},
+                    {"name": "services", "values": ["design", "hosting"]},
+                ]))
+                .unwrap(),
             }),
             ..lead()
         }
@@ -814,10 +820,13 @@ mod tests {
         let body = sent_json(&r);
         assert_eq!(body["contact_id"], 42);
         assert_eq!(body["type"], "Other");
-        assert_eq!(body["title"], "Website form: contact");
+        assert_eq!(
+            body["title"],
+            "Website form: contact \u{2014} Pricing question"
+        );
         let text = body["body"].as_str().unwrap();
         for part in [
-            "Please call me",
+            "Please call me\n\ncompany: Secret Co\nservices: design, hosting\n\n---\n",
             "Page: https://example.com/contact",
             "utm_source: news",
         ] {
@@ -831,7 +840,7 @@ mod tests {
 
         assert_eq!(read_note(&answer(201, r#"{"id":5}"#), &l), Ok(()));
         assert_eq!(read_note(&answer(200, ""), &l), Ok(()));
-        let refused = r#"{"message":"Body Please call me is too long"}"#;
+        let refused = r#"{"message":"Body Please call me, Secret Co, hosting; title Pricing question is too long"}"#;
         let Err(Failure::Permanent { reason }) = read_note(&answer(400, refused), &l) else {
             panic!("a 400 is a refusal");
         };
@@ -839,7 +848,10 @@ mod tests {
             reason.starts_with("note: ") && reason.contains("400"),
             "{reason}"
         );
-        assert!(!reason.contains("Please call me"), "{reason}");
+        // Keap's text keeps none of the visitor's words: message, subject, fields.
+        for words in ["Please call me", "Secret Co", "hosting", "Pricing question"] {
+            assert!(!reason.contains(words), "{words} in {reason}");
+        }
         assert!(matches!(
             read_note(&answer(503, ""), &l),
             Err(Failure::Retry { reason, .. }) if reason.starts_with("note: ")
@@ -934,7 +946,8 @@ mod tests {
             custom in proptest::collection::vec((1u64..u64::MAX, proptest::prelude::any::<String>()), 0..4),
             tags in proptest::collection::vec(1u64..u64::MAX, 0..150),
             job in text(), site in text(), line1 in text(), city in text(), postal in text(),
-            message in text(), page in text(), utm in text(),
+            message in text(), page in text(), utm in text(), subject in text(),
+            extra in proptest::collection::vec((proptest::prelude::any::<String>(), proptest::collection::vec(proptest::prelude::any::<String>(), 1..3)), 0..4),
         ) {
             let (put, tag_schema, note_schema) = request_schemas();
             let lead = Lead {
@@ -954,6 +967,8 @@ mod tests {
                         origin: None,
                     },
                     consent: None,
+                    subject,
+                    fields: serde_json::from_value(Value::Array(extra.into_iter().map(|(name, values)| json!({"name": name, "values": values})).collect())).unwrap(),
                 }),
             };
             let mut errors = Vec::new();

@@ -11,16 +11,30 @@ pub fn title(form_id: &str) -> String {
     format!("Website form: {form_id}")
 }
 
-/// The note's text: the message, then one line per piece of context.
+/// A note's title: names the form, then the visitor's subject.
+pub fn heading(note: &Note, form_id: &str) -> String {
+    match &note.subject {
+        Some(subject) => format!("{} \u{2014} {subject}", title(form_id)),
+        None => title(form_id),
+    }
+}
+
+/// The note's text: the message, the unmapped fields, then one line per
+/// piece of context.
 pub fn body(note: &Note, form_id: &str, received_at_ms: u64) -> String {
     let mut lines: Vec<String> = Vec::new();
-    match &note.message {
-        Some(message) => {
-            lines.push(message.clone());
-            lines.push(String::new());
-            lines.push("---".into());
-        }
-        None => lines.push("(no message)".into()),
+    if let Some(message) = &note.message {
+        lines.push(message.clone());
+        lines.push(String::new());
+    }
+    if !note.fields.is_empty() {
+        lines.extend(note.fields.lines());
+        lines.push(String::new());
+    }
+    if lines.is_empty() {
+        lines.push("(no message)".into());
+    } else {
+        lines.push("---".into());
     }
     lines.push(format!("Form: {form_id}"));
     let c = &note.context;
@@ -81,6 +95,50 @@ mod tests {
             given: Some(given),
             statement: Some("You may email me.".into()),
         })
+    }
+
+    #[test]
+    fn the_subject_titles_the_note_and_the_fields_follow_the_message() {
+        let fields: crate::form::extra_fields::ExtraFields =
+            serde_json::from_value(serde_json::json!([
+                {"name": "company", "values": ["ACME"]},
+                {"name": "services", "values": ["design", "hosting"]},
+            ]))
+            .unwrap();
+        let note = Note::with_words(
+            NoteWhen::Message,
+            Some("Hello".into()),
+            Some("Pricing".into()),
+            fields.clone(),
+            Context::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            heading(&note, "contact"),
+            "Website form: contact \u{2014} Pricing"
+        );
+        assert_eq!(
+            body(&note, "contact", 0),
+            "Hello\n\ncompany: ACME\nservices: design, hosting\n\n---\nForm: contact\n\
+             Received: 1970-01-01T00:00:00Z (UTC)"
+        );
+        // No message: the fields alone, and no "(no message)".
+        let no_message = Note::with_words(
+            NoteWhen::Message,
+            None,
+            None,
+            fields,
+            Context::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(heading(&no_message, "contact"), "Website form: contact");
+        let text = body(&no_message, "contact", 0);
+        assert!(
+            text.starts_with("company: ACME\nservices: design, hosting\n\n---\nForm: contact\n"),
+            "{text}"
+        );
     }
 
     #[test]

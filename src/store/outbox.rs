@@ -524,6 +524,33 @@ mod tests {
         assert_eq!(loaded, Some(full));
     }
 
+    /// `outbox_entry_dropin.json` was written by this version from a
+    /// Netlify-style post (issue 25): a note with a subject and unmapped
+    /// fields. `outbox_entry_note.json` is the same entry as the version
+    /// before wrote it (no `subject`, no `fields`).
+    #[test]
+    fn entries_with_a_subject_and_unmapped_fields_are_read_and_older_ones_still_are() {
+        use crate::fixtures;
+        let dropin: Entry<Progress> = fixtures::record("outbox_entry_dropin.json");
+        let note = dropin.lead.note.as_ref().unwrap();
+        assert_eq!(note.subject.as_deref(), Some("Spring offer"));
+        assert_eq!(
+            note.fields.lines(),
+            vec!["company: ACME Ltd", "services: design, hosting"]
+        );
+        let before: Entry<Progress> = fixtures::record("outbox_entry_note.json");
+        let note = before.lead.note.as_ref().unwrap();
+        assert_eq!(
+            note.message.as_deref(),
+            Some("Please call me\nabout the offer.")
+        );
+        assert!(note.subject.is_none() && note.fields.is_empty());
+        assert_eq!(
+            before.lead.first_name, dropin.lead.first_name,
+            "the rest of the lead is the same"
+        );
+    }
+
     #[test]
     fn a_record_that_is_not_an_entry_is_refused() {
         let good: serde_json::Value =

@@ -654,6 +654,8 @@ fn lead_with_note(i: usize) -> Lead {
             message: Some(format!("Message {i}")),
             context: crate::form::context::Context::default(),
             consent: None,
+            subject: None,
+            fields: Default::default(),
         }),
         ..lead(i)
     }

@@ -36,6 +36,7 @@ fn forms() -> Value {
             "error_redirect": "https://example.com/oops",
         },
         "human": {"turnstile": true},
+        "dropin": {"tags": [101], "honeypot_field": "fax_number"},
     })
 }
 
@@ -685,6 +686,201 @@ fn honeypot_gets_a_normal_success_and_nothing_happens() {
     );
     assert_eq!(reply.status, 200);
     assert_eq!(p.requests.borrow().len(), 2);
+}
+
+#[test]
+fn every_usual_honeypot_and_the_form_own_get_a_success_and_nothing_happens() {
+    for trap in ["_gotcha", "_honeypot", "bot-field", "fax_number"] {
+        let p = keap();
+        let reply = post(
+            &p,
+            &api_key(),
+            "dropin",
+            &Req::form(&[("email", "a@example.com"), (trap, "http://spam.example")])
+                .header("Accept", "application/json"),
+        );
+        assert_eq!(
+            json_of(&reply),
+            json!({"ok": true, "status": "created"}),
+            "{trap}"
+        );
+        assert!(sent_nothing(&p), "{trap}");
+        assert!(
+            p.logs.borrow().iter().any(|l| l.contains("honeypot")),
+            "{trap}: the drop is logged"
+        );
+    }
+}
+
+/// A Netlify form's `fetch(FormData)`: multipart, names in any case, a
+/// repeated checkbox group.
+fn netlify_multipart(parts: &[(&str, &str)]) -> Req {
+    let mut body = String::new();
+    for (name, value) in parts {
+        body.push_str(&format!(
+            "------b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str("------b--\r\n");
+    Req::new()
+        .header("Content-Type", "multipart/form-data; boundary=----b")
+        .header("Accept", "application/json")
+        .body(body.into_bytes())
+}
+
+#[test]
+fn a_netlify_post_keeps_every_field_in_the_note_in_the_same_two_rounds() {
+    let p = keap();
+    let reply = post(
+        &p,
+        &api_key(),
+        "dropin",
+        &netlify_multipart(&[
+            ("form-name", "contact"),
+            ("bot-field", ""),
+            ("Name", "Jane Doe"),
+            ("Email", "jane@example.com"),
+            ("Message", "Quote please"),
+            ("_subject", "New lead"),
+            ("company", "Hidden Corp"),
+            ("budget", "12k-15k"),
+            ("services", "design"),
+            ("services", "hosting"),
+            ("submit", "Send"),
+        ]),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "created"}));
+    assert_eq!((p.kv_reads.get(), p.kv_writes.get()), (0, 0));
+    let sent = p.requests.borrow();
+    assert_eq!(sent.len(), 3, "upsert, tags, note");
+    let upsert: Value = serde_json::from_slice(sent[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (
+            upsert["given_name"].as_str(),
+            upsert["family_name"].as_str()
+        ),
+        (Some("Jane"), Some("Doe"))
+    );
+    let note = sent
+        .iter()
+        .find(|r| r.url == format!("{API}/v1/notes"))
+        .unwrap();
+    let body: Value = serde_json::from_slice(note.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["title"], "Website form: dropin \u{2014} New lead");
+    let text = body["body"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "Quote please\n\ncompany: Hidden Corp\nbudget: 12k-15k\nservices: design, hosting\n\n---\n"
+        ),
+        "{text}"
+    );
+    for dropped in ["form-name", "submit", "Send", "bot-field"] {
+        assert!(!text.contains(dropped), "{dropped} in {text}");
+    }
+    for line in p.logs.borrow().iter() {
+        assert!(
+            !line.contains("Hidden Corp") && !line.contains("12k"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn unmapped_field_limits_are_refused_before_anything_is_sent() {
+    let p = keap();
+    let names: Vec<String> = (0..=50).map(|i| format!("extra{i}")).collect();
+    let mut many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    many.push(("email", "a@example.com"));
+    let reply = post(
+        &p,
+        &api_key(),
+        "dropin",
+        &Req::form(&many).header("Accept", "application/json"),
+    );
+    assert_eq!(reply.status, 400);
+    assert_eq!(error_code(&reply), "too_many_fields");
+    let long = "x".repeat(1001);
+    let reply = post(
+        &p,
+        &api_key(),
+        "dropin",
+        &Req::form(&[("email", "a@example.com"), ("budget", &long)])
+            .header("Accept", "application/json"),
+    );
+    assert_eq!(
+        (
+            error_code(&reply),
+            json_of(&reply)["error"]["field"].clone()
+        ),
+        ("field_too_long".to_string(), json!("budget"))
+    );
+    let name = "n".repeat(65);
+    let reply = post(
+        &p,
+        &api_key(),
+        "dropin",
+        &Req::form(&[("email", "a@example.com"), (&name, "v")])
+            .header("Accept", "application/json"),
+    );
+    assert_eq!(error_code(&reply), "invalid_value");
+    assert!(sent_nothing(&p));
+}
+
+#[test]
+fn a_refused_note_keeps_no_unmapped_value_or_subject_in_its_reason() {
+    let p = MemoryPlatform::new();
+    p.respond(|r| {
+        Ok(if r.url.starts_with("https://hooks.example.com/") {
+            InResponse::new(204, "")
+        } else if r.method == Method::Put {
+            InResponse::new(201, r#"{"id":42}"#)
+        } else if r.url.ends_with("/v1/notes") {
+            InResponse::new(
+                400,
+                r#"{"message":"Title 'Secret subject' and 'Hidden Corp' are not allowed"}"#,
+            )
+        } else {
+            InResponse::new(200, r#"{"101":"SUCCESS"}"#)
+        })
+    });
+    let mut config = api_key();
+    config.settings.alert_webhook_url = Some(crate::secret::Secret::new(
+        "https://hooks.example.com/alerts",
+    ));
+    let reply = post(
+        &p,
+        &config,
+        "dropin",
+        &Req::form(&[
+            ("_replyto", "a@example.com"),
+            ("subject", "Secret subject"),
+            ("company", "Hidden Corp"),
+        ])
+        .header("Accept", "application/json"),
+    );
+    assert_eq!(json_of(&reply), json!({"ok": true, "status": "queued"}));
+    let keys = p.keys(kv_keys::DEAD_PREFIX);
+    let id = outbox::EntryId::from_key(Queue::Dead, &keys[0]).unwrap();
+    let entry = block_on(outbox::load::<_, Progress>(
+        &p,
+        &config.seal_key,
+        Queue::Dead,
+        &id,
+    ))
+    .unwrap()
+    .unwrap();
+    let reason = entry.last_error.unwrap();
+    let alerts = p.sent_to("hooks.example.com");
+    let alert = String::from_utf8_lossy(alerts[0].body.as_deref().unwrap_or_default());
+    let logs = p.logs.borrow().join("\n");
+    for words in ["Secret subject", "Hidden Corp"] {
+        assert!(!reason.contains(words), "{words} in {reason}");
+        assert!(!alert.contains(words), "{words} in {alert}");
+        assert!(!logs.contains(words), "{words} in {logs}");
+        for (key, stored) in p.kv.borrow().iter() {
+            assert!(!stored.value.contains(words), "{key} is sealed");
+        }
+    }
 }
 
 #[test]
