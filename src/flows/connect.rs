@@ -9,14 +9,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::after_reply::{AfterReply, Routed};
-use super::drain::Metered;
 use super::pages::{page, BACK_TO_ADMIN};
 use crate::auth::oauth::{self, Client, TokenFailure};
 use crate::auth::tokens::{self, TokenRecord};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
-use crate::platform::{Platform, PutOptions};
+use crate::platform::{metered::Metered, Platform, PutOptions};
 use crate::store::kv_keys;
 use crate::store::seal::SealKey;
 

@@ -7,11 +7,11 @@ use serde_json::json;
 use super::pages::{page, BACK_TO_ADMIN};
 use crate::auth::admin_auth;
 use crate::config::Config;
-use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
+use crate::flows::drain::{self, DrainReport, Stop, REPLAY_LIMIT};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
 use crate::keap::credentials;
-use crate::platform::Platform;
+use crate::platform::{metered::Metered, Platform};
 use crate::store::outbox::{self, Queue};
 
 /// Moves the dead letters back to the pending list (attempts forgotten,
