@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::pages::page;
 use crate::auth::oauth;
-use crate::auth::tokens::{self, LastRefresh, LoadError, TokenState};
+use crate::auth::tokens::{self, LastRefresh, TokenLoadError, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::config_check;
 use crate::html::escape;
@@ -89,26 +89,20 @@ async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
         return c;
     };
     c.last_refresh = tokens::load_last_refresh(p).await;
-    match tokens::load(p, key).await {
-        Ok(record) => {
-            let (rejected, reauth) = tokens::load_markers(p).await;
-            c.state = Some(tokens::classify(
-                record.as_ref(),
-                rejected.as_deref(),
-                reauth.as_ref(),
-                p.now_ms(),
-            ));
-            if let Some(r) = record {
+    match tokens::read(p, key).await {
+        Ok(reading) => {
+            c.state = Some(reading.state);
+            if let Some(r) = reading.record {
                 c.tenant = r.tenant;
                 c.expires_at_ms = Some(r.expires_at_ms);
             }
         }
-        Err(LoadError::Unreadable(why)) => {
+        Err(TokenLoadError::Unreadable(why)) => {
             // Tokens that cannot be opened are as good as none: reconnect.
             c.state = Some(TokenState::NeedsReauth);
             c.trouble = Some(why.to_string());
         }
-        Err(LoadError::Store(e)) => c.trouble = Some(e.to_string()),
+        Err(TokenLoadError::Store(e)) => c.trouble = Some(e.to_string()),
     }
     c
 }

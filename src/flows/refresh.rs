@@ -15,7 +15,9 @@ use super::pages::{page, BACK_TO_ADMIN};
 use crate::alerts::{alert, AlertKind};
 use crate::auth::admin_auth;
 use crate::auth::oauth::{self, Client, TokenFailure};
-use crate::auth::tokens::{self, AfterRefusal, LoadError, TokenRecord, TokenState};
+use crate::auth::tokens::{
+    self, AfterRefusal, TokenLoadError, TokenReading, TokenRecord, TokenState,
+};
 use crate::config::{AuthMode, Config};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
@@ -194,22 +196,25 @@ async fn run<P: Platform>(p: &P, config: &Config, trigger: Trigger) -> RefreshRe
             return RefreshReport::new(RefreshOutcome::NotConfigured, problem.to_string(), None)
         }
     };
-    let record = match tokens::load(p, key).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
+    let (record, state) = match tokens::read(p, key).await {
+        Ok(TokenReading {
+            record: Some(record),
+            state,
+        }) => (record, state),
+        Ok(TokenReading { record: None, .. }) => {
             return RefreshReport::new(
                 RefreshOutcome::NotConnected,
                 "Not connected to Keap yet: open /admin and click \"Connect to Keap\".",
                 None,
             )
         }
-        Err(LoadError::Store(e)) => {
+        Err(TokenLoadError::Store(e)) => {
             let message =
                 format!("Could not read the stored tokens ({e}); will try again next run.");
             p.log(&format!("refresh: {message}"));
             return RefreshReport::new(RefreshOutcome::Failed, message, None);
         }
-        Err(LoadError::Unreadable(why)) => {
+        Err(TokenLoadError::Unreadable(why)) => {
             let message = format!(
                 "{why}. Set ENCRYPTION_KEY back to the key the tokens were sealed with, or \
                  connect again. {RECONNECT}"
@@ -219,13 +224,6 @@ async fn run<P: Platform>(p: &P, config: &Config, trigger: Trigger) -> RefreshRe
             return RefreshReport::new(RefreshOutcome::NeedsReauth, message, None);
         }
     };
-    let (rejected, reauth) = tokens::load_markers(p).await;
-    let state = tokens::classify(
-        Some(&record),
-        rejected.as_deref(),
-        reauth.as_ref(),
-        p.now_ms(),
-    );
     match state {
         TokenState::NeedsReauth if trigger == Trigger::Schedule => {
             let message = needs_reauth_message(&record);
@@ -236,7 +234,7 @@ async fn run<P: Platform>(p: &P, config: &Config, trigger: Trigger) -> RefreshRe
                 Some(record.expires_at_ms),
             )
         }
-        TokenState::Fresh if trigger == Trigger::Schedule => RefreshReport::new(
+        _ if trigger == Trigger::Schedule && !state.wants_refresh() => RefreshReport::new(
             RefreshOutcome::NotDue,
             "The access token is not due for refresh.",
             Some(record.expires_at_ms),
@@ -326,8 +324,8 @@ async fn judge_refusal<P: Platform>(
                 // Without a trustworthy re-read we cannot tell a race from a
                 // revocation; marking re-authorization could be wrong.
                 let why = match e {
-                    LoadError::Store(e) => e,
-                    LoadError::Unreadable(u) => StoreError(u.to_string()),
+                    TokenLoadError::Store(e) => e,
+                    TokenLoadError::Unreadable(u) => StoreError(u.to_string()),
                 };
                 let message = format!(
                     "{refusal}, and the stored tokens could not be re-read ({why}); the next \
