@@ -34,7 +34,7 @@ use crate::config::Config;
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{self, DeliveryOutcome, Progress};
 use crate::platform::metered::{Metered, SUBREQUEST_BUDGET};
-use crate::platform::{Platform, StoreError};
+use crate::platform::Platform;
 use crate::store::outbox::{self, Entry, EntryId, Listed, Queue, Settled};
 use crate::time;
 
@@ -123,25 +123,11 @@ impl DrainReport {
     }
 }
 
-/// Every pending entry's listing, oldest first (listing pages only).
-async fn list_pending<P: Platform>(p: &P) -> Result<Vec<Listed>, StoreError> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = outbox::list(p, Queue::Pending, cursor, 1000).await?;
-        all.extend(page);
-        match next {
-            Some(c) => cursor = Some(c),
-            None => return Ok(all),
-        }
-    }
-}
-
 /// Delivers the due pending entries through `p` (which has already spent
 /// `p.fetches()` on, say, a refresh), then alerts if the outbox is stuck.
 pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainReport {
     let mut report = DrainReport::default();
-    let listed = match list_pending(p).await {
+    let listed = match outbox::list_pending(p).await {
         Ok(listed) => listed,
         Err(e) => {
             p.log(&format!("outbox: could not list the pending entries: {e}"));
@@ -154,7 +140,7 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
     let (due, waiting): (Vec<Listed>, Vec<Listed>) = listed
         .iter()
         .cloned()
-        .partition(|l| l.next_attempt_at_ms <= now);
+        .partition(|l| l.is_due(now));
     report.skipped = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
 
     match credentials::load(p, config).await {

@@ -384,6 +384,13 @@ pub struct Listed {
     pub reason: Option<String>,
 }
 
+impl Listed {
+    /// Whether its back-off is over at `now_ms`.
+    pub fn is_due(&self, now_ms: u64) -> bool {
+        self.next_attempt_at_ms <= now_ms
+    }
+}
+
 /// A key's listing metadata, as [`Entry::metadata`] writes it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -433,25 +440,16 @@ pub async fn list<P: Platform>(
     Ok((listed, page.cursor))
 }
 
-/// Up to `limit` pending entries due at `now_ms`, oldest first, reading
-/// listing pages only.
-pub async fn list_due<P: Platform>(
-    platform: &P,
-    now_ms: u64,
-    limit: usize,
-) -> Result<Vec<Listed>, StoreError> {
-    let mut due = Vec::new();
+/// Every pending entry's listing, oldest first (listing pages only).
+pub async fn list_pending<P: Platform>(platform: &P) -> Result<Vec<Listed>, StoreError> {
+    let mut all = Vec::new();
     let mut cursor = None;
     loop {
         let (page, next) = list(platform, Queue::Pending, cursor, 1000).await?;
-        due.extend(page.into_iter().filter(|l| l.next_attempt_at_ms <= now_ms));
-        if due.len() >= limit {
-            due.truncate(limit);
-            return Ok(due);
-        }
+        all.extend(page);
         match next {
             Some(c) => cursor = Some(c),
-            None => return Ok(due),
+            None => return Ok(all),
         }
     }
 }
@@ -749,6 +747,26 @@ mod tests {
     }
 
     #[test]
+    fn the_pending_listing_reads_every_page() {
+        let p = MemoryPlatform::new();
+        for n in 0..1001u64 {
+            let id = EntryId(format!("{:013}-000000", 1_767_225_600_000 + n));
+            let meta = format!(r#"{{"next_attempt_at":{n},"attempts":1}}"#);
+            let options = PutOptions {
+                ttl_secs: None,
+                metadata: Some(meta),
+            };
+            block_on(p.kv_put(&id.key(Queue::Pending), "sealed", options)).unwrap();
+        }
+        block_on(p.kv_put("dead/0000000000001-000000", "x", PutOptions::default())).unwrap();
+        let listed = block_on(list_pending(&p)).unwrap();
+        assert_eq!(listed.len(), 1001);
+        assert!(listed.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+        assert_eq!(listed[1000].next_attempt_at_ms, 1000);
+        assert_eq!(listed.iter().filter(|l| l.is_due(499)).count(), 500);
+    }
+
+    #[test]
     fn listing_is_oldest_first_and_skips_entries_in_backoff() {
         let p = MemoryPlatform::new();
         let c = config(true);
@@ -758,15 +776,15 @@ mod tests {
         p.advance_ms(1);
         let third = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "c")).unwrap();
         let now = p.now_ms();
-        let ids = |v: Vec<Listed>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(block_on(list_due(&p, now, 10)).unwrap()),
-            vec![first.clone(), second.clone(), third.clone()]
-        );
-        assert_eq!(
-            ids(block_on(list_due(&p, now, 2)).unwrap()),
-            vec![first.clone(), second.clone()]
-        );
+        let due = |now: u64| {
+            block_on(list_pending(&p))
+                .unwrap()
+                .into_iter()
+                .filter(|l| l.is_due(now))
+                .map(|l| l.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(due(now), vec![first.clone(), second.clone(), third.clone()]);
 
         // The second fails: not due again for five minutes.
         let entry = block_on(load(&p, &c, Queue::Pending, &second))
@@ -774,14 +792,9 @@ mod tests {
             .unwrap();
         let entry = entry.failed(Progress::contact_written(9), "Keap had an error (500)", now);
         block_on(save(&p, &c, Queue::Pending, &second, &entry)).unwrap();
-        assert_eq!(
-            ids(block_on(list_due(&p, now, 10)).unwrap()),
-            vec![first.clone(), third.clone()]
-        );
-        assert_eq!(
-            ids(block_on(list_due(&p, now + 5 * MINUTE, 10)).unwrap()).len(),
-            3
-        );
+        assert_eq!(due(now), vec![first.clone(), third.clone()]);
+        assert_eq!(due(now + 5 * MINUTE).len(), 3);
+        assert_eq!(block_on(list_pending(&p)).unwrap().len(), 3, "all listed");
         let reloaded = block_on(load(&p, &c, Queue::Pending, &second))
             .unwrap()
             .unwrap();
@@ -897,8 +910,8 @@ mod tests {
             // Either way, how far it got and why are kept.
             assert_eq!(after.progress, Progress::contact_written(3));
             assert_eq!(after.last_error.as_deref(), Some(reason.as_str()));
-            let listed = block_on(list_due(&p, now, 10)).unwrap();
-            let due_now = listed.iter().any(|l| l.id == id);
+            let listed = block_on(list_pending(&p)).unwrap();
+            let due_now = listed.iter().any(|l| l.id == id && l.is_due(now));
             if penalised {
                 assert_eq!(after.attempts, 1, "{reason}");
                 assert_eq!(after.next_attempt_at_ms, now + 5 * MINUTE, "{reason}");
