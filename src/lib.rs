@@ -18,6 +18,7 @@ pub mod form;
 pub mod html;
 pub mod http;
 pub mod keap;
+pub mod lenient;
 pub mod platform;
 pub mod request_url;
 pub mod routes;

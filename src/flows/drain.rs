@@ -137,10 +137,8 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
         }
     };
     let now = p.now_ms();
-    let (due, waiting): (Vec<Listed>, Vec<Listed>) = listed
-        .iter()
-        .cloned()
-        .partition(|l| l.is_due(now));
+    let (due, waiting): (Vec<Listed>, Vec<Listed>) =
+        listed.iter().cloned().partition(|l| l.is_due(now));
     report.skipped = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
 
     match credentials::load(p, config).await {

@@ -5,7 +5,10 @@
 //! other site is refused too: the verifier's `hostname` must be the host
 //! of the page that posted.
 
+use serde::Deserialize;
+
 use crate::http::{Method, OutRequest};
+use crate::lenient::{self, Maybe, Object};
 use crate::platform::Platform;
 use crate::secret::Secret;
 
@@ -43,6 +46,22 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// The verifier's answer (`siteverify`), read leniently: a field of
+/// another type is absent, an error code that is not text is skipped.
+#[derive(Default, Deserialize)]
+struct Siteverify {
+    #[serde(default, deserialize_with = "lenient::or_absent")]
+    success: Option<bool>,
+    #[serde(
+        default,
+        rename = "error-codes",
+        deserialize_with = "lenient::or_absent"
+    )]
+    error_codes: Option<Vec<Maybe<String>>>,
+    #[serde(default, deserialize_with = "lenient::or_absent")]
+    hostname: Option<String>,
+}
+
 /// Asks the verifier at `verify_url` about `token`, expecting it to have
 /// been solved on `expected_host`.
 pub async fn verify<P: Platform>(
@@ -70,23 +89,22 @@ pub async fn verify<P: Platform>(
     if !(200..300).contains(&response.status) {
         return Err(Failure::Unavailable(format!("status {}", response.status)));
     }
-    let body = response
-        .json_body()
-        .ok_or_else(|| Failure::Unavailable("unreadable answer".into()))?;
-    if body.get("success").and_then(serde_json::Value::as_bool) != Some(true) {
-        let codes = body
-            .get("error-codes")
-            .and_then(serde_json::Value::as_array)
-            .map(|codes| {
-                codes
-                    .iter()
-                    .filter_map(|c| c.as_str().map(|s| s.chars().take(64).collect()))
-                    .collect()
-            })
-            .unwrap_or_default();
+    // JSON that is not an object says no more than `{}`: not a success.
+    let answer = lenient::from_body::<Object<Siteverify>>(&response.body)
+        .ok_or_else(|| Failure::Unavailable("unreadable answer".into()))?
+        .0
+        .unwrap_or_default();
+    if answer.success != Some(true) {
+        let codes = answer
+            .error_codes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(Maybe::value)
+            .map(|code| code.chars().take(64).collect())
+            .collect();
         return Err(Failure::Rejected(codes));
     }
-    let hostname = body.get("hostname").and_then(serde_json::Value::as_str);
+    let hostname = answer.hostname.as_deref();
     if hostname.is_some_and(|h| h.trim_end_matches('.').eq_ignore_ascii_case(expected_host)) {
         Ok(())
     } else {
@@ -178,6 +196,61 @@ mod tests {
         );
         let p = MemoryPlatform::new();
         p.respond(|_| Err(FetchError::Timeout));
+        assert!(matches!(
+            run(&p, Some("s"), Some("t")),
+            Err(Failure::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn reads_the_answer_leniently() {
+        let rejected = |codes: &[&str]| {
+            Err(Failure::Rejected(
+                codes.iter().map(|c| c.to_string()).collect(),
+            ))
+        };
+        for (body, want) in [
+            (
+                r#"{"success":"true","hostname":"example.com"}"#,
+                rejected(&[]),
+            ),
+            (r#"{"success":1,"hostname":"example.com"}"#, rejected(&[])),
+            (r#"[{"success":true}]"#, rejected(&[])),
+            ("true", rejected(&[])),
+            ("null", rejected(&[])),
+            (
+                r#"{"success":false,"error-codes":["a",5,null,"b"]}"#,
+                rejected(&["a", "b"]),
+            ),
+            (r#"{"success":false,"error-codes":"a"}"#, rejected(&[])),
+            (
+                r#"{"success":true,"hostname":["example.com"]}"#,
+                Err(Failure::WrongHost),
+            ),
+            (
+                r#"{"success":true,"hostname":"example.com.","cdata":{"x":[1]}}"#,
+                Ok(()),
+            ),
+        ] {
+            assert_eq!(
+                run(&answering(200, body), Some("s"), Some("t")),
+                want,
+                "{body}"
+            );
+        }
+        let long = format!(
+            r#"{{"success":false,"error-codes":["{}"]}}"#,
+            "c".repeat(99)
+        );
+        let p = MemoryPlatform::new();
+        p.respond(move |_| Ok(InResponse::new(200, long.clone())));
+        assert_eq!(run(&p, Some("s"), Some("t")), rejected(&[&"c".repeat(64)]));
+        p.respond(|_| {
+            Ok(InResponse::new(
+                200,
+                b"{\"success\":true,\"x\":\"\xff\"}".to_vec(),
+            ))
+        });
         assert!(matches!(
             run(&p, Some("s"), Some("t")),
             Err(Failure::Unavailable(_))
