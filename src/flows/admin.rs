@@ -38,7 +38,7 @@ pub struct DeadLetterSummary {
 
 /// A configuration problem and how to fix it, as `/admin/status` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
+pub struct ConfigProblem {
     /// The secret or var to look at.
     pub setting: &'static str,
     pub message: String,
@@ -138,28 +138,28 @@ fn form_ids(config: &Config) -> Vec<String> {
 }
 
 /// Everything misconfigured, each with its fix.
-pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
+pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<ConfigProblem> {
     let s = &config.settings;
     let mut out = Vec::new();
     if let AuthMode::Unconfigured = config.auth {
         let has_id = s.keap_client_id.as_ref().is_some_and(|v| !v.is_empty());
         let has_secret = s.keap_client_secret.as_ref().is_some_and(|v| !v.is_empty());
         out.push(match (has_id, has_secret) {
-            (true, false) => Problem {
+            (true, false) => ConfigProblem {
                 setting: "KEAP_CLIENT_SECRET",
                 message: "KEAP_CLIENT_ID is set but KEAP_CLIENT_SECRET is not.".into(),
                 fix: "Set the app's Secret from Keap's developer portal: \
                       `wrangler secret put KEAP_CLIENT_SECRET`."
                     .into(),
             },
-            (false, true) => Problem {
+            (false, true) => ConfigProblem {
                 setting: "KEAP_CLIENT_ID",
                 message: "KEAP_CLIENT_SECRET is set but KEAP_CLIENT_ID is not.".into(),
                 fix: "Set the app's Key (client id) from Keap's developer portal: \
                       `wrangler secret put KEAP_CLIENT_ID`."
                     .into(),
             },
-            _ => Problem {
+            _ => ConfigProblem {
                 setting: "KEAP_API_KEY",
                 message: "No way to reach Keap is configured; leads are queued until one is."
                     .into(),
@@ -171,7 +171,7 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
         });
     }
     if let Err(problem) = &config.seal_key {
-        out.push(Problem {
+        out.push(ConfigProblem {
             setting: "ENCRYPTION_KEY",
             message: match problem {
                 KeyProblem::Missing => {
@@ -188,7 +188,7 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
         });
     }
     if let Some(trouble) = token_trouble {
-        out.push(Problem {
+        out.push(ConfigProblem {
             setting: "ENCRYPTION_KEY",
             message: trouble.to_string(),
             fix: "If ENCRYPTION_KEY was changed, set the previous key back; otherwise connect \
@@ -201,7 +201,7 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
         .as_deref()
         .is_none_or(|o| o.trim().is_empty());
     if origins_unset {
-        out.push(Problem {
+        out.push(ConfigProblem {
             setting: "ALLOWED_ORIGINS",
             message: "No origin is allowed, so every form post is refused.".into(),
             fix: "List the site's exact origins, comma-separated, in `[vars]` of wrangler.toml: \
@@ -210,7 +210,7 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
         });
     }
     for entry in &config.origin_problems {
-        out.push(Problem {
+        out.push(ConfigProblem {
             setting: "ALLOWED_ORIGINS",
             message: entry.clone(),
             fix: "Write each origin as scheme and host only, like `https://example.com` \
@@ -219,13 +219,13 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
         });
     }
     match &config.forms {
-        Err(why) => out.push(Problem {
+        Err(why) => out.push(ConfigProblem {
             setting: "FORMS",
             message: why.clone(),
             fix: "Fix the `[vars.FORMS.<form id>]` tables in wrangler.toml (see the README)."
                 .into(),
         }),
-        Ok(forms) if forms.ids().is_empty() => out.push(Problem {
+        Ok(forms) if forms.ids().is_empty() => out.push(ConfigProblem {
             setting: "FORMS",
             message: "No form is configured, so every post to /forms/{id} is refused.".into(),
             fix: "Add a `[vars.FORMS.contact]` table (with its `tags`) to wrangler.toml.".into(),

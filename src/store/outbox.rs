@@ -184,7 +184,7 @@ impl std::fmt::Display for QueueError {
 
 /// Why a stored entry could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadError {
+pub enum EntryLoadError {
     NoSealKey(KeyProblem),
     Store(StoreError),
     /// Sealed under another key, or tampered with.
@@ -268,21 +268,22 @@ pub async fn load<P: Platform>(
     config: &Config,
     queue: Queue,
     id: &EntryId,
-) -> Result<Option<Entry>, LoadError> {
-    let key = key_of(config).map_err(LoadError::NoSealKey)?;
+) -> Result<Option<Entry>, EntryLoadError> {
+    let key = key_of(config).map_err(EntryLoadError::NoSealKey)?;
     let Some(sealed) = platform
         .kv_get(&id.key(queue))
         .await
-        .map_err(LoadError::Store)?
+        .map_err(EntryLoadError::Store)?
     else {
         return Ok(None);
     };
-    let plain = seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(LoadError::Unreadable)?;
+    let plain =
+        seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(EntryLoadError::Unreadable)?;
     std::str::from_utf8(&plain)
         .ok()
         .and_then(|text| serde_json::from_str(text).ok())
         .map(Some)
-        .ok_or(LoadError::Corrupt)
+        .ok_or(EntryLoadError::Corrupt)
 }
 
 /// Removes an entry (delivered, or moved).
@@ -985,7 +986,7 @@ mod tests {
         });
         assert!(matches!(
             block_on(load(&p, &other, Queue::Pending, &id)),
-            Err(LoadError::Unreadable(_))
+            Err(EntryLoadError::Unreadable(_))
         ));
         let id2 = EntryId::from_key(Queue::Pending, &id.key(Queue::Pending)).unwrap();
         assert_eq!(id2, id);
