@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::config::AuthMode;
 use crate::http::{FetchError, InResponse, Method, OutRequest};
-use crate::lenient::{self, Number, Object};
+use crate::lenient::{self, Maybe, Number, Object};
 use crate::request_url::RequestUrl;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -187,7 +187,7 @@ pub fn read_token_answer(
             ))
         }
     };
-    let body = lenient::from_body::<Object<TokenAnswer>>(&response.body).and_then(|o| o.0);
+    let body = lenient::from_body::<Object<TokenAnswer>>(&response.body).map(|Object(a)| a);
     match response.status {
         200..=299 => body.and_then(TokenAnswer::grant).ok_or_else(|| {
             TokenFailure::Transient(format!(
@@ -197,7 +197,7 @@ pub fn read_token_answer(
         }),
         400 | 401 => Err(TokenFailure::Refused {
             status: response.status,
-            error: body.and_then(|b| b.error).and_then(error_code),
+            error: body.and_then(|b| b.error.value()).and_then(error_code),
         }),
         status => Err(TokenFailure::Transient(format!(
             "Keap's token endpoint answered HTTP {status}"
@@ -207,25 +207,22 @@ pub fn read_token_answer(
 
 /// What the token endpoint answers, tokens or an error, read leniently
 /// (a field of another type is absent).
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct TokenAnswer {
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    access_token: Option<String>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    refresh_token: Option<String>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    expires_in: Option<Number>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    error: Option<String>,
+    access_token: Maybe<String>,
+    refresh_token: Maybe<String>,
+    expires_in: Maybe<Number>,
+    scope: Maybe<String>,
+    error: Maybe<String>,
 }
 
 impl TokenAnswer {
     /// The grant, when both tokens are there.
     fn grant(self) -> Option<TokenGrant> {
-        let token = |t: Option<String>| {
-            t.as_deref()
+        let token = |t: Maybe<String>| {
+            t.value()
+                .as_deref()
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .map(Secret::new)
@@ -235,9 +232,10 @@ impl TokenAnswer {
             refresh_token: token(self.refresh_token)?,
             expires_in_secs: self
                 .expires_in
+                .value()
                 .and_then(Number::value)
                 .unwrap_or(FALLBACK_EXPIRES_IN_SECS),
-            tenant: self.scope.as_deref().and_then(tenant_from_scope),
+            tenant: self.scope.value().as_deref().and_then(tenant_from_scope),
         })
     }
 }

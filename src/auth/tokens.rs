@@ -230,23 +230,6 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// Reads and opens the token record: one KV read.
-pub async fn load<P: Platform>(
-    p: &P,
-    key: &SealKey,
-) -> Result<Option<TokenRecord>, TokenLoadError> {
-    let Some(sealed) = p
-        .kv_get(kv_keys::TOKENS)
-        .await
-        .map_err(TokenLoadError::Store)?
-    else {
-        return Ok(None);
-    };
-    open_stored(key, sealed)
-        .map(Some)
-        .map_err(TokenLoadError::Unreadable)
-}
-
 /// The stored connection as read at once: the token record, if there is
 /// one, and its state at the platform's clock.
 #[derive(Debug, Clone)]
@@ -533,13 +516,13 @@ mod tests {
         block_on(store(&p, &key, &r)).unwrap();
         let raw = p.value(kv_keys::TOKENS).unwrap();
         assert!(!raw.contains("plain-access-token") && !raw.contains("plain-refresh-token"));
-        let back = block_on(load(&p, &key)).unwrap().unwrap();
+        let back = block_on(read(&p, &key)).unwrap().record.unwrap();
         assert_eq!(back.refresh_token.expose(), "plain-refresh-token");
         assert_eq!(back.expires_at_ms, NOW + 1000);
 
         let other = SealKey::from_bytes([5; 32]);
         assert_eq!(
-            block_on(load(&p, &other)).unwrap_err(),
+            block_on(read(&p, &other)).unwrap_err(),
             TokenLoadError::Unreadable(Unreadable::Seal(OpenError::OtherKey))
         );
     }
@@ -549,8 +532,8 @@ mod tests {
         let p = MemoryPlatform::new();
         let key = SealKey::from_bytes([6; 32]);
         block_on(store(&p, &key, &record("at-a", "rt-a", NOW))).unwrap();
-        let first = block_on(load(&p, &key)).unwrap().unwrap();
-        let again = block_on(load(&p, &key)).unwrap().unwrap();
+        let first = block_on(read(&p, &key)).unwrap().record.unwrap();
+        let again = block_on(read(&p, &key)).unwrap().record.unwrap();
         assert_eq!(
             (first.access_token, again.access_token.expose()),
             (Secret::new("at-a"), "at-a")
@@ -559,8 +542,9 @@ mod tests {
         // New tokens: a new text, opened afresh.
         block_on(store(&p, &key, &record("at-b", "rt-b", NOW))).unwrap();
         assert_eq!(
-            block_on(load(&p, &key))
+            block_on(read(&p, &key))
                 .unwrap()
+                .record
                 .unwrap()
                 .access_token
                 .expose(),
@@ -574,7 +558,7 @@ mod tests {
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
         block_on(p.kv_put(kv_keys::TOKENS, &tampered, PutOptions::default())).unwrap();
-        assert!(block_on(load(&p, &key)).is_err());
+        assert!(block_on(read(&p, &key)).is_err());
     }
 
     #[test]

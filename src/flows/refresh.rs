@@ -36,10 +36,9 @@ const ALERT_BEFORE_EXPIRY_MS: u64 = 2 * 3_600_000;
 const RECONNECT: &str = "Open /admin and click \"Connect to Keap\" to authorize again; \
 leads Keap cannot take meanwhile are queued, not lost.";
 
-/// What a refresh run did. Written in JSON as [`RefreshOutcome::as_str`]
-/// spells it.
+/// What a refresh run did, written in JSON in snake case (`not_due`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(into = "&'static str")]
+#[serde(rename_all = "snake_case")]
 pub enum RefreshOutcome {
     /// A new pair is stored.
     Refreshed,
@@ -61,28 +60,6 @@ pub enum RefreshOutcome {
 
 /// The result of a refresh run, as `/admin/refresh` shows it. Holds no
 /// token or secret.
-impl From<RefreshOutcome> for &'static str {
-    fn from(outcome: RefreshOutcome) -> &'static str {
-        outcome.as_str()
-    }
-}
-
-impl RefreshOutcome {
-    /// The outcome's name in JSON reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefreshOutcome::Refreshed => "refreshed",
-            RefreshOutcome::NotDue => "not_due",
-            RefreshOutcome::LostRace => "lost_race",
-            RefreshOutcome::NeedsReauth => "needs_reauth",
-            RefreshOutcome::Failed => "failed",
-            RefreshOutcome::NotConnected => "not_connected",
-            RefreshOutcome::ApiKeyMode => "api_key_mode",
-            RefreshOutcome::NotConfigured => "not_configured",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefreshReport {
     /// False when someone has something to fix or the run failed.
@@ -318,8 +295,8 @@ async fn judge_refusal<P: Platform>(
         if wait > 0 {
             p.sleep_ms(wait).await;
         }
-        let reread = match tokens::load(p, key).await {
-            Ok(r) => r,
+        let reread = match tokens::read(p, key).await {
+            Ok(reading) => reading.record,
             Err(e) => {
                 // Without a trustworthy re-read we cannot tell a race from a
                 // revocation; marking re-authorization could be wrong.

@@ -53,17 +53,11 @@ impl std::fmt::Display for TurnstileFailure {
 /// The verifier's answer (`siteverify`), read leniently: a field of
 /// another type is absent, an error code that is not text is skipped.
 #[derive(Default, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
 struct Siteverify {
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    success: Option<bool>,
-    #[serde(
-        default,
-        rename = "error-codes",
-        deserialize_with = "lenient::or_absent"
-    )]
-    error_codes: Option<Vec<Maybe<String>>>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    hostname: Option<String>,
+    success: Maybe<bool>,
+    error_codes: Maybe<Vec<Maybe<String>>>,
+    hostname: Maybe<String>,
 }
 
 /// Asks the verifier at `verify_url` about `token`, expecting it to have
@@ -99,13 +93,14 @@ pub async fn verify<P: Platform>(
         )));
     }
     // JSON that is not an object says no more than `{}`: not a success.
-    let answer = lenient::from_body::<Object<Siteverify>>(&response.body)
+    let Object(answer) = lenient::from_body::<Maybe<Object<Siteverify>>>(&response.body)
         .ok_or_else(|| TurnstileFailure::Unavailable("unreadable answer".into()))?
-        .0
-        .unwrap_or_default();
-    if answer.success != Some(true) {
+        .value()
+        .unwrap_or(Object(Siteverify::default()));
+    if answer.success.value() != Some(true) {
         let codes = answer
             .error_codes
+            .value()
             .unwrap_or_default()
             .into_iter()
             .filter_map(Maybe::value)
@@ -113,7 +108,8 @@ pub async fn verify<P: Platform>(
             .collect();
         return Err(TurnstileFailure::Rejected(codes));
     }
-    let hostname = answer.hostname.as_deref();
+    let hostname = answer.hostname.value();
+    let hostname = hostname.as_deref();
     if hostname.is_some_and(|h| h.trim_end_matches('.').eq_ignore_ascii_case(expected_host)) {
         Ok(())
     } else {

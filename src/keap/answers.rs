@@ -9,18 +9,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::lenient::{self, Number};
+use crate::lenient::{Maybe, Number, Object};
 
 /// The `id` of an upsert's answer: a positive number, or a string holding
 /// one. `None` when the body is not a JSON object or has no usable id.
 pub fn contact_id(body: &[u8]) -> Option<u64> {
-    // The contact is an object; a derived struct would also take a list,
-    // reading its items as the fields in order.
-    if !body.trim_ascii_start().starts_with(b"{") {
-        return None;
-    }
-    let contact: Contact = serde_json::from_slice(body).ok()?;
-    contact.id.and_then(Number::positive)
+    let Object(contact) = serde_json::from_slice::<Object<Contact>>(body).ok()?;
+    contact.id.value().and_then(Number::positive)
 }
 
 /// An upsert's answer: the whole contact (addresses, phones, custom
@@ -30,8 +25,8 @@ pub fn contact_id(body: &[u8]) -> Option<u64> {
 struct Contact {
     /// Any other value than a number or a numeric text is no id (not an
     /// error).
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    id: Option<Number>,
+    #[serde(default)]
+    id: Maybe<Number>,
 }
 
 /// A tag id, when the entry names one, and its result.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::form::forms::{CustomFieldId, TagId};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
 use crate::keap::credentials::Credentials;
-use crate::lenient::{self, Number, Object};
+use crate::lenient::{Maybe, Number, Object};
 use crate::platform::Platform;
 
 /// Tags asked for per page: Keap's (and the sandbox's) largest `limit`.
@@ -113,49 +113,44 @@ pub struct TagsPage {
 #[derive(Deserialize)]
 struct RawTagsPage {
     #[serde(default)]
-    tags: Vec<Object<RawTag>>,
+    tags: Vec<Maybe<Object<RawTag>>>,
     #[serde(default)]
     count: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct RawTag {
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    id: Option<Number>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    name: Option<String>,
-    #[serde(default)]
-    category: Object<RawCategory>,
+    id: Maybe<Number>,
+    name: Maybe<String>,
+    category: Maybe<Object<RawCategory>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct RawCategory {
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    name: Option<String>,
+    name: Maybe<String>,
 }
 
 #[derive(Deserialize)]
 struct RawModel {
     #[serde(default)]
-    custom_fields: Vec<Object<RawField>>,
+    custom_fields: Vec<Maybe<Object<RawField>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct RawField {
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    id: Option<Number>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    label: Option<String>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    field_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    options: Option<Vec<Object<RawOption>>>,
+    id: Maybe<Number>,
+    label: Maybe<String>,
+    field_type: Maybe<String>,
+    options: Maybe<Vec<Maybe<Object<RawOption>>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct RawOption {
-    #[serde(default, deserialize_with = "lenient::or_absent")]
-    label: Option<String>,
+    label: Maybe<String>,
 }
 
 /// The body of a 2xx answer, or why there is none.
@@ -174,12 +169,12 @@ pub fn read_tags_page(answer: &Result<InResponse, FetchError>) -> Result<TagsPag
     let tags: Vec<KeapTag> = raw
         .tags
         .into_iter()
-        .filter_map(|Object(t)| {
-            let t = t?;
+        .filter_map(|t| {
+            let Object(t) = t.value()?;
             Some(KeapTag {
-                id: t.id?.positive()?,
-                name: t.name.unwrap_or_default(),
-                category: t.category.0.and_then(|c| c.name),
+                id: t.id.value()?.positive()?,
+                name: t.name.value().unwrap_or_default(),
+                category: t.category.value().and_then(|Object(c)| c.name.value()),
             })
         })
         .collect();
@@ -195,17 +190,18 @@ pub fn read_model(answer: &Result<InResponse, FetchError>) -> Result<Vec<KeapFie
     Ok(raw
         .custom_fields
         .into_iter()
-        .filter_map(|Object(f)| {
-            let f = f?;
+        .filter_map(|f| {
+            let Object(f) = f.value()?;
             Some(KeapField {
-                id: f.id?.positive()?,
-                label: f.label.unwrap_or_default(),
-                field_type: f.field_type.unwrap_or_default(),
+                id: f.id.value()?.positive()?,
+                label: f.label.value().unwrap_or_default(),
+                field_type: f.field_type.value().unwrap_or_default(),
                 options: f
                     .options
+                    .value()
                     .unwrap_or_default()
                     .into_iter()
-                    .filter_map(|Object(o)| o?.label)
+                    .filter_map(|o| o.value()?.0.label.value())
                     .filter(|l| !l.is_empty())
                     .collect(),
             })
