@@ -46,6 +46,7 @@ pub struct ConfigProblem {
 }
 
 /// The connection as read from the store once.
+#[derive(Default)]
 struct Connection {
     state: Option<TokenState>,
     tenant: Option<String>,
@@ -60,15 +61,11 @@ impl Connection {
         match auth {
             AuthMode::ApiKey(_) => true,
             AuthMode::Unconfigured => false,
-            AuthMode::OAuth { .. } => matches!(
-                self.state,
-                Some(
-                    TokenState::Fresh
-                        | TokenState::Due
-                        | TokenState::Expired
-                        | TokenState::Rejected
-                )
-            ),
+            // Expired or rejected tokens are still a connection: the
+            // refresher renews them.
+            AuthMode::OAuth { .. } => self
+                .state
+                .is_some_and(|s| !matches!(s, TokenState::NotConnected | TokenState::NeedsReauth)),
         }
     }
 
@@ -78,13 +75,7 @@ impl Connection {
 }
 
 async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
-    let mut c = Connection {
-        state: None,
-        tenant: None,
-        expires_at_ms: None,
-        last_refresh: None,
-        trouble: None,
-    };
+    let mut c = Connection::default();
     let (AuthMode::OAuth { .. }, Ok(key)) = (&config.auth, &config.seal_key) else {
         return c;
     };
