@@ -59,7 +59,8 @@ pub enum AlertOutcome {
 }
 
 /// Tells the owner that Keap refused a lead for good. `reason` is Keap's
-/// refusal with the visitor's values already scrubbed (see `keap.rs`).
+/// refusal with the visitor's values already scrubbed
+/// ([`crate::keap::scrub`]).
 pub async fn dead_letter<P: Platform>(p: &P, config: &Config, reason: &str) -> AlertOutcome {
     let message = format!(
         "Keap refused a lead for good ({reason}). It is kept as a dead letter: \

@@ -17,6 +17,7 @@ pub mod flows;
 pub mod form;
 pub mod http;
 pub mod keap;
+pub mod lenient;
 pub mod pages;
 pub mod platform;
 pub mod request_url;

@@ -7,6 +7,8 @@
 
 use crate::http::{FetchError, InResponse, OutRequest};
 
+pub mod metered;
+
 /// A KV operation failed (the store is down, over quota, or the binding is
 /// missing). The message never holds a stored value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use crate::platform::Platform;
 
 /// The answer to `req`, and what to run once it is sent
 /// ([`flows::after_reply::after_reply`], in `ctx.wait_until`).
-pub async fn handle_routed<P: Platform>(p: &P, config: &Config, req: Incoming) -> Routed {
+pub async fn answer_request<P: Platform>(p: &P, config: &Config, req: Incoming) -> Routed {
     let path = req.url.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method, segments.as_slice()) {

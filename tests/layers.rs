@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "secret",
             "time",
             "request_url",
+            "lenient",
             "http",
             "platform",
             "settings",

@@ -4,10 +4,11 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::config::AuthMode;
 use crate::http::{FetchError, InResponse, Method, OutRequest};
+use crate::lenient::{self, Maybe, Number, Object};
 use crate::request_url::RequestUrl;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -186,9 +187,9 @@ pub fn read_token_answer(
             ))
         }
     };
-    let body = response.json_body();
+    let body = lenient::from_body::<Object<TokenAnswer>>(&response.body).map(|Object(a)| a);
     match response.status {
-        200..=299 => body.as_ref().and_then(grant_from_json).ok_or_else(|| {
+        200..=299 => body.and_then(TokenAnswer::grant).ok_or_else(|| {
             TokenFailure::Transient(format!(
                 "Keap's token endpoint answered HTTP {} without usable tokens",
                 response.status
@@ -196,7 +197,7 @@ pub fn read_token_answer(
         }),
         400 | 401 => Err(TokenFailure::Refused {
             status: response.status,
-            error: body.as_ref().and_then(error_code),
+            error: body.and_then(|b| b.error.value()).and_then(error_code),
         }),
         status => Err(TokenFailure::Transient(format!(
             "Keap's token endpoint answered HTTP {status}"
@@ -204,29 +205,39 @@ pub fn read_token_answer(
     }
 }
 
-fn grant_from_json(v: &Value) -> Option<TokenGrant> {
-    let token = |name: &str| {
-        v.get(name)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(Secret::new)
-    };
-    let expires_in_secs = match v.get("expires_in") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
+/// What the token endpoint answers, tokens or an error, read leniently
+/// (a field of another type is absent).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct TokenAnswer {
+    access_token: Maybe<String>,
+    refresh_token: Maybe<String>,
+    expires_in: Maybe<Number>,
+    scope: Maybe<String>,
+    error: Maybe<String>,
+}
+
+impl TokenAnswer {
+    /// The grant, when both tokens are there.
+    fn grant(self) -> Option<TokenGrant> {
+        let token = |t: Maybe<String>| {
+            t.value()
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(Secret::new)
+        };
+        Some(TokenGrant {
+            access_token: token(self.access_token)?,
+            refresh_token: token(self.refresh_token)?,
+            expires_in_secs: self
+                .expires_in
+                .value()
+                .and_then(Number::value)
+                .unwrap_or(FALLBACK_EXPIRES_IN_SECS),
+            tenant: self.scope.value().as_deref().and_then(tenant_from_scope),
+        })
     }
-    .unwrap_or(FALLBACK_EXPIRES_IN_SECS);
-    Some(TokenGrant {
-        access_token: token("access_token")?,
-        refresh_token: token("refresh_token")?,
-        expires_in_secs,
-        tenant: v
-            .get("scope")
-            .and_then(Value::as_str)
-            .and_then(tenant_from_scope),
-    })
 }
 
 /// `full|xy123.infusionsoft.com` → `xy123.infusionsoft.com`.
@@ -243,12 +254,11 @@ pub fn tenant_from_scope(scope: &str) -> Option<String> {
 
 /// The OAuth `error` code, only if it looks like one (`invalid_grant`),
 /// so that nothing else from the answer is ever repeated.
-fn error_code(v: &Value) -> Option<String> {
-    let code = v.get("error")?.as_str()?;
+fn error_code(code: String) -> Option<String> {
     let plain = !code.is_empty()
         && code.len() <= 40
         && code.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-    plain.then(|| code.to_string())
+    plain.then_some(code)
 }
 
 #[cfg(test)]
@@ -403,6 +413,55 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(g.expires_in_secs, 86400);
+    }
+
+    #[test]
+    fn fields_of_another_type_read_as_absent() {
+        for (expires_in, secs) in [
+            ("-5", FALLBACK_EXPIRES_IN_SECS),
+            ("1.5", FALLBACK_EXPIRES_IN_SECS),
+            ("null", FALLBACK_EXPIRES_IN_SECS),
+            ("[120]", FALLBACK_EXPIRES_IN_SECS),
+            (r#""soon""#, FALLBACK_EXPIRES_IN_SECS),
+            (r#"" 90 ""#, 90),
+            ("0", 0),
+        ] {
+            let body = format!(
+                r#"{{"access_token":" at ","refresh_token":"rt","expires_in":{expires_in},"scope":7,"extra":{{"a":[1]}}}}"#
+            );
+            let g = read_token_answer(answer(200, &body)).unwrap();
+            assert_eq!(g.expires_in_secs, secs, "{body}");
+            assert_eq!((g.access_token.expose(), g.tenant), ("at", None), "{body}");
+        }
+        for body in [
+            r#"{"access_token":5,"refresh_token":"rt"}"#,
+            r#"{"access_token":"at","refresh_token":null}"#,
+            r#"["at","rt",120]"#,
+        ] {
+            assert!(
+                matches!(
+                    read_token_answer(answer(200, body)),
+                    Err(TokenFailure::Transient(_))
+                ),
+                "{body}"
+            );
+        }
+        let mut not_utf8 = br#"{"access_token":"at","refresh_token":"rt","x":""#.to_vec();
+        not_utf8.extend_from_slice(b"\xff\"}");
+        assert!(matches!(
+            read_token_answer(Ok(InResponse::new(200, not_utf8))),
+            Err(TokenFailure::Transient(_))
+        ));
+        for body in [r#"{"error":5}"#, r#"["invalid_grant"]"#] {
+            assert_eq!(
+                read_token_answer(answer(400, body)).unwrap_err(),
+                TokenFailure::Refused {
+                    status: 400,
+                    error: None
+                },
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub fn after_refusal(used_refresh_token: &Secret, reread: Option<&TokenRecord>) 
 
 /// Why the token record could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadError {
+pub enum TokenLoadError {
     Store(StoreError),
     Unreadable(Unreadable),
 }
@@ -230,14 +230,37 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// Reads and opens the token record: one KV read.
-pub async fn load<P: Platform>(p: &P, key: &SealKey) -> Result<Option<TokenRecord>, LoadError> {
-    let Some(sealed) = p.kv_get(kv_keys::TOKENS).await.map_err(LoadError::Store)? else {
-        return Ok(None);
-    };
-    open_stored(key, sealed)
-        .map(Some)
-        .map_err(LoadError::Unreadable)
+/// The stored connection as read at once: the token record, if there is
+/// one, and its state at the platform's clock.
+#[derive(Debug, Clone)]
+pub struct TokenReading {
+    /// `None` exactly when the state is [`TokenState::NotConnected`].
+    pub record: Option<TokenRecord>,
+    pub state: TokenState,
+}
+
+/// Reads the connection: the token record and its two markers in one bulk
+/// KV read, classified now. The form path, the refresher and `/admin` all
+/// read it here. A marker that cannot be read counts as absent: the token
+/// record stays the source of truth.
+pub async fn read<P: Platform>(p: &P, key: &SealKey) -> Result<TokenReading, TokenLoadError> {
+    let read = p
+        .kv_get_many(&[kv_keys::TOKENS, kv_keys::REJECTED, kv_keys::REAUTH])
+        .await
+        .map_err(TokenLoadError::Store)?;
+    let [sealed, rejected, reauth] = <[Option<String>; 3]>::try_from(read).unwrap_or_default();
+    let record = sealed
+        .map(|sealed| open_stored(key, sealed))
+        .transpose()
+        .map_err(TokenLoadError::Unreadable)?;
+    let reauth = reauth.as_deref().and_then(read_reauth_marker);
+    let state = classify(
+        record.as_ref(),
+        rejected.as_deref(),
+        reauth.as_ref(),
+        p.now_ms(),
+    );
+    Ok(TokenReading { record, state })
 }
 
 /// Opens the sealed text read from [`kv_keys::TOKENS`], at most once per
@@ -280,19 +303,6 @@ pub async fn store<P: Platform>(
 ) -> Result<(), StoreError> {
     p.kv_put(kv_keys::TOKENS, &record.seal(key), PutOptions::default())
         .await
-}
-
-/// The REJECTED fingerprint and the REAUTH marker. A marker that cannot be
-/// read counts as absent: the token record stays the source of truth.
-pub async fn load_markers<P: Platform>(p: &P) -> (Option<String>, Option<ReauthMarker>) {
-    let rejected = p.kv_get(kv_keys::REJECTED).await.ok().flatten();
-    let reauth = p
-        .kv_get(kv_keys::REAUTH)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|s| read_reauth_marker(&s));
-    (rejected, reauth)
 }
 
 /// The [`ReauthMarker`] in the text stored at [`kv_keys::REAUTH`]; `None`
@@ -506,14 +516,14 @@ mod tests {
         block_on(store(&p, &key, &r)).unwrap();
         let raw = p.value(kv_keys::TOKENS).unwrap();
         assert!(!raw.contains("plain-access-token") && !raw.contains("plain-refresh-token"));
-        let back = block_on(load(&p, &key)).unwrap().unwrap();
+        let back = block_on(read(&p, &key)).unwrap().record.unwrap();
         assert_eq!(back.refresh_token.expose(), "plain-refresh-token");
         assert_eq!(back.expires_at_ms, NOW + 1000);
 
         let other = SealKey::from_bytes([5; 32]);
         assert_eq!(
-            block_on(load(&p, &other)).unwrap_err(),
-            LoadError::Unreadable(Unreadable::Seal(OpenError::OtherKey))
+            block_on(read(&p, &other)).unwrap_err(),
+            TokenLoadError::Unreadable(Unreadable::Seal(OpenError::OtherKey))
         );
     }
 
@@ -522,8 +532,8 @@ mod tests {
         let p = MemoryPlatform::new();
         let key = SealKey::from_bytes([6; 32]);
         block_on(store(&p, &key, &record("at-a", "rt-a", NOW))).unwrap();
-        let first = block_on(load(&p, &key)).unwrap().unwrap();
-        let again = block_on(load(&p, &key)).unwrap().unwrap();
+        let first = block_on(read(&p, &key)).unwrap().record.unwrap();
+        let again = block_on(read(&p, &key)).unwrap().record.unwrap();
         assert_eq!(
             (first.access_token, again.access_token.expose()),
             (Secret::new("at-a"), "at-a")
@@ -532,8 +542,9 @@ mod tests {
         // New tokens: a new text, opened afresh.
         block_on(store(&p, &key, &record("at-b", "rt-b", NOW))).unwrap();
         assert_eq!(
-            block_on(load(&p, &key))
+            block_on(read(&p, &key))
                 .unwrap()
+                .record
                 .unwrap()
                 .access_token
                 .expose(),
@@ -547,7 +558,7 @@ mod tests {
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
         block_on(p.kv_put(kv_keys::TOKENS, &tampered, PutOptions::default())).unwrap();
-        assert!(block_on(load(&p, &key)).is_err());
+        assert!(block_on(read(&p, &key)).is_err());
     }
 
     #[test]
@@ -625,13 +636,56 @@ mod tests {
         let p = MemoryPlatform::new();
         block_on(write_reauth_marker(&p, &Secret::new("rt"))).unwrap();
         block_on(record_last_refresh(&p, false, Some("why".into())));
-        let (_, reauth) = block_on(load_markers(&p));
+        let reauth = read_reauth_marker(&p.value(kv_keys::REAUTH).unwrap());
         assert_eq!(
             reauth,
             Some(marker_for_at("rt", &time::to_rfc3339(p.now_ms())))
         );
         let last = block_on(load_last_refresh(&p)).unwrap();
         assert_eq!((last.ok, last.error.as_deref()), (false, Some("why")));
+    }
+
+    #[test]
+    fn the_connection_is_read_in_one_bulk_read_and_classified_now() {
+        let p = MemoryPlatform::new();
+        let key = SealKey::from_bytes([8; 32]);
+        let reading = |p: &MemoryPlatform| {
+            let reads = p.kv_reads.get();
+            let r = block_on(read(p, &key));
+            assert_eq!(p.kv_reads.get(), reads + 1, "one bulk read");
+            r
+        };
+        let nobody = reading(&p).unwrap();
+        assert_eq!(
+            (nobody.state, nobody.record.is_none()),
+            (TokenState::NotConnected, true)
+        );
+
+        block_on(store(&p, &key, &record("at", "rt", NOW + 24 * HOUR_MS))).unwrap();
+        let fresh = reading(&p).unwrap();
+        assert_eq!(fresh.state, TokenState::Fresh);
+        assert_eq!(fresh.record.unwrap().access_token.expose(), "at");
+
+        // A marker that cannot be read counts as absent; one that can counts.
+        let put = |k: &str, v: &str| block_on(p.kv_put(k, v, PutOptions::default())).unwrap();
+        put(kv_keys::REAUTH, "not json");
+        assert_eq!(reading(&p).unwrap().state, TokenState::Fresh);
+        put(kv_keys::REJECTED, &fingerprint(&Secret::new("at")));
+        assert_eq!(reading(&p).unwrap().state, TokenState::Rejected);
+        block_on(write_reauth_marker(&p, &Secret::new("rt"))).unwrap();
+        assert_eq!(reading(&p).unwrap().state, TokenState::NeedsReauth);
+
+        // Classified at the platform's clock.
+        block_on(p.kv_delete(kv_keys::REAUTH)).unwrap();
+        block_on(p.kv_delete(kv_keys::REJECTED)).unwrap();
+        p.advance_ms(24 * HOUR_MS);
+        assert_eq!(reading(&p).unwrap().state, TokenState::Expired);
+
+        let other = SealKey::from_bytes([9; 32]);
+        assert_eq!(
+            block_on(read(&p, &other)).unwrap_err(),
+            TokenLoadError::Unreadable(Unreadable::Seal(OpenError::OtherKey))
+        );
     }
 
     fn marker_for_at(refresh: &str, at: &str) -> ReauthMarker {

@@ -3,11 +3,11 @@
 //! [`crate::pages::admin`].
 
 use crate::auth::oauth;
-use crate::auth::tokens::{self, LoadError, TokenState};
+use crate::auth::tokens::{self, TokenLoadError, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::config_check;
 use crate::http::Reply;
-use crate::pages::admin::{AdminState, Connection, DeadLetterSummary, OutboxCounts, Problem};
+use crate::pages::admin::{AdminState, ConfigProblem, Connection, DeadLetterSummary, OutboxCounts};
 use crate::pages::into_reply;
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
@@ -26,26 +26,20 @@ async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
         return c;
     };
     c.last_refresh = tokens::load_last_refresh(p).await;
-    match tokens::load(p, key).await {
-        Ok(record) => {
-            let (rejected, reauth) = tokens::load_markers(p).await;
-            c.state = Some(tokens::classify(
-                record.as_ref(),
-                rejected.as_deref(),
-                reauth.as_ref(),
-                p.now_ms(),
-            ));
-            if let Some(r) = record {
+    match tokens::read(p, key).await {
+        Ok(reading) => {
+            c.state = Some(reading.state);
+            if let Some(r) = reading.record {
                 c.tenant = r.tenant;
                 c.expires_at_ms = Some(r.expires_at_ms);
             }
         }
-        Err(LoadError::Unreadable(why)) => {
+        Err(TokenLoadError::Unreadable(why)) => {
             // Tokens that cannot be opened are as good as none: reconnect.
             c.state = Some(TokenState::NeedsReauth);
             c.trouble = Some(why.to_string());
         }
-        Err(LoadError::Store(e)) => c.trouble = Some(e.to_string()),
+        Err(TokenLoadError::Store(e)) => c.trouble = Some(e.to_string()),
     }
     c
 }
@@ -79,11 +73,11 @@ pub async fn state<'a, P: Platform>(
 }
 
 /// Everything misconfigured, each with its fix.
-pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
+pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<ConfigProblem> {
     let s = &config.settings;
     let mut out = Vec::new();
     let mut add = |setting, message: String, fix| {
-        out.push(Problem {
+        out.push(ConfigProblem {
             setting,
             message,
             fix,

@@ -5,7 +5,7 @@
 //!
 //! That work shares the invocation's limits with the answer: the outbound
 //! requests it may make are what the answer left of
-//! [`SUBREQUEST_BUDGET`](crate::flows::drain::SUBREQUEST_BUDGET), and
+//! [`SUBREQUEST_BUDGET`](crate::platform::metered::SUBREQUEST_BUDGET), and
 //! Workers gives it about 30 seconds after the answer. Cut short, it loses
 //! nothing: an entry delivered but not yet settled is delivered again
 //! later, which the outbox's idempotency makes harmless
@@ -13,9 +13,9 @@
 
 use crate::config::Config;
 use crate::config_check;
-use crate::flows::drain::{self, Metered};
+use crate::flows::drain;
 use crate::http::Reply;
-use crate::platform::Platform;
+use crate::platform::{metered::Metered, Platform};
 
 /// A route's answer, and what to do once it is sent.
 #[derive(Debug)]

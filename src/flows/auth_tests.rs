@@ -255,7 +255,7 @@ impl Harness {
 
     fn stored(&self) -> Option<TokenRecord> {
         let key = self.config.seal_key.as_ref().unwrap();
-        block_on(tokens::load(&*self.p, key)).unwrap()
+        block_on(tokens::read(&*self.p, key)).unwrap().record
     }
 
     fn status(&self) -> serde_json::Value {
@@ -1059,4 +1059,35 @@ fn no_secret_appears_in_any_reply_report_or_log_line() {
         // The code Keap issued is spent, but still not for showing.
         assert!(!text.contains("code=code-0"), "code leaked in: {text}");
     }
+}
+
+#[test]
+fn refresh_outcomes_are_written_as_before() {
+    use crate::flows::refresh::RefreshOutcome as O;
+    let written: Vec<String> = [
+        O::Refreshed,
+        O::NotDue,
+        O::LostRace,
+        O::NeedsReauth,
+        O::Failed,
+        O::NotConnected,
+        O::ApiKeyMode,
+        O::NotConfigured,
+    ]
+    .iter()
+    .map(|o| serde_json::to_string(o).unwrap())
+    .collect();
+    assert_eq!(
+        written,
+        [
+            "\"refreshed\"",
+            "\"not_due\"",
+            "\"lost_race\"",
+            "\"needs_reauth\"",
+            "\"failed\"",
+            "\"not_connected\"",
+            "\"api_key_mode\"",
+            "\"not_configured\"",
+        ]
+    );
 }

@@ -9,13 +9,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::after_reply::{AfterReply, Routed};
-use super::drain::Metered;
 use crate::auth::oauth::{self, Client, TokenFailure};
 use crate::auth::tokens::{self, TokenRecord};
 use crate::config::{AuthMode, Config};
 use crate::http::{Incoming, Reply};
 use crate::pages::layout::{escape, page, page_back};
-use crate::platform::{Platform, PutOptions};
+use crate::platform::{metered::Metered, Platform, PutOptions};
 use crate::store::kv_keys;
 use crate::store::seal::SealKey;
 

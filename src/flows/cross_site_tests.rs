@@ -88,7 +88,7 @@ fn request(method: Method, path: &str, body: &str, headers: &[(&str, &str)]) -> 
 }
 
 fn send(p: &MemoryPlatform, config: &Config, req: Incoming) -> Reply {
-    block_on(routes::handle_routed(p, config, req)).reply
+    block_on(routes::answer_request(p, config, req)).reply
 }
 
 fn code(reply: &Reply) -> Value {

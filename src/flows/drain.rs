@@ -27,21 +27,17 @@
 //! tag and note calls, one KV write, so a retry only finishes the contact.
 //! Leads with an email skip that write.
 
-use std::cell::Cell;
-
 use serde::Serialize;
 
 use crate::alerts::{self, alert, AlertKind};
 use crate::config::Config;
-use crate::http::{FetchError, InResponse, OutRequest};
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{self, DeliveryOutcome, Progress};
-use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
+use crate::platform::metered::{Metered, SUBREQUEST_BUDGET};
+use crate::platform::Platform;
 use crate::store::outbox::{self, Entry, EntryId, Listed, Queue, QueueError};
 use crate::time;
 
-/// Outbound requests one invocation may make (Cloudflare's free plan).
-pub const SUBREQUEST_BUDGET: usize = 50;
 /// Requests kept back from deliveries for the run's alerts (one
 /// `dead_letter`, one `outbox_stuck`).
 pub const ALERT_RESERVE: usize = 2;
@@ -51,84 +47,10 @@ pub const STUCK_AFTER_MS: u64 = 24 * 3_600_000;
 /// and a delete of KV's per-invocation operations).
 pub const REPLAY_LIMIT: usize = 100;
 
-/// A [`Platform`] that counts the outbound requests made through it and
-/// notices Keap's throttling (429), so the drain knows what it has spent
-/// and when to stop.
-pub struct Metered<'a, P> {
-    inner: &'a P,
-    fetches: Cell<usize>,
-    throttled: Cell<bool>,
-}
-
-impl<'a, P: Platform> Metered<'a, P> {
-    pub fn new(inner: &'a P) -> Self {
-        Self::after_spending(inner, 0)
-    }
-
-    /// For work later in an invocation that has already made `fetches`
-    /// outbound requests (work after a reply shares its budget).
-    pub fn after_spending(inner: &'a P, fetches: usize) -> Self {
-        Metered {
-            inner,
-            fetches: Cell::new(fetches),
-            throttled: Cell::new(false),
-        }
-    }
-
-    /// Outbound requests made so far.
-    pub fn fetches(&self) -> usize {
-        self.fetches.get()
-    }
-
-    /// What remains of the budget for deliveries.
-    fn available(&self) -> usize {
-        SUBREQUEST_BUDGET
-            .saturating_sub(ALERT_RESERVE)
-            .saturating_sub(self.fetches())
-    }
-}
-
-impl<P: Platform> Platform for Metered<'_, P> {
-    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.inner.kv_get(key).await
-    }
-    async fn kv_get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
-        self.inner.kv_get_many(keys).await
-    }
-    async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
-        self.inner.kv_put(key, value, options).await
-    }
-    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.kv_delete(key).await
-    }
-    async fn kv_list(
-        &self,
-        prefix: &str,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> Result<KeyPage, StoreError> {
-        self.inner.kv_list(prefix, cursor, limit).await
-    }
-    async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
-        self.fetches.set(self.fetches.get().saturating_add(1));
-        let answer = self.inner.fetch(request).await;
-        if matches!(&answer, Ok(r) if r.status == 429) {
-            self.throttled.set(true);
-        }
-        answer
-    }
-    async fn rate_limit(&self, key: &str) -> RateDecision {
-        self.inner.rate_limit(key).await
-    }
-    async fn sleep_ms(&self, ms: u64) {
-        self.inner.sleep_ms(ms).await
-    }
-    fn now_ms(&self) -> u64 {
-        self.inner.now_ms()
-    }
-    fn log(&self, line: &str) {
-        self.inner.log(line)
-    }
+/// What remains of the invocation's budget for deliveries: all but the
+/// [`ALERT_RESERVE`].
+fn available<P: Platform>(p: &Metered<'_, P>) -> usize {
+    p.left().saturating_sub(ALERT_RESERVE)
 }
 
 /// Why a drain stopped before every due entry was tried. Written in JSON
@@ -201,25 +123,11 @@ impl DrainReport {
     }
 }
 
-/// Every pending entry's listing, oldest first (listing pages only).
-async fn list_pending<P: Platform>(p: &P) -> Result<Vec<Listed>, StoreError> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = outbox::list(p, Queue::Pending, cursor, 1000).await?;
-        all.extend(page);
-        match next {
-            Some(c) => cursor = Some(c),
-            None => return Ok(all),
-        }
-    }
-}
-
 /// Delivers the due pending entries through `p` (which has already spent
 /// `p.fetches()` on, say, a refresh), then alerts if the outbox is stuck.
 pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainReport {
     let mut report = DrainReport::default();
-    let listed = match list_pending(p).await {
+    let listed = match outbox::list_pending(p).await {
         Ok(listed) => listed,
         Err(e) => {
             p.log(&format!("outbox: could not list the pending entries: {e}"));
@@ -229,10 +137,8 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
         }
     };
     let now = p.now_ms();
-    let (due, waiting): (Vec<Listed>, Vec<Listed>) = listed
-        .iter()
-        .cloned()
-        .partition(|l| l.next_attempt_at_ms <= now);
+    let (due, waiting): (Vec<Listed>, Vec<Listed>) =
+        listed.iter().cloned().partition(|l| l.is_due(now));
     report.skipped = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
 
     match credentials::load(p, config).await {
@@ -274,13 +180,13 @@ async fn deliver_due<P: Platform>(
                 continue;
             }
         };
-        if Progress::calls_needed(entry.progress, &entry.lead) > p.available() {
+        if Progress::calls_needed(entry.progress, &entry.lead) > available(p) {
             report.stopped = Some(Stop::Budget);
             return;
         }
-        p.throttled.set(false);
+        let throttles = p.throttles();
         let outcome = deliver_one(p, config, creds, &listed.id, &entry).await;
-        let throttled = p.throttled.get();
+        let throttled = p.throttles() > throttles;
         let token_rejected = matches!(
             outcome,
             DeliveryOutcome::Retry {
@@ -610,8 +516,8 @@ mod tests {
             // Either way, how far it got and why are kept.
             assert_eq!(after.progress, Progress::contact_written(3));
             assert_eq!(after.last_error.as_deref(), Some(reason.as_str()));
-            let listed = block_on(outbox::list_due(&p, now, 10)).unwrap();
-            let due_now = listed.iter().any(|l| l.id == id);
+            let listed = block_on(outbox::list_pending(&p)).unwrap();
+            let due_now = listed.iter().any(|l| l.id == id && l.is_due(now));
             if penalised {
                 assert_eq!(after.attempts, 1, "{reason}");
                 assert_eq!(

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::alerts::{alert, AlertKind};
 use crate::auth::oauth::{self, Client, TokenFailure};
-use crate::auth::tokens::{self, AfterRefusal, LoadError, TokenRecord, TokenState};
+use crate::auth::tokens::{
+    self, AfterRefusal, TokenLoadError, TokenReading, TokenRecord, TokenState,
+};
 use crate::config::{AuthMode, Config};
 use crate::http::{Incoming, Reply};
 use crate::pages;
@@ -32,10 +34,9 @@ const ALERT_BEFORE_EXPIRY_MS: u64 = 2 * 3_600_000;
 const RECONNECT: &str = "Open /admin and click \"Connect to Keap\" to authorize again; \
 leads Keap cannot take meanwhile are queued, not lost.";
 
-/// What a refresh run did. Written in JSON as [`RefreshOutcome::as_str`]
-/// spells it.
+/// What a refresh run did, written in JSON in snake case (`not_due`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(into = "&'static str")]
+#[serde(rename_all = "snake_case")]
 pub enum RefreshOutcome {
     /// A new pair is stored.
     Refreshed,
@@ -57,28 +58,6 @@ pub enum RefreshOutcome {
 
 /// The result of a refresh run, as `/admin/refresh` shows it. Holds no
 /// token or secret.
-impl From<RefreshOutcome> for &'static str {
-    fn from(outcome: RefreshOutcome) -> &'static str {
-        outcome.as_str()
-    }
-}
-
-impl RefreshOutcome {
-    /// The outcome's name in JSON reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefreshOutcome::Refreshed => "refreshed",
-            RefreshOutcome::NotDue => "not_due",
-            RefreshOutcome::LostRace => "lost_race",
-            RefreshOutcome::NeedsReauth => "needs_reauth",
-            RefreshOutcome::Failed => "failed",
-            RefreshOutcome::NotConnected => "not_connected",
-            RefreshOutcome::ApiKeyMode => "api_key_mode",
-            RefreshOutcome::NotConfigured => "not_configured",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefreshReport {
     /// False when someone has something to fix or the run failed.
@@ -172,22 +151,25 @@ async fn run<P: Platform>(p: &P, config: &Config, trigger: Trigger) -> RefreshRe
             return RefreshReport::new(RefreshOutcome::NotConfigured, problem.to_string(), None)
         }
     };
-    let record = match tokens::load(p, key).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
+    let (record, state) = match tokens::read(p, key).await {
+        Ok(TokenReading {
+            record: Some(record),
+            state,
+        }) => (record, state),
+        Ok(TokenReading { record: None, .. }) => {
             return RefreshReport::new(
                 RefreshOutcome::NotConnected,
                 "Not connected to Keap yet: open /admin and click \"Connect to Keap\".",
                 None,
             )
         }
-        Err(LoadError::Store(e)) => {
+        Err(TokenLoadError::Store(e)) => {
             let message =
                 format!("Could not read the stored tokens ({e}); will try again next run.");
             p.log(&format!("refresh: {message}"));
             return RefreshReport::new(RefreshOutcome::Failed, message, None);
         }
-        Err(LoadError::Unreadable(why)) => {
+        Err(TokenLoadError::Unreadable(why)) => {
             let message = format!(
                 "{why}. Set ENCRYPTION_KEY back to the key the tokens were sealed with, or \
                  connect again. {RECONNECT}"
@@ -197,13 +179,6 @@ async fn run<P: Platform>(p: &P, config: &Config, trigger: Trigger) -> RefreshRe
             return RefreshReport::new(RefreshOutcome::NeedsReauth, message, None);
         }
     };
-    let (rejected, reauth) = tokens::load_markers(p).await;
-    let state = tokens::classify(
-        Some(&record),
-        rejected.as_deref(),
-        reauth.as_ref(),
-        p.now_ms(),
-    );
     match state {
         TokenState::NeedsReauth if trigger == Trigger::Schedule => {
             let message = needs_reauth_message(&record);
@@ -214,7 +189,7 @@ async fn run<P: Platform>(p: &P, config: &Config, trigger: Trigger) -> RefreshRe
                 Some(record.expires_at_ms),
             )
         }
-        TokenState::Fresh if trigger == Trigger::Schedule => RefreshReport::new(
+        _ if trigger == Trigger::Schedule && !state.wants_refresh() => RefreshReport::new(
             RefreshOutcome::NotDue,
             "The access token is not due for refresh.",
             Some(record.expires_at_ms),
@@ -298,14 +273,14 @@ async fn judge_refusal<P: Platform>(
         if wait > 0 {
             p.sleep_ms(wait).await;
         }
-        let reread = match tokens::load(p, key).await {
-            Ok(r) => r,
+        let reread = match tokens::read(p, key).await {
+            Ok(reading) => reading.record,
             Err(e) => {
                 // Without a trustworthy re-read we cannot tell a race from a
                 // revocation; marking re-authorization could be wrong.
                 let why = match e {
-                    LoadError::Store(e) => e,
-                    LoadError::Unreadable(u) => StoreError(u.to_string()),
+                    TokenLoadError::Store(e) => e,
+                    TokenLoadError::Unreadable(u) => StoreError(u.to_string()),
                 };
                 let message = format!(
                     "{refusal}, and the stored tokens could not be re-read ({why}); the next \

@@ -5,12 +5,12 @@
 use serde_json::json;
 
 use crate::config::Config;
-use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
+use crate::flows::drain::{self, DrainReport, Stop, REPLAY_LIMIT};
 use crate::http::{Incoming, Reply};
 use crate::keap::credentials;
 use crate::keap::delivery::Progress;
 use crate::pages::{self, outcomes};
-use crate::platform::Platform;
+use crate::platform::{metered::Metered, Platform};
 use crate::store::outbox::{self, Entry, Queue};
 
 /// Moves the dead letters back to the pending list (attempts forgotten,

@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::config_check;
-use crate::flows::drain::{self, DrainReport, Metered};
+use crate::flows::drain::{self, DrainReport};
 use crate::flows::refresh::{self, RefreshReport};
-use crate::platform::Platform;
+use crate::platform::{metered::Metered, Platform};
 
 /// What a scheduled run did (no token, no personal data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

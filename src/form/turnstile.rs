@@ -5,7 +5,10 @@
 //! other site is refused too: the verifier's `hostname` must be the host
 //! of the page that posted.
 
+use serde::Deserialize;
+
 use crate::http::{Method, OutRequest};
+use crate::lenient::{self, Maybe, Object};
 use crate::platform::Platform;
 use crate::secret::Secret;
 
@@ -16,7 +19,7 @@ const MAX_TOKEN_LEN: usize = 2048;
 
 /// Why a check failed (for the log; the visitor sees `turnstile_failed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub enum TurnstileFailure {
     /// `TURNSTILE_SECRET` is not set although a form requires Turnstile.
     NoSecret,
     /// The submission has no (plausible) token.
@@ -29,18 +32,32 @@ pub enum Failure {
     WrongHost,
 }
 
-impl std::fmt::Display for Failure {
+impl std::fmt::Display for TurnstileFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::NoSecret => f.write_str("TURNSTILE_SECRET is not set"),
-            Failure::NoToken => f.write_str("no Turnstile token in the submission"),
-            Failure::Unavailable(why) => write!(f, "Turnstile verifier unavailable: {why}"),
-            Failure::Rejected(codes) => {
+            TurnstileFailure::NoSecret => f.write_str("TURNSTILE_SECRET is not set"),
+            TurnstileFailure::NoToken => f.write_str("no Turnstile token in the submission"),
+            TurnstileFailure::Unavailable(why) => {
+                write!(f, "Turnstile verifier unavailable: {why}")
+            }
+            TurnstileFailure::Rejected(codes) => {
                 write!(f, "Turnstile refused the token: {}", codes.join(","))
             }
-            Failure::WrongHost => f.write_str("Turnstile token was solved on another host"),
+            TurnstileFailure::WrongHost => {
+                f.write_str("Turnstile token was solved on another host")
+            }
         }
     }
+}
+
+/// The verifier's answer (`siteverify`), read leniently: a field of
+/// another type is absent, an error code that is not text is skipped.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+struct Siteverify {
+    success: Maybe<bool>,
+    error_codes: Maybe<Vec<Maybe<String>>>,
+    hostname: Maybe<String>,
 }
 
 /// Asks the verifier at `verify_url` about `token`, expecting it to have
@@ -52,12 +69,14 @@ pub async fn verify<P: Platform>(
     token: Option<&str>,
     remote_ip: Option<&str>,
     expected_host: &str,
-) -> Result<(), Failure> {
-    let secret = secret.filter(|s| !s.is_empty()).ok_or(Failure::NoSecret)?;
+) -> Result<(), TurnstileFailure> {
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .ok_or(TurnstileFailure::NoSecret)?;
     let token = token
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
-        .ok_or(Failure::NoToken)?;
+        .ok_or(TurnstileFailure::NoToken)?;
     let mut pairs = vec![("secret", secret.expose()), ("response", token)];
     if let Some(ip) = remote_ip {
         pairs.push(("remoteip", ip));
@@ -66,31 +85,35 @@ pub async fn verify<P: Platform>(
     let response = platform
         .fetch(request)
         .await
-        .map_err(|e| Failure::Unavailable(e.to_string()))?;
+        .map_err(|e| TurnstileFailure::Unavailable(e.to_string()))?;
     if !(200..300).contains(&response.status) {
-        return Err(Failure::Unavailable(format!("status {}", response.status)));
+        return Err(TurnstileFailure::Unavailable(format!(
+            "status {}",
+            response.status
+        )));
     }
-    let body = response
-        .json_body()
-        .ok_or_else(|| Failure::Unavailable("unreadable answer".into()))?;
-    if body.get("success").and_then(serde_json::Value::as_bool) != Some(true) {
-        let codes = body
-            .get("error-codes")
-            .and_then(serde_json::Value::as_array)
-            .map(|codes| {
-                codes
-                    .iter()
-                    .filter_map(|c| c.as_str().map(|s| s.chars().take(64).collect()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        return Err(Failure::Rejected(codes));
+    // JSON that is not an object says no more than `{}`: not a success.
+    let Object(answer) = lenient::from_body::<Maybe<Object<Siteverify>>>(&response.body)
+        .ok_or_else(|| TurnstileFailure::Unavailable("unreadable answer".into()))?
+        .value()
+        .unwrap_or(Object(Siteverify::default()));
+    if answer.success.value() != Some(true) {
+        let codes = answer
+            .error_codes
+            .value()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(Maybe::value)
+            .map(|code| code.chars().take(64).collect())
+            .collect();
+        return Err(TurnstileFailure::Rejected(codes));
     }
-    let hostname = body.get("hostname").and_then(serde_json::Value::as_str);
+    let hostname = answer.hostname.value();
+    let hostname = hostname.as_deref();
     if hostname.is_some_and(|h| h.trim_end_matches('.').eq_ignore_ascii_case(expected_host)) {
         Ok(())
     } else {
-        Err(Failure::WrongHost)
+        Err(TurnstileFailure::WrongHost)
     }
 }
 
@@ -102,7 +125,11 @@ mod tests {
 
     const URL: &str = "https://verify.test/siteverify";
 
-    fn run(p: &MemoryPlatform, secret: Option<&str>, token: Option<&str>) -> Result<(), Failure> {
+    fn run(
+        p: &MemoryPlatform,
+        secret: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), TurnstileFailure> {
         let secret = secret.map(Secret::new);
         block_on(verify(
             p,
@@ -138,49 +165,106 @@ mod tests {
         let good = r#"{"success":true,"hostname":"example.com"}"#;
         assert_eq!(
             run(&answering(200, good), None, Some("tok")),
-            Err(Failure::NoSecret)
+            Err(TurnstileFailure::NoSecret)
         );
         assert_eq!(
             run(&answering(200, good), Some("s"), None),
-            Err(Failure::NoToken)
+            Err(TurnstileFailure::NoToken)
         );
         assert_eq!(
             run(&answering(200, good), Some("s"), Some("  ")),
-            Err(Failure::NoToken)
+            Err(TurnstileFailure::NoToken)
         );
         let long = "t".repeat(2049);
         assert_eq!(
             run(&answering(200, good), Some("s"), Some(&long)),
-            Err(Failure::NoToken)
+            Err(TurnstileFailure::NoToken)
         );
         assert!(matches!(
             run(&answering(500, good), Some("s"), Some("t")),
-            Err(Failure::Unavailable(_))
+            Err(TurnstileFailure::Unavailable(_))
         ));
         assert!(matches!(
             run(&answering(200, "<html>"), Some("s"), Some("t")),
-            Err(Failure::Unavailable(_))
+            Err(TurnstileFailure::Unavailable(_))
         ));
         let other = r#"{"success":true,"hostname":"evil.example"}"#;
         assert_eq!(
             run(&answering(200, other), Some("s"), Some("t")),
-            Err(Failure::WrongHost)
+            Err(TurnstileFailure::WrongHost)
         );
         let no_host = r#"{"success":true}"#;
         assert_eq!(
             run(&answering(200, no_host), Some("s"), Some("t")),
-            Err(Failure::WrongHost)
+            Err(TurnstileFailure::WrongHost)
         );
         let no = r#"{"success":false,"error-codes":["invalid-input-response"]}"#;
         assert_eq!(
             run(&answering(200, no), Some("s"), Some("t")),
-            Err(Failure::Rejected(vec!["invalid-input-response".into()]))
+            Err(TurnstileFailure::Rejected(vec![
+                "invalid-input-response".into()
+            ]))
         );
         let p = MemoryPlatform::new();
         p.respond(|_| Err(FetchError::Timeout));
         assert!(matches!(
             run(&p, Some("s"), Some("t")),
-            Err(Failure::Unavailable(_))
+            Err(TurnstileFailure::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn reads_the_answer_leniently() {
+        let rejected = |codes: &[&str]| {
+            Err(TurnstileFailure::Rejected(
+                codes.iter().map(|c| c.to_string()).collect(),
+            ))
+        };
+        for (body, want) in [
+            (
+                r#"{"success":"true","hostname":"example.com"}"#,
+                rejected(&[]),
+            ),
+            (r#"{"success":1,"hostname":"example.com"}"#, rejected(&[])),
+            (r#"[{"success":true}]"#, rejected(&[])),
+            ("true", rejected(&[])),
+            ("null", rejected(&[])),
+            (
+                r#"{"success":false,"error-codes":["a",5,null,"b"]}"#,
+                rejected(&["a", "b"]),
+            ),
+            (r#"{"success":false,"error-codes":"a"}"#, rejected(&[])),
+            (
+                r#"{"success":true,"hostname":["example.com"]}"#,
+                Err(TurnstileFailure::WrongHost),
+            ),
+            (
+                r#"{"success":true,"hostname":"example.com.","cdata":{"x":[1]}}"#,
+                Ok(()),
+            ),
+        ] {
+            assert_eq!(
+                run(&answering(200, body), Some("s"), Some("t")),
+                want,
+                "{body}"
+            );
+        }
+        let long = format!(
+            r#"{{"success":false,"error-codes":["{}"]}}"#,
+            "c".repeat(99)
+        );
+        let p = MemoryPlatform::new();
+        p.respond(move |_| Ok(InResponse::new(200, long.clone())));
+        assert_eq!(run(&p, Some("s"), Some("t")), rejected(&[&"c".repeat(64)]));
+        p.respond(|_| {
+            Ok(InResponse::new(
+                200,
+                b"{\"success\":true,\"x\":\"\xff\"}".to_vec(),
+            ))
+        });
+        assert!(matches!(
+            run(&p, Some("s"), Some("t")),
+            Err(TurnstileFailure::Unavailable(_))
         ));
     }
 }

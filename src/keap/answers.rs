@@ -1,23 +1,21 @@
 //! The two Keap answers every delivered lead reads: the upsert's contact
 //! id and the tag call's results. Both are read leniently: unknown fields
 //! are ignored, an id may be a number or a numeric string, and tag results
-//! may come as a map or as a list. `keap.rs` decides what the values mean.
+//! may come as a map or as a list. `keap/mod.rs` decides what the values
+//! mean.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::lenient::{Maybe, Number, Object};
+
 /// The `id` of an upsert's answer: a positive number, or a string holding
 /// one. `None` when the body is not a JSON object or has no usable id.
 pub fn contact_id(body: &[u8]) -> Option<u64> {
-    // The contact is an object; a derived struct would also take a list,
-    // reading its items as the fields in order.
-    if !body.trim_ascii_start().starts_with(b"{") {
-        return None;
-    }
-    let contact: Contact = serde_json::from_slice(body).ok()?;
-    contact.id.and_then(Id::positive)
+    let Object(contact) = serde_json::from_slice::<Object<Contact>>(body).ok()?;
+    contact.id.value().and_then(Number::positive)
 }
 
 /// An upsert's answer: the whole contact (addresses, phones, custom
@@ -25,28 +23,10 @@ pub fn contact_id(body: &[u8]) -> Option<u64> {
 /// is skipped unread.
 #[derive(Deserialize)]
 struct Contact {
+    /// Any other value than a number or a numeric text is no id (not an
+    /// error).
     #[serde(default)]
-    id: Option<Id>,
-}
-
-/// An id as Keap may write it; any other value is no id (not an error).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Id {
-    Number(u64),
-    Text(String),
-    Other(serde::de::IgnoredAny),
-}
-
-impl Id {
-    fn positive(self) -> Option<u64> {
-        match self {
-            Id::Number(n) => Some(n),
-            Id::Text(text) => text.trim().parse().ok(),
-            Id::Other(_) => None,
-        }
-        .filter(|id| *id > 0)
-    }
+    id: Maybe<Number>,
 }
 
 /// A tag id, when the entry names one, and its result.

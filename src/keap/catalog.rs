@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::form::forms::{CustomFieldId, TagId};
 use crate::http::{FetchError, InResponse, Method, OutRequest};
-use crate::keap::answers;
 use crate::keap::credentials::Credentials;
+use crate::lenient::{Maybe, Number, Object};
 use crate::platform::Platform;
 
 /// Tags asked for per page: Keap's (and the sandbox's) largest `limit`.
@@ -108,18 +108,49 @@ pub struct TagsPage {
     pub count: u64,
 }
 
+/// Keap's lists, read leniently: an item that is not an object, or has
+/// no usable id, is skipped; a text of another type reads as empty.
 #[derive(Deserialize)]
 struct RawTagsPage {
     #[serde(default)]
-    tags: Vec<serde_json::Value>,
+    tags: Vec<Maybe<Object<RawTag>>>,
     #[serde(default)]
     count: Option<u64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawTag {
+    id: Maybe<Number>,
+    name: Maybe<String>,
+    category: Maybe<Object<RawCategory>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawCategory {
+    name: Maybe<String>,
 }
 
 #[derive(Deserialize)]
 struct RawModel {
     #[serde(default)]
-    custom_fields: Vec<serde_json::Value>,
+    custom_fields: Vec<Maybe<Object<RawField>>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawField {
+    id: Maybe<Number>,
+    label: Maybe<String>,
+    field_type: Maybe<String>,
+    options: Maybe<Vec<Maybe<Object<RawOption>>>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawOption {
+    label: Maybe<String>,
 }
 
 /// The body of a 2xx answer, or why there is none.
@@ -137,16 +168,13 @@ pub fn read_tags_page(answer: &Result<InResponse, FetchError>) -> Result<TagsPag
         .map_err(|_| CatalogError::Unreadable("not a page of tags"))?;
     let tags: Vec<KeapTag> = raw
         .tags
-        .iter()
+        .into_iter()
         .filter_map(|t| {
+            let Object(t) = t.value()?;
             Some(KeapTag {
-                id: answers::id_of(t.get("id")?)?,
-                name: text(t.get("name")),
-                category: t
-                    .get("category")
-                    .and_then(|c| c.get("name"))
-                    .and_then(|n| n.as_str())
-                    .map(str::to_string),
+                id: t.id.value()?.positive()?,
+                name: t.name.value().unwrap_or_default(),
+                category: t.category.value().and_then(|Object(c)| c.name.value()),
             })
         })
         .collect();
@@ -161,30 +189,24 @@ pub fn read_model(answer: &Result<InResponse, FetchError>) -> Result<Vec<KeapFie
         .map_err(|_| CatalogError::Unreadable("not a contact model"))?;
     Ok(raw
         .custom_fields
-        .iter()
+        .into_iter()
         .filter_map(|f| {
+            let Object(f) = f.value()?;
             Some(KeapField {
-                id: answers::id_of(f.get("id")?)?,
-                label: text(f.get("label")),
-                field_type: text(f.get("field_type")),
+                id: f.id.value()?.positive()?,
+                label: f.label.value().unwrap_or_default(),
+                field_type: f.field_type.value().unwrap_or_default(),
                 options: f
-                    .get("options")
-                    .and_then(|o| o.as_array())
-                    .map(|options| {
-                        options
-                            .iter()
-                            .map(|o| text(o.get("label")))
-                            .filter(|l| !l.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                    .options
+                    .value()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|o| o.value()?.0.label.value())
+                    .filter(|l| !l.is_empty())
+                    .collect(),
             })
         })
         .collect())
-}
-
-fn text(v: Option<&serde_json::Value>) -> String {
-    v.and_then(|v| v.as_str()).unwrap_or_default().to_string()
 }
 
 /// Every tag of the app, `page_size` a page (production:
@@ -334,6 +356,53 @@ mod tests {
         let p = MemoryPlatform::new();
         let e = block_on(list_fields(&p, API, &creds())).unwrap_err();
         assert!(e.to_string().contains("could not be reached"), "{e}");
+    }
+
+    #[test]
+    fn items_are_read_leniently() {
+        let page = r#"{"tags":[
+            {"id":" 4 ","name":7,"category":"Even"},
+            {"id":5,"name":"B","category":{"name":["x"]}},
+            {"id":6,"name":null,"category":[{"name":"x"}],"description":{"a":1}},
+            {"id":-1,"name":"neg"},{"id":1.5,"name":"float"},{"id":0,"name":"zero"},
+            {"id":"x","name":"text"},{"id":[9],"name":"list"},{"name":"none"},
+            [10,"list item"],"11",12,null
+        ],"count":3}"#;
+        let page = read_tags_page(&Ok(InResponse::new(200, page))).unwrap();
+        let tag = |id, name: &str| KeapTag {
+            id,
+            name: name.into(),
+            category: None,
+        };
+        assert_eq!(page.tags, vec![tag(4, ""), tag(5, "B"), tag(6, "")]);
+        assert_eq!(page.count, 3);
+        for body in [
+            r#"{"tags":{"id":1}}"#,
+            r#"{"tags":null}"#,
+            r#"{"count":"3"}"#,
+        ] {
+            assert!(
+                read_tags_page(&Ok(InResponse::new(200, body))).is_err(),
+                "{body}"
+            );
+        }
+
+        let model = r#"{"custom_fields":[
+            {"id":7,"label":["L"],"field_type":3,"options":{"label":"x"}},
+            {"id":8,"label":"M","field_type":"Dropdown","options":["a",{"label":5},{"label":""},{"label":"b"},[{"label":"c"}]]},
+            [9,"N"],"10"
+        ]}"#;
+        let fields = read_model(&Ok(InResponse::new(200, model))).unwrap();
+        let field = |id, label: &str, field_type: &str, options: &[&str]| KeapField {
+            id,
+            label: label.into(),
+            field_type: field_type.into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        };
+        assert_eq!(
+            fields,
+            vec![field(7, "", "", &[]), field(8, "M", "Dropdown", &["b"])]
+        );
     }
 
     #[test]

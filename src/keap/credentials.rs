@@ -8,7 +8,7 @@
 //! refused the refresh token so a person must reconnect) are not used:
 //! a Keap call with them would only be refused again.
 
-use crate::auth::tokens::{self, TokenState};
+use crate::auth::tokens::{self, TokenLoadError, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::http::OutRequest;
 use crate::platform::{Platform, PutOptions, StoreError};
@@ -99,30 +99,11 @@ pub async fn load<P: Platform>(platform: &P, config: &Config) -> Result<Credenti
                 .seal_key
                 .as_ref()
                 .map_err(|_| Unavailable::NoSealKey)?;
-            let read = platform
-                .kv_get_many(&[kv_keys::TOKENS, kv_keys::REJECTED, kv_keys::REAUTH])
-                .await
-                .map_err(Unavailable::Store)?;
-            let mut read = read.into_iter();
-            let (sealed, rejected, reauth) = (
-                read.next().flatten(),
-                read.next().flatten(),
-                read.next().flatten(),
-            );
-            let record = match sealed {
-                None => None,
-                Some(sealed) => {
-                    Some(tokens::open_stored(key, sealed).map_err(|_| Unavailable::Unreadable)?)
-                }
-            };
-            let reauth = reauth.as_deref().and_then(tokens::read_reauth_marker);
-            let state = tokens::classify(
-                record.as_ref(),
-                rejected.as_deref(),
-                reauth.as_ref(),
-                platform.now_ms(),
-            );
-            match (state, record) {
+            let reading = tokens::read(platform, key).await.map_err(|e| match e {
+                TokenLoadError::Store(e) => Unavailable::Store(e),
+                TokenLoadError::Unreadable(_) => Unavailable::Unreadable,
+            })?;
+            match (reading.state, reading.record) {
                 (TokenState::Due | TokenState::Fresh, Some(r)) => {
                     Ok(Credentials::Bearer(r.access_token))
                 }

@@ -28,7 +28,7 @@ pub struct DeadLetterSummary {
 
 /// A configuration problem and how to fix it, as `/admin/status` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
+pub struct ConfigProblem {
     /// The secret or var to look at.
     pub setting: &'static str,
     pub message: String,
@@ -52,15 +52,11 @@ impl Connection {
         match auth {
             AuthMode::ApiKey(_) => true,
             AuthMode::Unconfigured => false,
-            AuthMode::OAuth { .. } => matches!(
-                self.state,
-                Some(
-                    TokenState::Fresh
-                        | TokenState::Due
-                        | TokenState::Expired
-                        | TokenState::Rejected
-                )
-            ),
+            // Expired or rejected tokens are still a connection: the
+            // refresher renews them.
+            AuthMode::OAuth { .. } => self
+                .state
+                .is_some_and(|s| !matches!(s, TokenState::NotConnected | TokenState::NeedsReauth)),
         }
     }
 }
@@ -72,7 +68,7 @@ pub struct AdminState<'a> {
     pub outbox: OutboxCounts,
     /// The oldest dead letters (the page lists them; the JSON counts them).
     pub dead_letters: Vec<DeadLetterSummary>,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<ConfigProblem>,
     /// The latest check of the forms, as stored.
     pub checks: Option<CheckRecord>,
     /// The callback URL to register with Keap: the one the connect button

@@ -34,7 +34,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         Err(reply) => return Ok(convert::response(reply)),
     };
     let config = env::config(&env);
-    let routed = routes::handle_routed(&WorkerPlatform::new(env.clone()), &config, incoming).await;
+    let routed = routes::answer_request(&WorkerPlatform::new(env.clone()), &config, incoming).await;
     if let Some(work) = routed.after {
         ctx.wait_until(async move {
             after_reply(&WorkerPlatform::new(env), &config, work).await;

@@ -14,9 +14,6 @@ pub const REJECTED: &str = "auth/rejected";
 pub const REAUTH: &str = "auth/reauth";
 /// The outcome of the last refresh attempt (plain JSON, no secrets).
 pub const LAST_REFRESH: &str = "auth/last_refresh";
-/// The keys that are whole names rather than prefixes: the same few texts
-/// on every request (the shell makes each one's JS string once).
-pub const FIXED: [&str; 4] = [TOKENS, REJECTED, REAUTH, LAST_REFRESH];
 /// Prefix of single-use OAuth `state` records (10-minute TTL).
 pub const OAUTH_STATE_PREFIX: &str = "oauth/state/";
 /// Prefix of pending outbox entries (sealed, label [`OUTBOX_LABEL`]). The

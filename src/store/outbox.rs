@@ -186,7 +186,7 @@ impl std::fmt::Display for QueueError {
 
 /// Why a stored entry could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadError {
+pub enum EntryLoadError {
     NoSealKey(KeyProblem),
     Store(StoreError),
     /// Sealed under another key, or tampered with.
@@ -259,23 +259,24 @@ pub async fn load<P: Platform, G: DeserializeOwned>(
     seal_key: &Result<SealKey, KeyProblem>,
     queue: Queue,
     id: &EntryId,
-) -> Result<Option<Entry<G>>, LoadError> {
+) -> Result<Option<Entry<G>>, EntryLoadError> {
     let key = seal_key
         .as_ref()
-        .map_err(|p| LoadError::NoSealKey(p.clone()))?;
+        .map_err(|p| EntryLoadError::NoSealKey(p.clone()))?;
     let Some(sealed) = platform
         .kv_get(&id.key(queue))
         .await
-        .map_err(LoadError::Store)?
+        .map_err(EntryLoadError::Store)?
     else {
         return Ok(None);
     };
-    let plain = seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(LoadError::Unreadable)?;
+    let plain =
+        seal::open(key, kv_keys::OUTBOX_LABEL, &sealed).map_err(EntryLoadError::Unreadable)?;
     std::str::from_utf8(&plain)
         .ok()
         .and_then(|text| serde_json::from_str(text).ok())
         .map(Some)
-        .ok_or(LoadError::Corrupt)
+        .ok_or(EntryLoadError::Corrupt)
 }
 
 /// Removes an entry (delivered, or moved).
@@ -310,6 +311,13 @@ pub struct Listed {
     pub next_attempt_at_ms: u64,
     /// Why the last attempt failed (cut short), when the metadata says.
     pub reason: Option<String>,
+}
+
+impl Listed {
+    /// Whether its back-off is over at `now_ms`.
+    pub fn is_due(&self, now_ms: u64) -> bool {
+        self.next_attempt_at_ms <= now_ms
+    }
 }
 
 /// A key's listing metadata, as [`Entry::metadata`] writes it.
@@ -361,25 +369,16 @@ pub async fn list<P: Platform>(
     Ok((listed, page.cursor))
 }
 
-/// Up to `limit` pending entries due at `now_ms`, oldest first, reading
-/// listing pages only.
-pub async fn list_due<P: Platform>(
-    platform: &P,
-    now_ms: u64,
-    limit: usize,
-) -> Result<Vec<Listed>, StoreError> {
-    let mut due = Vec::new();
+/// Every pending entry's listing, oldest first (listing pages only).
+pub async fn list_pending<P: Platform>(platform: &P) -> Result<Vec<Listed>, StoreError> {
+    let mut all = Vec::new();
     let mut cursor = None;
     loop {
         let (page, next) = list(platform, Queue::Pending, cursor, 1000).await?;
-        due.extend(page.into_iter().filter(|l| l.next_attempt_at_ms <= now_ms));
-        if due.len() >= limit {
-            due.truncate(limit);
-            return Ok(due);
-        }
+        all.extend(page);
         match next {
             Some(c) => cursor = Some(c),
-            None => return Ok(due),
+            None => return Ok(all),
         }
     }
 }
@@ -700,6 +699,26 @@ mod tests {
     }
 
     #[test]
+    fn the_pending_listing_reads_every_page() {
+        let p = MemoryPlatform::new();
+        for n in 0..1001u64 {
+            let id = EntryId(format!("{:013}-000000", 1_767_225_600_000 + n));
+            let meta = format!(r#"{{"next_attempt_at":{n},"attempts":1}}"#);
+            let options = PutOptions {
+                ttl_secs: None,
+                metadata: Some(meta),
+            };
+            block_on(p.kv_put(&id.key(Queue::Pending), "sealed", options)).unwrap();
+        }
+        block_on(p.kv_put("dead/0000000000001-000000", "x", PutOptions::default())).unwrap();
+        let listed = block_on(list_pending(&p)).unwrap();
+        assert_eq!(listed.len(), 1001);
+        assert!(listed.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+        assert_eq!(listed[1000].next_attempt_at_ms, 1000);
+        assert_eq!(listed.iter().filter(|l| l.is_due(499)).count(), 500);
+    }
+
+    #[test]
     fn listing_is_oldest_first_and_skips_entries_in_backoff() {
         let p = MemoryPlatform::new();
         let c = config(true);
@@ -709,15 +728,15 @@ mod tests {
         p.advance_ms(1);
         let third = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "c")).unwrap();
         let now = p.now_ms();
-        let ids = |v: Vec<Listed>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(block_on(list_due(&p, now, 10)).unwrap()),
-            vec![first.clone(), second.clone(), third.clone()]
-        );
-        assert_eq!(
-            ids(block_on(list_due(&p, now, 2)).unwrap()),
-            vec![first.clone(), second.clone()]
-        );
+        let due = |now: u64| {
+            block_on(list_pending(&p))
+                .unwrap()
+                .into_iter()
+                .filter(|l| l.is_due(now))
+                .map(|l| l.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(due(now), vec![first.clone(), second.clone(), third.clone()]);
 
         // The second fails: not due again for five minutes.
         let entry: Entry<Progress> = block_on(load(&p, &c, Queue::Pending, &second))
@@ -725,14 +744,9 @@ mod tests {
             .unwrap();
         let entry = entry.failed(Progress::contact_written(9), "Keap had an error (500)", now);
         block_on(save(&p, &c, Queue::Pending, &second, &entry)).unwrap();
-        assert_eq!(
-            ids(block_on(list_due(&p, now, 10)).unwrap()),
-            vec![first.clone(), third.clone()]
-        );
-        assert_eq!(
-            ids(block_on(list_due(&p, now + 5 * MINUTE, 10)).unwrap()).len(),
-            3
-        );
+        assert_eq!(due(now), vec![first.clone(), third.clone()]);
+        assert_eq!(due(now + 5 * MINUTE).len(), 3);
+        assert_eq!(block_on(list_pending(&p)).unwrap().len(), 3, "all listed");
         let reloaded: Entry<Progress> = block_on(load(&p, &c, Queue::Pending, &second))
             .unwrap()
             .unwrap();
@@ -786,7 +800,7 @@ mod tests {
         let other = SealKey::from_base64("HyAdGxoZGBcWFRQTEhEQDw4NDAsKCQgHBgUEAwIBAAA=");
         assert!(matches!(
             block_on(load::<_, Progress>(&p, &other, Queue::Pending, &id)),
-            Err(LoadError::Unreadable(_))
+            Err(EntryLoadError::Unreadable(_))
         ));
         let id2 = EntryId::from_key(Queue::Pending, &id.key(Queue::Pending)).unwrap();
         assert_eq!(id2, id);

@@ -127,9 +127,9 @@ describe('after a revoked grant, reconnecting', () => {
   });
 });
 
-// NEEDS THE NEW SHELL: this runs only when the shell runs the callback's
-// after-work (routes::handle_routed's `after`, in ctx.wait_until). With
-// the shell that answers with routes::handle alone, it fails.
+// The callback's after-work (routes::answer_request's `after`, which the
+// shell runs in ctx.wait_until) delivers the queue: a shell that dropped it
+// would fail this.
 describe('connecting, with no scheduled run', () => {
   test('delivers the leads that waited for the connection right after the callback answers', async () => {
     const sandbox = await startSandbox({ name: 'reconnect-now-sandbox' });

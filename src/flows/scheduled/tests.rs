@@ -14,14 +14,16 @@ use crate::config::Config;
 use crate::flows::admin;
 use crate::flows::after_reply::{after_reply, AfterReply, Routed};
 use crate::flows::connect;
-use crate::flows::drain::{Stop, SUBREQUEST_BUDGET};
+use crate::flows::drain::Stop;
 use crate::flows::refresh::RefreshOutcome;
 use crate::flows::replay::replay;
 use crate::form::forms::DuplicateOption;
 use crate::form::lead::Lead;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest};
 use crate::keap::delivery::Progress;
-use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
+use crate::platform::{
+    metered::SUBREQUEST_BUDGET, KeyPage, Platform, PutOptions, RateDecision, StoreError,
+};
 use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::store::kv_keys;

@@ -136,7 +136,7 @@ fn request(method: Method, path: &str, accept: Option<&str>, body: Option<Value>
 }
 
 fn send(p: &MemoryPlatform, config: &Config, req: Incoming) -> Reply {
-    block_on(routes::handle_routed(p, config, req)).reply
+    block_on(routes::answer_request(p, config, req)).reply
 }
 
 fn json_of(reply: &Reply) -> Value {

@@ -1,0 +1,119 @@
+//! A [`Platform`] that counts what an invocation spends: its outbound
+//! requests, of Cloudflare's budget, and Keap's throttling answers (429),
+//! so a run knows what it has left and when to stop.
+
+use std::cell::Cell;
+
+use crate::http::{FetchError, InResponse, OutRequest};
+use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
+
+/// Outbound requests one invocation may make (Cloudflare's free plan).
+pub const SUBREQUEST_BUDGET: usize = 50;
+
+/// `inner`, with its outbound requests and 429 answers counted.
+pub struct Metered<'a, P> {
+    inner: &'a P,
+    fetches: Cell<usize>,
+    throttles: Cell<usize>,
+}
+
+impl<'a, P: Platform> Metered<'a, P> {
+    pub fn new(inner: &'a P) -> Self {
+        Self::after_spending(inner, 0)
+    }
+
+    /// For work later in an invocation that has already made `fetches`
+    /// outbound requests (work after a reply shares its budget).
+    pub fn after_spending(inner: &'a P, fetches: usize) -> Self {
+        Metered {
+            inner,
+            fetches: Cell::new(fetches),
+            throttles: Cell::new(0),
+        }
+    }
+
+    /// Outbound requests made so far.
+    pub fn fetches(&self) -> usize {
+        self.fetches.get()
+    }
+
+    /// What remains of [`SUBREQUEST_BUDGET`].
+    pub fn left(&self) -> usize {
+        SUBREQUEST_BUDGET.saturating_sub(self.fetches())
+    }
+
+    /// Answers 429 received so far.
+    pub fn throttles(&self) -> usize {
+        self.throttles.get()
+    }
+}
+
+impl<P: Platform> Platform for Metered<'_, P> {
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.kv_get(key).await
+    }
+    async fn kv_get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        self.inner.kv_get_many(keys).await
+    }
+    async fn kv_put(&self, key: &str, value: &str, options: PutOptions) -> Result<(), StoreError> {
+        self.inner.kv_put(key, value, options).await
+    }
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.kv_delete(key).await
+    }
+    async fn kv_list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, StoreError> {
+        self.inner.kv_list(prefix, cursor, limit).await
+    }
+    async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
+        self.fetches.set(self.fetches.get().saturating_add(1));
+        let answer = self.inner.fetch(request).await;
+        if matches!(&answer, Ok(r) if r.status == 429) {
+            self.throttles.set(self.throttles.get().saturating_add(1));
+        }
+        answer
+    }
+    async fn rate_limit(&self, key: &str) -> RateDecision {
+        self.inner.rate_limit(key).await
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        self.inner.sleep_ms(ms).await
+    }
+    fn now_ms(&self) -> u64 {
+        self.inner.now_ms()
+    }
+    fn log(&self, line: &str) {
+        self.inner.log(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+    use crate::testing::{block_on, MemoryPlatform};
+
+    #[test]
+    fn counts_requests_from_what_was_spent_and_notices_429() {
+        let p = MemoryPlatform::new();
+        p.respond(|r| {
+            let status = if r.url.ends_with("/busy") { 429 } else { 200 };
+            Ok(InResponse::new(status, Vec::new()))
+        });
+        let m = Metered::after_spending(&p, 3);
+        assert_eq!((m.fetches(), m.left(), m.throttles()), (3, 47, 0));
+        block_on(m.fetch(OutRequest::new(Method::Get, "https://x.test/ok"))).unwrap();
+        block_on(m.fetch(OutRequest::new(Method::Get, "https://x.test/busy"))).unwrap();
+        assert_eq!((m.fetches(), m.left(), m.throttles()), (5, 45, 1));
+        assert_eq!(
+            p.requests.borrow().len(),
+            2,
+            "every request reaches the platform"
+        );
+        assert_eq!(Metered::after_spending(&p, 60).left(), 0);
+    }
+}
