@@ -17,6 +17,7 @@ pub mod flows;
 pub mod form;
 pub mod html;
 pub mod http;
+pub mod isolate;
 pub mod keap;
 pub mod platform;
 pub mod request_url;

@@ -30,6 +30,9 @@ pub struct Settings {
     pub keap_api_url: Option<String>,
     pub turnstile_verify_url: Option<String>,
     pub oauth_redirect_uri: Option<String>,
+    /// The DNS-over-HTTPS resolver (JSON form) asked whether an address's
+    /// domain takes mail.
+    pub doh_url: Option<String>,
 }
 
 impl Settings {
@@ -49,6 +52,12 @@ impl Settings {
             .as_deref()
             .unwrap_or(DEFAULT_API_URL)
             .trim_end_matches('/')
+    }
+
+    pub fn doh_url(&self) -> &str {
+        self.doh_url
+            .as_deref()
+            .unwrap_or(crate::form::mail_domain::DEFAULT_DOH_URL)
     }
 
     pub fn turnstile_verify_url(&self) -> &str {

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::http::{FetchError, InResponse, OutRequest};
+use crate::isolate::IsolateMemory;
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
 type Responder = Box<dyn Fn(&OutRequest) -> Result<InResponse, FetchError>>;
@@ -28,6 +29,10 @@ pub struct MemoryPlatform {
     pub limited: Cell<bool>,
     pub kv_reads: Cell<u32>,
     pub kv_writes: Cell<u32>,
+    /// KV listings made (the free plan allows 1,000 a day).
+    pub kv_lists: Cell<u32>,
+    /// The isolate's memory, as one isolate would keep it.
+    pub memory: IsolateMemory,
     responder: RefCell<Responder>,
 }
 
@@ -50,6 +55,8 @@ impl MemoryPlatform {
             limited: Cell::new(false),
             kv_reads: Cell::new(0),
             kv_writes: Cell::new(0),
+            kv_lists: Cell::new(0),
+            memory: IsolateMemory::default(),
             responder: RefCell::new(Box::new(|_| {
                 Err(FetchError::Network("no responder".into()))
             })),
@@ -151,6 +158,7 @@ impl Platform for MemoryPlatform {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
+        self.kv_lists.set(self.kv_lists.get() + 1);
         let kv = self.kv.borrow();
         let start = cursor.unwrap_or_default();
         let mut keys: Vec<ListedKey> = kv
@@ -195,6 +203,10 @@ impl Platform for MemoryPlatform {
 
     fn log(&self, line: &str) {
         self.logs.borrow_mut().push(line.to_string());
+    }
+
+    fn memory(&self) -> Option<&IsolateMemory> {
+        Some(&self.memory)
     }
 }
 

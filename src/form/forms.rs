@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::form::address::ADDRESS_FIELDS;
 use crate::form::context;
+use crate::form::spam::SpamMode;
 use crate::keap::note::{NoteWhen, MAX_CONSENT_TEXT};
 
 /// A Keap tag id.
@@ -96,6 +97,10 @@ pub struct Form {
     pub note: NoteWhen,
     /// The consent statement shown to the visitor, recorded in the note.
     pub consent_text: Option<String>,
+    /// Whether the address's domain must take mail (`check_email_domain`).
+    pub check_email_domain: bool,
+    /// What happens to a post the spam rules catch.
+    pub spam: SpamMode,
 }
 
 /// The table as written, each value of its type, before its values are
@@ -117,6 +122,8 @@ struct RawForm {
     message_field: Option<String>,
     note: NoteWhen,
     consent_text: Option<String>,
+    check_email_domain: Option<bool>,
+    spam: SpamMode,
 }
 
 impl RawForm {
@@ -338,6 +345,8 @@ impl Form {
             message_field,
             note: raw.note,
             consent_text,
+            check_email_domain: raw.check_email_domain.unwrap_or(true),
+            spam: raw.spam,
         })
     }
 
@@ -358,6 +367,8 @@ impl Form {
             message_field: DEFAULT_MESSAGE_FIELD.to_string(),
             note: NoteWhen::Message,
             consent_text: None,
+            check_email_domain: true,
+            spam: SpamMode::Hold,
         }
     }
 }
@@ -431,6 +442,27 @@ mod tests {
         assert!(p.contains("FORMS.a.consent_text"), "{p}");
         let p = problem(json!({"a": {"custom_fields": {"website": 3}}}));
         assert!(p.contains("FORMS.a.custom_fields"), "{p}");
+    }
+
+    #[test]
+    fn reads_the_spam_settings() {
+        let v = json!({
+            "a": {},
+            "b": {"spam": "drop", "check_email_domain": false},
+            "c": {"spam": "off", "check_email_domain": true},
+        });
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        let of = |id: &str| {
+            let f = forms.get(id).unwrap();
+            (f.spam, f.check_email_domain)
+        };
+        assert_eq!(of("a"), (SpamMode::Hold, true));
+        assert_eq!(of("b"), (SpamMode::Drop, false));
+        assert_eq!(of("c"), (SpamMode::Off, true));
+        let p = problem(json!({"a": {"spam": "block"}}));
+        assert!(p.contains("FORMS.a.spam"), "{p}");
+        let p = problem(json!({"a": {"check_email_domain": "no"}}));
+        assert!(p.contains("FORMS.a.check_email_domain"), "{p}");
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod cors;
 pub mod email;
 pub mod forms;
 pub mod lead;
+pub mod mail_domain;
 pub mod origin;
 pub mod snippet;
+pub mod spam;
 pub mod turnstile;
