@@ -41,6 +41,13 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
                     flows::refresh::refresh_reply(p, config, req).await
                 }
                 (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, req).await,
+                (Method::Get, ["admin", "held"]) => flows::held::list_reply(p, config).await,
+                (Method::Post, ["admin", "held", id, "release"]) => {
+                    flows::held::release_reply(p, config, req, id).await
+                }
+                (Method::Post, ["admin", "held", id, "delete"]) => {
+                    flows::held::delete_reply(p, req, id).await
+                }
                 (Method::Get, ["admin", "keap", "tags"]) => {
                     flows::setup::tags_reply(p, config, req).await
                 }

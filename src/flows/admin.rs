@@ -124,6 +124,7 @@ pub async fn status<P: Platform>(p: &P, config: &Config, outbox: OutboxCounts) -
         "access_token_expires_at": c.expires_at_ms.map(time::to_rfc3339),
         "last_refresh": c.last_refresh,
         "outbox": outbox,
+        "held": super::held::status_json(p).await,
         "forms": form_ids(config),
         "form_checks": form_checks(p, config).await,
         "problems": problems(config, c.trouble.as_deref()),
@@ -260,6 +261,7 @@ pub async fn admin_page<P: Platform>(
 
     body.push_str("<h2>Leads</h2>");
     body.push_str(&outbox_html(outbox, dead_letters));
+    body.push_str(&super::held_page::section(p, config).await);
 
     let problems = problems(config, c.trouble.as_deref());
     if !problems.is_empty() {

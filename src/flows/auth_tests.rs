@@ -865,6 +865,7 @@ fn status_has_exactly_the_documented_shape() {
             "connected",
             "form_checks",
             "forms",
+            "held",
             "last_refresh",
             "needs_reauth",
             "outbox",

@@ -129,6 +129,9 @@ impl<P: Platform> Platform for Metered<'_, P> {
     fn log(&self, line: &str) {
         self.inner.log(line)
     }
+    fn memory(&self) -> Option<&crate::isolate::IsolateMemory> {
+        self.inner.memory()
+    }
 }
 
 /// Why a drain stopped before every due entry was tried. Written in JSON
