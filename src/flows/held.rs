@@ -100,11 +100,26 @@ pub async fn views<P: Platform>(p: &P, config: &Config) -> Result<Vec<HeldView>,
         .collect())
 }
 
+/// The listed held posts and how many there are in all: a second
+/// listing only when the first page is full (KV lists are counted too).
+pub async fn views_and_count<P: Platform>(
+    p: &P,
+    config: &Config,
+) -> Result<(Vec<HeldView>, u64), StoreError> {
+    let views = views(p, config).await?;
+    let count = if views.len() < HELD_SHOWN as usize {
+        views.len() as u64
+    } else {
+        held::count(p).await?
+    };
+    Ok((views, count))
+}
+
 /// `GET /admin/held`.
 pub async fn list_reply<P: Platform>(p: &P, config: &Config) -> Reply {
-    let (views, count) = match (views(p, config).await, held::count(p).await) {
-        (Ok(v), Ok(n)) => (v, n),
-        (Err(e), _) | (_, Err(e)) => {
+    let (views, count) = match views_and_count(p, config).await {
+        Ok(both) => both,
+        Err(e) => {
             p.log(&format!("admin: could not list the held posts: {e}"));
             return Reply::json_error(
                 503,

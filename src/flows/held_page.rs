@@ -11,7 +11,6 @@ use crate::config::Config;
 use crate::form::spam::Reason;
 use crate::html::escape;
 use crate::platform::Platform;
-use crate::store::held as store;
 
 fn reason_words(code: Option<&str>) -> String {
     let explained = [
@@ -79,12 +78,12 @@ pub fn section_html(count: u64, views: &[HeldView]) -> String {
     h
 }
 
-/// The section, read from the store (a listing, a bulk read and a
-/// count); a KV failure says so instead.
+/// The section, read from the store (a listing and a bulk read; a
+/// count when there are more); a KV failure says so instead.
 pub async fn section<P: Platform>(p: &P, config: &Config) -> String {
-    match (store::count(p).await, held::views(p, config).await) {
-        (Ok(count), Ok(views)) => section_html(count, &views),
-        (Err(e), _) | (_, Err(e)) => {
+    match held::views_and_count(p, config).await {
+        Ok((views, count)) => section_html(count, &views),
+        Err(e) => {
             p.log(&format!("admin: could not list the held posts: {e}"));
             format!(
                 "<h2 id=\"held\">Held for review</h2><p class=\"warn\">The held posts could not \

@@ -1,4 +1,4 @@
-//! Between a valid submission and Keap (docs/CONTRACT.md 3.6 and 3.7):
+//! Between a valid submission and Keap (docs/CONTRACT.md 3.9 and 3.10):
 //! the spam rules, and whether the address's domain takes mail.
 //!
 //! A post the rules catch is held for the owner (or dropped, as the form

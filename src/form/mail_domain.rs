@@ -1,5 +1,5 @@
 //! Whether an address's domain takes mail, asked of a DNS-over-HTTPS
-//! resolver in its JSON form (docs/CONTRACT.md 3.5):
+//! resolver in its JSON form (docs/CONTRACT.md 3.10):
 //! `GET {DOH_URL}?name=<domain>&type=MX` with `Accept: application/dns-json`.
 //!
 //! A domain takes mail when it has MX records, or, with none, an A or

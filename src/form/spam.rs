@@ -1,5 +1,5 @@
 //! Rules that mark a submission as suspicious, each with a reason code the
-//! owner sees (docs/CONTRACT.md 3.6). They are few and explainable on
+//! owner sees (docs/CONTRACT.md 3.9). They are few and explainable on
 //! purpose: each names a pattern that a contact form's spam has and a
 //! person's lead has not, so a held post can be judged at a glance and a
 //! legitimate one (a name in any script, one link in a message, a website

@@ -317,3 +317,18 @@ fn the_daily_alert_counts_without_visitor_data() {
     block_on(super::daily_alert(&p, &c));
     assert_eq!(p.sent_to(HOOK).len(), 2);
 }
+
+#[test]
+fn fifty_are_listed_and_all_are_counted() {
+    let (p, _) = platform();
+    let c = config(true);
+    for i in 0..55 {
+        hold_one(&p, &c, &format!("www.spam{i}.example"));
+    }
+    let v = json_of(&send(&p, &c, Method::Get, "/admin/held", None, None));
+    assert_eq!(v["count"], 55);
+    assert_eq!(v["held"].as_array().unwrap().len(), 50);
+    let page = send(&p, &c, Method::Get, "/admin", Some("text/html"), None);
+    assert!(page.body_text().contains("55 post(s) looked like spam"));
+    assert!(page.body_text().contains("The oldest 50 are listed"));
+}
