@@ -49,32 +49,34 @@ pub fn section_html(count: u64, views: &[HeldView]) -> String {
             views.len()
         ));
     }
-    h.push_str(
-        "<table class=\"held\"><tr><th>Received</th><th>Form</th><th>Why</th><th>From</th>\
-         <th>Message</th><th></th></tr>",
-    );
+    // One entry per post (the page is narrow): who, when, why, then the
+    // start of the message and the two buttons.
+    h.push_str("<ul class=\"held\">");
     for v in views {
         let id = escape(v.summary.id.as_str());
         let from = match (v.name(), v.email()) {
-            (Some(n), Some(e)) => format!("{}<br><small>{}</small>", escape(&n), escape(e)),
-            (None, Some(e)) => escape(e),
-            (Some(n), None) => escape(&n),
+            (Some(n), Some(e)) => format!("<strong>{}</strong> {}", escape(&n), escape(e)),
+            (None, Some(e)) => format!("<strong>{}</strong>", escape(e)),
+            (Some(n), None) => format!("<strong>{}</strong>", escape(&n)),
             (None, None) if v.post.is_none() => "<em>cannot be opened</em>".into(),
-            (None, None) => String::new(),
+            (None, None) => "<em>no name or address</em>".into(),
         };
+        let message = v
+            .excerpt()
+            .map(|m| format!("<p class=\"excerpt\" style=\"white-space:pre-wrap;overflow-wrap:anywhere\">{}</p>", escape(&m)))
+            .unwrap_or_default();
         h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{from}</td><td class=\"excerpt\">{}</td>\
-             <td><form method=\"post\" action=\"/admin/held/{id}/release\">\
-             <button>Deliver to Keap</button></form>\
-             <form method=\"post\" action=\"/admin/held/{id}/delete\">\
-             <button class=\"secondary\">Delete</button></form></td></tr>",
+            "<li><p>{from}<br><small>{} · form <code>{}</code> · {}</small></p>{message}\
+             <form method=\"post\" action=\"/admin/held/{id}/release\" style=\"display:inline\">\
+             <button>Deliver to Keap</button></form> \
+             <form method=\"post\" action=\"/admin/held/{id}/delete\" style=\"display:inline\">\
+             <button>Delete</button></form></li>",
             escape(&v.received_at().unwrap_or_default()),
             escape(&v.summary.form),
             reason_words(v.reason_code()),
-            escape(&v.excerpt().unwrap_or_default()),
         ));
     }
-    h.push_str("</table>");
+    h.push_str("</ul>");
     h
 }
 
