@@ -517,6 +517,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever a resolver answers and whatever the address: a step
+        /// or a name, never a panic.
+        #[test]
+        fn never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                        data in proptest::prelude::any::<String>(),
+                        address in proptest::prelude::any::<String>()) {
+            let _ = read_answer(&body, RecordType::Mx);
+            let json = serde_json::json!({"Status": 0, "Answer": [{"type": 15, "TTL": 1, "data": data}]});
+            let _ = read_answer(json.to_string().as_bytes(), RecordType::Mx);
+            let _ = lookup_name(&address);
+            let _ = lookup_name(&format!("a@{address}"));
+        }
+    }
+
     #[test]
     fn the_cache_is_bounded() {
         let mut cache = DomainCache::default();
