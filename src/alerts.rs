@@ -32,6 +32,9 @@ pub enum AlertKind {
     /// A form names a tag or custom field id the Keap app does not have
     /// (see `config_check`).
     ConfigMismatch,
+    /// Suspicious posts were held for review (see `store::held`); at most
+    /// one a day.
+    SpamHeld,
 }
 
 impl AlertKind {
@@ -42,8 +45,28 @@ impl AlertKind {
             AlertKind::DeadLetter => "dead_letter",
             AlertKind::OutboxStuck => "outbox_stuck",
             AlertKind::ConfigMismatch => "config_mismatch",
+            AlertKind::SpamHeld => "spam_held",
         }
     }
+
+    /// Minimum time between two alerts of this kind: a digest kind (held
+    /// posts) once a day, the rest every [`ALERT_INTERVAL_MS`].
+    pub fn interval_ms(self) -> u64 {
+        match self {
+            AlertKind::SpamHeld => 24 * 3_600_000,
+            _ => ALERT_INTERVAL_MS,
+        }
+    }
+}
+
+/// When an alert of `kind` was last sent, if it was and that can be read.
+pub async fn last_sent<P: Platform>(p: &P, kind: AlertKind) -> Option<u64> {
+    let key = format!("{}{}", kv_keys::ALERT_PREFIX, kind.as_str());
+    p.kv_get(&key)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|t| time::from_rfc3339(&t))
 }
 
 /// What became of an alert.
@@ -92,13 +115,8 @@ pub async fn alert<P: Platform>(
     let key = format!("{}{}", kv_keys::ALERT_PREFIX, kind.as_str());
     // An unreadable send time counts as none: a duplicate alert is better
     // than a missing one.
-    let last_sent = p
-        .kv_get(&key)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|t| time::from_rfc3339(&t));
-    if last_sent.is_some_and(|t| now.saturating_sub(t) < ALERT_INTERVAL_MS) {
+    let last_sent = last_sent(p, kind).await;
+    if last_sent.is_some_and(|t| now.saturating_sub(t) < kind.interval_ms()) {
         return AlertOutcome::RateLimited;
     }
     // Recorded before sending, so a webhook that is down costs one request

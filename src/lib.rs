@@ -16,6 +16,7 @@ mod fixtures;
 pub mod flows;
 pub mod form;
 pub mod http;
+pub mod isolate;
 pub mod keap;
 pub mod lenient;
 pub mod pages;

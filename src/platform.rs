@@ -6,6 +6,7 @@
 //! natively and fast.
 
 use crate::http::{FetchError, InResponse, OutRequest};
+use crate::isolate::IsolateMemory;
 
 pub mod metered;
 
@@ -90,4 +91,10 @@ pub trait Platform {
     fn now_ms(&self) -> u64;
     /// A log line. Callers never pass a secret or a person's data.
     fn log(&self, line: &str);
+    /// What this isolate remembers between requests (see
+    /// [`crate::isolate`]); `None` when the platform keeps nothing, and
+    /// then every lookup and count is made afresh.
+    fn memory(&self) -> Option<&IsolateMemory> {
+        None
+    }
 }

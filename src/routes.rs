@@ -55,6 +55,13 @@ async fn admin<P: Platform>(
         (Method::Get, ["admin", "status"]) => flows::admin::reply(p, config, &req.url, true).await,
         (Method::Post, ["admin", "refresh"]) => flows::refresh::refresh_reply(p, config, req).await,
         (Method::Post, ["admin", "replay"]) => flows::replay::replay(p, config, req).await,
+        (Method::Get, ["admin", "held"]) => flows::held::list(p, config).await,
+        (Method::Post, ["admin", "held", id, "release"]) => {
+            pages::answer(req, &flows::held::release(p, config, id).await)
+        }
+        (Method::Post, ["admin", "held", id, "delete"]) => {
+            pages::answer(req, &flows::held::delete(p, id).await)
+        }
         (Method::Get, ["admin", "keap", "tags"]) => {
             pages::answer(req, &flows::setup::tags(p, config).await)
         }

@@ -7,6 +7,8 @@ use crate::secret::Secret;
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://accounts.infusionsoft.com/app/oauth/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.infusionsoft.com/token";
 pub const DEFAULT_API_URL: &str = "https://api.infusionsoft.com/crm/rest";
+/// Cloudflare's DNS-over-HTTPS resolver, when `DOH_URL` is not set.
+pub const DEFAULT_DOH_URL: &str = "https://cloudflare-dns.com/dns-query";
 pub const DEFAULT_TURNSTILE_VERIFY_URL: &str =
     "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
@@ -30,6 +32,9 @@ pub struct Settings {
     pub keap_api_url: Option<String>,
     pub turnstile_verify_url: Option<String>,
     pub oauth_redirect_uri: Option<String>,
+    /// The DNS-over-HTTPS resolver (JSON form) asked whether an address's
+    /// domain takes mail.
+    pub doh_url: Option<String>,
 }
 
 impl Settings {
@@ -49,6 +54,10 @@ impl Settings {
             .as_deref()
             .unwrap_or(DEFAULT_API_URL)
             .trim_end_matches('/')
+    }
+
+    pub fn doh_url(&self) -> &str {
+        self.doh_url.as_deref().unwrap_or(DEFAULT_DOH_URL)
     }
 
     pub fn turnstile_verify_url(&self) -> &str {

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::http::{FetchError, InResponse, OutRequest};
+use crate::isolate::IsolateMemory;
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
 type Responder = Box<dyn Fn(&OutRequest) -> Result<InResponse, FetchError>>;
@@ -28,6 +29,10 @@ pub struct MemoryPlatform {
     pub limited: Cell<bool>,
     pub kv_reads: Cell<u32>,
     pub kv_writes: Cell<u32>,
+    /// KV listings made (the free plan allows 1,000 a day).
+    pub kv_lists: Cell<u32>,
+    /// The isolate's memory, as one isolate would keep it.
+    pub memory: IsolateMemory,
     responder: RefCell<Responder>,
 }
 
@@ -50,6 +55,8 @@ impl MemoryPlatform {
             limited: Cell::new(false),
             kv_reads: Cell::new(0),
             kv_writes: Cell::new(0),
+            kv_lists: Cell::new(0),
+            memory: IsolateMemory::default(),
             responder: RefCell::new(Box::new(|_| {
                 Err(FetchError::Network("no responder".into()))
             })),
@@ -63,6 +70,16 @@ impl MemoryPlatform {
 
     pub fn advance_ms(&self, ms: u64) {
         self.now.set(self.now.get() + ms);
+    }
+
+    /// Makes the isolate remember that `domain` takes mail (for a day), as
+    /// it would after one lookup: a test of Keap calls then sees no DNS
+    /// request.
+    pub fn knows_mail_domain(&self, domain: &str) {
+        use crate::form::mail_domain::{DomainCache, Verdict};
+        let now = self.now.get();
+        self.memory
+            .with(|c: &mut DomainCache| c.put(domain, Verdict::TakesMail, 86_400, now));
     }
 
     /// Keys currently stored under `prefix`.
@@ -151,6 +168,7 @@ impl Platform for MemoryPlatform {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
+        self.kv_lists.set(self.kv_lists.get() + 1);
         let kv = self.kv.borrow();
         let start = cursor.unwrap_or_default();
         let mut keys: Vec<ListedKey> = kv
@@ -195,6 +213,10 @@ impl Platform for MemoryPlatform {
 
     fn log(&self, line: &str) {
         self.logs.borrow_mut().push(line.to_string());
+    }
+
+    fn memory(&self) -> Option<&IsolateMemory> {
+        Some(&self.memory)
     }
 }
 

@@ -25,13 +25,13 @@ const LAYERS: &[(&str, &[&str])] = &[
             "time",
             "request_url",
             "lenient",
+            "isolate",
             "http",
             "platform",
             "settings",
             // The one page layout and HTML escaping: the visitor's answers
             // (form/) and the admin refusals (auth/) use it too.
             "pages::layout",
-            "testing",
         ],
     ),
     ("form", &["form"]),
@@ -43,6 +43,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pages", &["pages"]),
     ("flows", &["flows"]),
     ("routes", &["routes"]),
+    // The in-memory platform for native tests: a double of the shell,
+    // never built for the worker, free to make any value a test needs.
+    ("testing", &["testing"]),
     ("shell", &["shell"]),
 ];
 

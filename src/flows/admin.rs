@@ -8,6 +8,7 @@ use crate::config::{AuthMode, Config};
 use crate::config_check;
 use crate::http::Reply;
 use crate::pages::admin::{AdminState, ConfigProblem, Connection, DeadLetterSummary, OutboxCounts};
+use crate::pages::held::HeldShown;
 use crate::pages::into_reply;
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
@@ -54,6 +55,7 @@ pub async fn state<'a, P: Platform>(
     request_url: &RequestUrl,
     outbox: OutboxCounts,
     dead_letters: Vec<DeadLetterSummary>,
+    held: HeldShown,
 ) -> AdminState<'a> {
     let connection = read_connection(p, config).await;
     let checks = match &config.forms {
@@ -66,6 +68,7 @@ pub async fn state<'a, P: Platform>(
         connection,
         outbox,
         dead_letters,
+        held,
         checks,
         callback: oauth::redirect_uri(&config.settings, request_url),
         worker_origin: request_url.parsed().origin().ascii_serialization(),
@@ -207,5 +210,9 @@ pub async fn reply<P: Platform>(
     } else {
         Vec::new()
     };
-    into_reply(&state(p, config, request_url, counts, dead).await, json)
+    let held = super::held::shown(p, config, json).await;
+    into_reply(
+        &state(p, config, request_url, counts, dead, held).await,
+        json,
+    )
 }

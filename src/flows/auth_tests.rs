@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::http::{FetchError, Headers, InResponse, Incoming, Method, OutRequest, Reply};
 use crate::keap::credentials;
 use crate::pages::admin::{DeadLetterSummary, OutboxCounts};
+use crate::pages::held::HeldShown;
 use crate::pages::{into_reply, AdminView};
 use crate::platform::Platform;
 use crate::secret::Secret;
@@ -266,6 +267,7 @@ impl Harness {
             &admin_url(),
             counts,
             vec![],
+            HeldShown::Count(0),
         ))
         .json()
     }
@@ -852,7 +854,15 @@ fn status_has_exactly_the_documented_shape() {
         pending: 3,
         dead: 1,
     };
-    let status = block_on(admin::state(&*h.p, &h.config, &admin_url(), counts, vec![])).json();
+    let status = block_on(admin::state(
+        &*h.p,
+        &h.config,
+        &admin_url(),
+        counts,
+        vec![],
+        HeldShown::Count(0),
+    ))
+    .json();
     let mut keys: Vec<&str> = status
         .as_object()
         .unwrap()
@@ -868,6 +878,7 @@ fn status_has_exactly_the_documented_shape() {
             "connected",
             "form_checks",
             "forms",
+            "held",
             "last_refresh",
             "needs_reauth",
             "outbox",
@@ -929,7 +940,11 @@ fn admin_page(
     counts: OutboxCounts,
     dead: Vec<DeadLetterSummary>,
 ) -> Reply {
-    let state = block_on(admin::state(p, config, &admin_url(), counts, dead));
+    let held = HeldShown::Listed {
+        views: vec![],
+        count: 0,
+    };
+    let state = block_on(admin::state(p, config, &admin_url(), counts, dead, held));
     into_reply(&state, false)
 }
 

@@ -9,8 +9,10 @@ pub mod connect;
 #[cfg(test)]
 mod cross_site_tests;
 pub mod drain;
+pub mod held;
 pub mod refresh;
 pub mod replay;
 pub mod scheduled;
+pub mod screen;
 pub mod setup;
 pub mod submit;

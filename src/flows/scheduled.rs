@@ -29,6 +29,8 @@ pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
     if let Some(Err(e)) = config_check::run_if_due(&metered, config).await {
         p.log(&format!("scheduled: configuration check failed: {e}"));
     }
+    // At most once a day: how many posts were held for review.
+    crate::flows::held::daily_alert(&metered, config).await;
     let outbox = drain::drain(&metered, config).await;
     p.log(&format!("scheduled: {}", outbox.summary()));
     ScheduledReport { refresh, outbox }

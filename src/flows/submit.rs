@@ -146,9 +146,10 @@ pub async fn submit<P: Platform>(
         }
     }
 
-    // 8. Delivery, or the outbox.
-    match deliver_lead(p, config, &lead).await {
-        Ok(done) => answer.success(done.accepted),
+    // 8. The spam rules and the address's domain, then delivery or the
+    // outbox (flows::screen).
+    match super::screen::screen_and_deliver(p, config, form, &lead).await {
+        Ok(accepted) => answer.success(accepted),
         Err(problem) => answer.error(&problem),
     }
 }
@@ -170,11 +171,22 @@ pub async fn deliver_lead<P: Platform>(
     config: &Config,
     lead: &Lead,
 ) -> Result<Handled, Problem> {
+    deliver_loaded(p, config, lead, credentials::load(p, config).await).await
+}
+
+/// [`deliver_lead`] with the credentials already read (the form path reads
+/// them alongside the mail domain lookup).
+pub async fn deliver_loaded<P: Platform>(
+    p: &P,
+    config: &Config,
+    lead: &Lead,
+    creds: Result<Credentials, credentials::Unavailable>,
+) -> Result<Handled, Problem> {
     let queued = Handled {
         accepted: Accepted::Queued,
         contact_id: None,
     };
-    let creds = match credentials::load(p, config).await {
+    let creds = match creds {
         Ok(creds) => creds,
         Err(why) => {
             let reason = why.to_string();

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::form::address::ADDRESS_FIELDS;
 use crate::form::context;
 use crate::form::note::{NoteWhen, MAX_CONSENT_TEXT};
+use crate::form::spam::SpamMode;
 
 /// A Keap tag id.
 pub type TagId = u64;
@@ -99,6 +100,10 @@ pub struct Form {
     /// A honeypot of the form's own, beside the usual names
     /// (form/honeypot.rs).
     pub honeypot_field: Option<String>,
+    /// Whether the address's domain must take mail (`check_email_domain`).
+    pub check_email_domain: bool,
+    /// What happens to a post the spam rules catch.
+    pub spam: SpamMode,
 }
 
 /// The table as written, each value of its type, before its values are
@@ -121,6 +126,8 @@ struct RawForm {
     note: NoteWhen,
     consent_text: Option<String>,
     honeypot_field: Option<String>,
+    check_email_domain: Option<bool>,
+    spam: SpamMode,
 }
 
 impl RawForm {
@@ -359,6 +366,8 @@ impl Form {
             note: raw.note,
             consent_text,
             honeypot_field: raw.honeypot_field,
+            check_email_domain: raw.check_email_domain.unwrap_or(true),
+            spam: raw.spam,
         })
     }
 
@@ -380,6 +389,8 @@ impl Form {
             note: NoteWhen::Message,
             consent_text: None,
             honeypot_field: None,
+            check_email_domain: true,
+            spam: SpamMode::Hold,
         }
     }
 }
@@ -479,6 +490,27 @@ mod tests {
         }
         let p = problem(json!({"a": {"custom_fields": {"bot-field": 7}}}));
         assert!(p.contains("FORMS.a.custom_fields"), "{p}");
+    }
+
+    #[test]
+    fn reads_the_spam_settings() {
+        let v = json!({
+            "a": {},
+            "b": {"spam": "drop", "check_email_domain": false},
+            "c": {"spam": "off", "check_email_domain": true},
+        });
+        let forms = Forms::from_json(Some(&v)).unwrap();
+        let of = |id: &str| {
+            let f = forms.get(id).unwrap();
+            (f.spam, f.check_email_domain)
+        };
+        assert_eq!(of("a"), (SpamMode::Hold, true));
+        assert_eq!(of("b"), (SpamMode::Drop, false));
+        assert_eq!(of("c"), (SpamMode::Off, true));
+        let p = problem(json!({"a": {"spam": "block"}}));
+        assert!(p.contains("FORMS.a.spam"), "{p}");
+        let p = problem(json!({"a": {"check_email_domain": "no"}}));
+        assert!(p.contains("FORMS.a.check_email_domain"), "{p}");
     }
 
     #[test]

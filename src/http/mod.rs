@@ -208,6 +208,9 @@ pub struct OutRequest {
     pub url: String,
     pub headers: Headers,
     pub body: Option<Vec<u8>>,
+    /// A shorter time limit than the platform's usual one, for a call that
+    /// must not hold a visitor up (the mail domain lookup).
+    pub timeout_ms: Option<u32>,
 }
 
 impl OutRequest {
@@ -217,7 +220,14 @@ impl OutRequest {
             url: url.into(),
             headers: Headers::new(),
             body: None,
+            timeout_ms: None,
         }
+    }
+
+    /// Limits the call (answer included) to `ms` milliseconds.
+    pub fn timeout_ms(mut self, ms: u32) -> Self {
+        self.timeout_ms = Some(ms);
+        self
     }
 
     /// A JSON body. Every body the core sends is an object with text keys,

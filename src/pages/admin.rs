@@ -2,6 +2,7 @@
 //! `/admin/status` (for scripts and monitoring): one reading of the store,
 //! shown two ways. Neither ever shows a token, key or secret.
 
+use super::held::HeldShown;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -68,6 +69,8 @@ pub struct AdminState<'a> {
     pub outbox: OutboxCounts,
     /// The oldest dead letters (the page lists them; the JSON counts them).
     pub dead_letters: Vec<DeadLetterSummary>,
+    /// The held posts: listed for the page, counted for the JSON.
+    pub held: HeldShown,
     pub problems: Vec<ConfigProblem>,
     /// The latest check of the forms, as stored.
     pub checks: Option<CheckRecord>,
@@ -90,6 +93,7 @@ impl AdminView for AdminState<'_> {
             "access_token_expires_at": c.expires_at_ms.map(time::to_rfc3339),
             "last_refresh": c.last_refresh,
             "outbox": self.outbox,
+            "held": self.held.json(),
             "forms": forms.map(|f| f.ids()).unwrap_or_default(),
             "form_checks": match (forms, &self.checks) {
                 (Some(forms), Some(record)) => record.status_json(forms),
@@ -108,6 +112,7 @@ impl AdminView for AdminState<'_> {
         ));
         body.push_str("<h2>Leads</h2>");
         body.push_str(&outbox_html(self.outbox, &self.dead_letters));
+        body.push_str(&self.held.html());
         if !self.problems.is_empty() {
             body.push_str("<h2 class=\"bad\">To fix</h2><ul>");
             for pr in &self.problems {

@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod form_setup;
+pub mod held;
 pub mod keap_lists;
 pub mod layout;
 pub mod outcomes;

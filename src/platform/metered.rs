@@ -89,6 +89,9 @@ impl<P: Platform> Platform for Metered<'_, P> {
     fn log(&self, line: &str) {
         self.inner.log(line)
     }
+    fn memory(&self) -> Option<&crate::isolate::IsolateMemory> {
+        self.inner.memory()
+    }
 }
 
 #[cfg(test)]

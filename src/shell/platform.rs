@@ -4,6 +4,7 @@
 //! clock.
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use worker::wasm_bindgen::JsCast;
@@ -11,11 +12,18 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Delay, Env, KvStore, RateLimiter};
 
 use crate::http::{FetchError, Headers, InResponse, OutRequest};
+use crate::isolate::IsolateMemory;
 use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
 
 /// Longest wait for Keap, Turnstile or a webhook, answer body included:
 /// past it the lead is queued rather than leaving the visitor waiting.
 const FETCH_TIMEOUT_MS: u32 = 10_000;
+
+thread_local! {
+    /// What this isolate remembers between requests (the wasm runs on one
+    /// thread, so this is the isolate's one instance).
+    static MEMORY: Rc<IsolateMemory> = Rc::new(IsolateMemory::default());
+}
 
 /// One platform serves one request or one scheduled run. Each binding is
 /// looked up when first used: a preflight uses none of them, a form post
@@ -24,6 +32,7 @@ pub struct WorkerPlatform {
     env: Env,
     store: OnceCell<Option<KvStore>>,
     limiter: OnceCell<Option<RateLimiter>>,
+    memory: Rc<IsolateMemory>,
 }
 
 impl WorkerPlatform {
@@ -32,6 +41,7 @@ impl WorkerPlatform {
             env,
             store: OnceCell::new(),
             limiter: OnceCell::new(),
+            memory: MEMORY.with(Rc::clone),
         }
     }
 
@@ -152,7 +162,10 @@ impl Platform for WorkerPlatform {
     /// submission's CPU in the profile.) `AbortSignal.timeout` bounds the
     /// call and the body together.
     async fn fetch(&self, request: OutRequest) -> Result<InResponse, FetchError> {
-        let signal = web_sys::AbortSignal::timeout_with_u32(FETCH_TIMEOUT_MS);
+        let limit = request
+            .timeout_ms
+            .map_or(FETCH_TIMEOUT_MS, |ms| ms.min(FETCH_TIMEOUT_MS));
+        let signal = web_sys::AbortSignal::timeout_with_u32(limit);
         let init =
             runtime_init(&request, &signal).ok_or_else(|| network("the request is not valid"))?;
         let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
@@ -203,5 +216,9 @@ impl Platform for WorkerPlatform {
 
     fn log(&self, line: &str) {
         worker::console_log!("{line}");
+    }
+
+    fn memory(&self) -> Option<&IsolateMemory> {
+        Some(&self.memory)
     }
 }

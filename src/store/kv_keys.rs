@@ -29,3 +29,10 @@ pub const ALERT_PREFIX: &str = "alerts/";
 /// The latest configuration check (plain JSON: ids and Keap's names for
 /// them, no secret, no personal data). Never read on the form path.
 pub const CONFIG_CHECK: &str = "setup/config_check";
+/// Prefix of held posts: submissions the spam rules caught, kept for the
+/// owner's review (sealed, label [`HELD_LABEL`], 30-day TTL). The rest of
+/// the key is `<YYYYMMDD>-<32 hex>` (see `store::held`).
+pub const HELD_PREFIX: &str = "held/";
+/// Sealing label of held posts: a held post cannot be passed off as an
+/// outbox entry, nor the other way round.
+pub const HELD_LABEL: &str = "held";

@@ -25,6 +25,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { startDoh as startDohServer } from './doh.mjs';
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = path.join(ROOT, 'tests/artifacts');
 export const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -293,6 +295,37 @@ export async function startStub({ respond } = {}) {
   return { url: `http://127.0.0.1:${port}`, port, requests, stop };
 }
 
+/**
+ * A stand-in DNS-over-HTTPS resolver (tests/support/doh.mjs: which names
+ * exist, which take mail). Every worker gets one as DOH_URL (the process's
+ * shared one unless `doh` or `vars.DOH_URL` is given), so no test asks the
+ * internet whether an address's domain takes mail.
+ */
+export async function startDoh() {
+  return startDohServer((stop) => {
+    const wrapped = async () => {
+      stoppers.delete(wrapped);
+      await stop();
+    };
+    stoppers.add(wrapped);
+  });
+}
+
+let sharedDoh = null;
+async function defaultDoh() {
+  if (!sharedDoh) {
+    const doh = await startDoh();
+    sharedDoh = doh;
+    // stopAll() stops it; the next worker then starts a new one.
+    const stop = async () => {
+      stoppers.delete(stop);
+      if (sharedDoh === doh) sharedDoh = null;
+    };
+    stoppers.add(stop);
+  }
+  return sharedDoh;
+}
+
 /** A loopback URL nothing listens on (fetches to it fail at once). */
 export async function unreachableUrl(p = '/siteverify') {
   return `http://127.0.0.1:${await freePort()}${p}`;
@@ -323,6 +356,8 @@ export function knownSecrets() {
  *   no binding.
  * - `name`: the artifacts folder's name part.
  * - `persistDir`: reuse a KV folder (e.g. to restart on the same state).
+ * - `doh`: a stand-in resolver from startDoh() for DOH_URL (default: the
+ *   process's shared one).
  */
 export async function startWorker({
   sandbox,
@@ -334,8 +369,10 @@ export async function startWorker({
   name = 'worker',
   persistDir,
   timeoutMs = 60000,
+  doh,
 } = {}) {
   build();
+  if (!('DOH_URL' in vars)) doh = doh || (await defaultDoh());
   const dir = runDir(name);
   const port = await freePort();
   const inspectorPort = await freePort();
@@ -352,6 +389,7 @@ export async function startWorker({
     ALLOWED_ORIGINS: Array.isArray(allowedOrigins) ? allowedOrigins.join(',') : allowedOrigins,
     ...(forms ? { FORMS: forms } : {}),
     ...(sandbox ? sandbox.keapVars : {}),
+    ...(doh ? { DOH_URL: doh.url } : {}),
     ...vars,
   };
   for (const [k, v] of Object.entries(allVars)) if (v === null || v === undefined) delete allVars[k];
@@ -476,6 +514,8 @@ export async function startWorker({
     secrets: allSecretsHere,
     vars: allVars,
     adminToken,
+    /** The stand-in resolver this worker asks (null when vars.DOH_URL was given). */
+    doh: doh || null,
     /** The full wrangler (and worker console) log so far. */
     logs: () => fs.readFileSync(logFile, 'utf8'),
     /** Every answer seen through `fetch`/`admin`/`scheduled` so far. */

@@ -101,6 +101,7 @@ fn setup() -> (MemoryPlatform, Rc<Keap>, Config) {
         keap.tags.borrow_mut().insert(id, name.to_string());
     }
     let p = MemoryPlatform::new();
+    p.knows_mail_domain("example.com");
     let k = Rc::clone(&keap);
     p.respond(move |r| Ok(k.answer(r)));
     let config = Config::from_settings(Settings {

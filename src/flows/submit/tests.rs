@@ -135,10 +135,18 @@ impl Req {
     }
 }
 
+/// A platform whose isolate already knows that example.com takes mail
+/// (the tests of the domain lookup are in `flows::screen`).
+fn platform() -> MemoryPlatform {
+    let p = MemoryPlatform::new();
+    p.knows_mail_domain("example.com");
+    p
+}
+
 /// A Keap that creates contact 42 (or updates it, after the first time)
 /// and applies every tag.
 fn keap() -> MemoryPlatform {
-    let p = MemoryPlatform::new();
+    let p = platform();
     let seen = Rc::new(Cell::new(false));
     p.respond(move |r| Ok(keap_answer(r, &seen)));
     p
@@ -307,7 +315,7 @@ fn a_message_becomes_a_note_with_its_context_in_the_same_two_rounds() {
 
 #[test]
 fn a_refused_note_is_a_dead_letter_without_the_message_anywhere() {
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|r| {
         Ok(if r.url.starts_with("https://hooks.example.com/") {
             InResponse::new(204, "")
@@ -626,7 +634,7 @@ fn turnstile_passes_on_the_right_host_and_fails_closed() {
     assert_eq!(ok.status, 200, "{}", ok.body_text());
     assert_eq!(p.sent_to("turnstile.test").len(), 1);
 
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|r| {
         if r.url.starts_with(VERIFY) {
             Err(FetchError::Network("down".into()))
@@ -1034,7 +1042,7 @@ fn queued_on_keap_trouble() {
         Box::new(|| Err(FetchError::Timeout)),
     ];
     for failure in failures {
-        let p = MemoryPlatform::new();
+        let p = platform();
         p.respond(move |_| failure());
         let config = api_key();
         let reply = post(
@@ -1057,7 +1065,7 @@ fn queued_on_keap_trouble() {
 
 #[test]
 fn a_tag_failure_queues_only_the_tags() {
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|r| {
         Ok(if r.method == Method::Put {
             InResponse::new(201, r#"{"id":77}"#)
@@ -1078,7 +1086,7 @@ fn a_tag_failure_queues_only_the_tags() {
 
 #[test]
 fn a_401_on_an_oauth_token_marks_it_rejected() {
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|_| Ok(InResponse::new(401, "{}")));
     let config = Config::from_settings(Settings {
         keap_api_key: None,
@@ -1204,7 +1212,7 @@ fn markers_about_older_tokens_do_not_hold_leads_back() {
 
 #[test]
 fn a_permanent_refusal_becomes_a_dead_letter_and_the_visitor_is_not_blamed() {
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|_| {
         Ok(InResponse::new(
             400,
@@ -1236,7 +1244,7 @@ fn a_permanent_refusal_becomes_a_dead_letter_and_the_visitor_is_not_blamed() {
 
 #[test]
 fn a_permanent_refusal_alerts_the_owner_without_personal_data() {
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|r| {
         if r.url.starts_with("https://hooks.example.com/") {
             Ok(InResponse::new(204, ""))
@@ -1269,7 +1277,7 @@ fn a_permanent_refusal_alerts_the_owner_without_personal_data() {
 #[test]
 fn an_unstorable_lead_is_an_honest_503() {
     // No ENCRYPTION_KEY and Keap unreachable: nothing may claim success.
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|_| Ok(InResponse::new(503, "")));
     let config = Config::from_settings(Settings {
         encryption_key: None,
@@ -1288,7 +1296,7 @@ fn an_unstorable_lead_is_an_honest_503() {
     assert!(p.kv.borrow().is_empty());
 
     // KV failing while queueing: the same.
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.fail_writes.set(true);
     let reply = post(
         &p,
@@ -1334,7 +1342,7 @@ fn a_broken_forms_var_is_not_configured() {
 
 #[test]
 fn log_lines_hold_no_personal_data() {
-    let p = MemoryPlatform::new();
+    let p = platform();
     p.respond(|_| {
         Ok(InResponse::new(
             400,
@@ -1413,7 +1421,7 @@ mod properties {
             form in prop_oneof![Just("contact"), Just("html"), Just("human"), Just("nope")],
             keap_up in any::<bool>(),
         ) {
-            let p = if keap_up { keap() } else { MemoryPlatform::new() };
+            let p = if keap_up { keap() } else { platform() };
             let req = Req::new()
                 .header("Origin", &origin)
                 .header("Accept", accept)
