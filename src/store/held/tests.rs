@@ -1,8 +1,8 @@
 //! Held posts in the in-memory store: ids, sealing, the daily cap and
 //! what it costs.
 
-use crate::config::Config;
 use super::*;
+use crate::config::Config;
 use crate::form::body::Fields;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -229,7 +229,13 @@ fn count_since_counts_only_newer_posts() {
     let t0 = p.now_ms();
     block_on(hold(&p, &c.seal_key, &lead("a", t0), Reason::MarkupLink)).unwrap();
     p.advance_ms(1000);
-    block_on(hold(&p, &c.seal_key, &lead("b", t0 + 1000), Reason::MarkupLink)).unwrap();
+    block_on(hold(
+        &p,
+        &c.seal_key,
+        &lead("b", t0 + 1000),
+        Reason::MarkupLink,
+    ))
+    .unwrap();
     assert_eq!(block_on(count_since(&p, t0)).unwrap(), 1);
     assert_eq!(block_on(count_since(&p, t0 - 1)).unwrap(), 2);
 }
