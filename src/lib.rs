@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod config_check;
 #[cfg(test)]
@@ -18,8 +19,10 @@ pub mod form;
 pub mod html;
 pub mod http;
 pub mod keap;
+pub mod outcome_log;
 pub mod platform;
 pub mod request_url;
+pub mod retry;
 pub mod routes;
 pub mod secret;
 pub mod settings;

@@ -30,6 +30,8 @@ pub struct Settings {
     pub keap_api_url: Option<String>,
     pub turnstile_verify_url: Option<String>,
     pub oauth_redirect_uri: Option<String>,
+    /// `DRAIN_SUBREQUESTS`: outbound requests one invocation may make.
+    pub drain_subrequests: Option<String>,
 }
 
 impl Settings {

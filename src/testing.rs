@@ -6,7 +6,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::http::{FetchError, InResponse, OutRequest};
-use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
+use crate::platform::{
+    KeyPage, ListedKey, Platform, PutOptions, QueueSend, QueueSendError, RateDecision, StoreError,
+};
 
 type Responder = Box<dyn Fn(&OutRequest) -> Result<InResponse, FetchError>>;
 
@@ -28,6 +30,18 @@ pub struct MemoryPlatform {
     pub limited: Cell<bool>,
     pub kv_reads: Cell<u32>,
     pub kv_writes: Cell<u32>,
+    /// Whether a delivery queue is bound (off by default, as without
+    /// `DELIVERY_QUEUE`).
+    pub queue_bound: Cell<bool>,
+    /// When set, every queue send fails (a bound but failing queue).
+    pub fail_queue_sends: Cell<bool>,
+    /// Messages sent to the delivery queue, in order.
+    pub queued_messages: RefCell<Vec<QueueSend>>,
+    /// From which CPU check on (1 = the first) the runtime warns that the
+    /// CPU limit is near; `None`: never.
+    pub near_cpu_from_check: Cell<Option<u32>>,
+    /// CPU checks made so far.
+    pub cpu_checks: Cell<u32>,
     responder: RefCell<Responder>,
 }
 
@@ -50,6 +64,11 @@ impl MemoryPlatform {
             limited: Cell::new(false),
             kv_reads: Cell::new(0),
             kv_writes: Cell::new(0),
+            queue_bound: Cell::new(false),
+            fail_queue_sends: Cell::new(false),
+            queued_messages: RefCell::new(Vec::new()),
+            near_cpu_from_check: Cell::new(None),
+            cpu_checks: Cell::new(0),
             responder: RefCell::new(Box::new(|_| {
                 Err(FetchError::Network("no responder".into()))
             })),
@@ -195,6 +214,25 @@ impl Platform for MemoryPlatform {
 
     fn log(&self, line: &str) {
         self.logs.borrow_mut().push(line.to_string());
+    }
+
+    fn near_cpu_limit(&self) -> bool {
+        let n = self.cpu_checks.get() + 1;
+        self.cpu_checks.set(n);
+        self.near_cpu_from_check.get().is_some_and(|from| n >= from)
+    }
+
+    async fn queue_send(&self, messages: &[QueueSend]) -> Result<(), QueueSendError> {
+        if !self.queue_bound.get() {
+            return Err(QueueSendError::NotBound);
+        }
+        if self.fail_queue_sends.get() {
+            return Err(QueueSendError::Failed("sends disabled by the test".into()));
+        }
+        self.queued_messages
+            .borrow_mut()
+            .extend(messages.iter().cloned());
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::html::escape;
 use crate::http::Reply;
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
+use crate::store::backlog::{self, Backlog};
 use crate::store::outbox::{self, Queue};
 use crate::store::seal::KeyProblem;
 use crate::time;
@@ -124,6 +125,8 @@ pub async fn status<P: Platform>(p: &P, config: &Config, outbox: OutboxCounts) -
         "access_token_expires_at": c.expires_at_ms.map(time::to_rfc3339),
         "last_refresh": c.last_refresh,
         "outbox": outbox,
+        "backlog": backlog(p).await.to_json(p.now_ms()),
+        "drain_subrequests": config.budget.subrequests,
         "forms": form_ids(config),
         "form_checks": form_checks(p, config).await,
         "problems": problems(config, c.trouble.as_deref()),
@@ -147,6 +150,15 @@ fn form_ids(config: &Config) -> Vec<String> {
 pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<Problem> {
     let s = &config.settings;
     let mut out = Vec::new();
+    if let Some(why) = &config.budget.problem {
+        out.push(Problem {
+            setting: "DRAIN_SUBREQUESTS",
+            message: format!("{why}."),
+            fix: "Set it in `[vars]` to your plan's subrequest limit (50 on Workers Free), or \
+                  remove it."
+                .into(),
+        });
+    }
     if let AuthMode::Unconfigured = config.auth {
         let has_id = s.keap_client_id.as_ref().is_some_and(|v| !v.is_empty());
         let has_secret = s.keap_client_secret.as_ref().is_some_and(|v| !v.is_empty());
@@ -260,6 +272,9 @@ pub async fn admin_page<P: Platform>(
 
     body.push_str("<h2>Leads</h2>");
     body.push_str(&outbox_html(outbox, dead_letters));
+    if outbox.pending > 0 {
+        body.push_str(&backlog_html(&backlog(p).await, p.now_ms()));
+    }
 
     let problems = problems(config, c.trouble.as_deref());
     if !problems.is_empty() {
@@ -448,6 +463,38 @@ fn outbox_html(outbox: OutboxCounts, dead_letters: &[DeadLetterSummary]) -> Stri
     h
 }
 
+/// The waiting leads' figures; a KV failure shows as none (and is logged).
+async fn backlog<P: Platform>(p: &P) -> Backlog {
+    backlog::read(p).await.unwrap_or_else(|e| {
+        p.log(&format!("admin: could not list the outbox: {e}"));
+        Backlog::default()
+    })
+}
+
+/// The oldest waiting lead's age and when the next try is due.
+fn backlog_html(b: &Backlog, now_ms: u64) -> String {
+    let age = b.oldest_age_s.map_or_else(String::new, |s| {
+        format!("The oldest has waited {}. ", time_words(s))
+    });
+    let next = match b.next_attempt_in_s(now_ms) {
+        Some(0) => {
+            "The next try is due now (the next scheduled run, or the delivery queue).".into()
+        }
+        Some(s) => format!("The next try is due in {}.", time_words(s)),
+        None => String::new(),
+    };
+    format!("<p>{}</p>", escape(&format!("{age}{next}")))
+}
+
+/// `95` → "1 min 35 s", `7300` → "2 h 1 min".
+fn time_words(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs / 60 % 60),
+    }
+}
+
 /// Outbox counts for the admin views; a KV failure shows as zero and is
 /// logged (the page must still load to say what is wrong).
 async fn outbox_counts<P: Platform>(p: &P) -> OutboxCounts {
@@ -505,7 +552,22 @@ pub async fn page_reply<P: Platform>(p: &P, config: &Config, request_url: &Reque
 
 #[cfg(test)]
 mod tests {
-    use super::with_code;
+    use super::{backlog_html, time_words, with_code, Backlog};
+
+    #[test]
+    fn the_backlog_says_its_age_and_next_try_in_words() {
+        let b = Backlog {
+            waiting: 2,
+            oldest_age_s: Some(7_300),
+            next_attempt_at_ms: Some(95_000),
+        };
+        assert_eq!(
+            backlog_html(&b, 0),
+            "<p>The oldest has waited 2 h 1 min. The next try is due in 1 min 35 s.</p>"
+        );
+        assert!(backlog_html(&b, 100_000).contains("due now"));
+        assert_eq!(time_words(42), "42 s");
+    }
 
     #[test]
     fn backticks_become_code_and_everything_is_escaped() {

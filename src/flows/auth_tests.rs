@@ -862,7 +862,9 @@ fn status_has_exactly_the_documented_shape() {
         [
             "access_token_expires_at",
             "auth_mode",
+            "backlog",
             "connected",
+            "drain_subrequests",
             "form_checks",
             "forms",
             "last_refresh",

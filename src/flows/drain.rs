@@ -33,15 +33,21 @@ use serde::Serialize;
 
 use crate::alerts::{self, alert, AlertKind};
 use crate::config::Config;
+use crate::flows::watch::Watched;
 use crate::http::{FetchError, InResponse, OutRequest};
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{self, DeliveryOutcome, Progress};
-use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
+use crate::outcome_log::{self, Event, Outcome, OutcomeLine, Via};
+use crate::platform::{
+    KeyPage, Platform, PutOptions, QueueSend, QueueSendError, RateDecision, StoreError,
+};
+use crate::retry::message;
 use crate::store::outbox::{self, Entry, EntryId, Listed, Queue, Settled};
 use crate::time;
 
-/// Outbound requests one invocation may make (Cloudflare's free plan).
-pub const SUBREQUEST_BUDGET: usize = 50;
+/// Outbound requests one invocation may make by default (Cloudflare's
+/// free plan); `DRAIN_SUBREQUESTS` sets it ([`crate::budget`]).
+pub const SUBREQUEST_BUDGET: usize = crate::budget::DEFAULT_SUBREQUESTS;
 /// Requests kept back from deliveries for the run's alerts (one
 /// `dead_letter`, one `outbox_stuck`).
 pub const ALERT_RESERVE: usize = 2;
@@ -51,13 +57,15 @@ pub const STUCK_AFTER_MS: u64 = 24 * 3_600_000;
 /// and a delete of KV's per-invocation operations).
 pub const REPLAY_LIMIT: usize = 100;
 
-/// A [`Platform`] that counts the outbound requests made through it and
-/// notices Keap's throttling (429), so the drain knows what it has spent
-/// and when to stop.
+/// A [`Platform`] that counts the outbound requests made through it
+/// (queue sends included) against the invocation's budget and notices
+/// Keap's throttling (429), so the drain knows what it has spent and when
+/// to stop.
 pub struct Metered<'a, P> {
     inner: &'a P,
     fetches: Cell<usize>,
     throttled: Cell<bool>,
+    budget: usize,
 }
 
 impl<'a, P: Platform> Metered<'a, P> {
@@ -72,7 +80,20 @@ impl<'a, P: Platform> Metered<'a, P> {
             inner,
             fetches: Cell::new(fetches),
             throttled: Cell::new(false),
+            budget: SUBREQUEST_BUDGET,
         }
+    }
+
+    /// The same, with the invocation's budget (`DRAIN_SUBREQUESTS`)
+    /// instead of the free plan's.
+    pub fn with_budget(mut self, budget: usize) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The invocation's budget of outbound requests.
+    pub fn budget(&self) -> usize {
+        self.budget
     }
 
     /// Outbound requests made so far.
@@ -81,8 +102,8 @@ impl<'a, P: Platform> Metered<'a, P> {
     }
 
     /// What remains of the budget for deliveries.
-    fn available(&self) -> usize {
-        SUBREQUEST_BUDGET
+    pub fn available(&self) -> usize {
+        self.budget
             .saturating_sub(ALERT_RESERVE)
             .saturating_sub(self.fetches())
     }
@@ -129,6 +150,17 @@ impl<P: Platform> Platform for Metered<'_, P> {
     fn log(&self, line: &str) {
         self.inner.log(line)
     }
+    fn near_cpu_limit(&self) -> bool {
+        self.inner.near_cpu_limit()
+    }
+    /// A send counts as an outbound request, unless there is no queue.
+    async fn queue_send(&self, messages: &[QueueSend]) -> Result<(), QueueSendError> {
+        let sent = self.inner.queue_send(messages).await;
+        if sent != Err(QueueSendError::NotBound) {
+            self.fetches.set(self.fetches.get().saturating_add(1));
+        }
+        sent
+    }
 }
 
 /// Why a drain stopped before every due entry was tried. Written in JSON
@@ -146,6 +178,9 @@ pub enum Stop {
     Budget,
     /// KV failed; what was done is kept, the rest waits.
     Store,
+    /// The runtime warned that the invocation's CPU time is nearly used
+    /// up: the run stopped between two leads, everything done recorded.
+    CpuLimit,
 }
 
 impl Stop {
@@ -156,6 +191,7 @@ impl Stop {
             Stop::Throttled => "throttled",
             Stop::Budget => "budget",
             Stop::Store => "store",
+            Stop::CpuLimit => "cpu_limit",
         }
     }
 }
@@ -184,6 +220,16 @@ pub struct DrainReport {
     pub stopped: Option<Stop>,
     /// Why no Keap call could be made, when `stopped` is `no_credentials`.
     pub unavailable: Option<String>,
+    /// Due entries left over that were handed to the delivery queue.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub enqueued: u32,
+    /// The invocation's budget (for the summary line).
+    #[serde(skip)]
+    pub budget: usize,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl DrainReport {
@@ -193,10 +239,21 @@ impl DrainReport {
             .stopped
             .map(|s| format!(", stopped: {}", s.as_str()))
             .unwrap_or_default();
+        let enqueued = if self.enqueued > 0 {
+            format!(", {} handed to the queue", self.enqueued)
+        } else {
+            String::new()
+        };
         format!(
             "outbox: {} delivered, {} retried, {} dead, {} skipped in back-off, {} remaining, \
-             {} of {SUBREQUEST_BUDGET} requests used{stopped}",
-            self.delivered, self.retried, self.dead, self.skipped, self.remaining, self.budget_used
+             {} of {} requests used{stopped}{enqueued}",
+            self.delivered,
+            self.retried,
+            self.dead,
+            self.skipped,
+            self.remaining,
+            self.budget_used,
+            self.budget
         )
     }
 }
@@ -217,8 +274,14 @@ async fn list_pending<P: Platform>(p: &P) -> Result<Vec<Listed>, StoreError> {
 
 /// Delivers the due pending entries through `p` (which has already spent
 /// `p.fetches()` on, say, a refresh), then alerts if the outbox is stuck.
-pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainReport {
-    let mut report = DrainReport::default();
+/// Due entries a stop left over are handed to the delivery queue, when
+/// one is bound, so they need not wait for the next run. `via`: which
+/// invocation this is, for the log lines.
+pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -> DrainReport {
+    let mut report = DrainReport {
+        budget: p.budget(),
+        ..DrainReport::default()
+    };
     let listed = match list_pending(p).await {
         Ok(listed) => listed,
         Err(e) => {
@@ -236,7 +299,15 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
     report.skipped = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
 
     match credentials::load(p, config).await {
-        Ok(creds) => deliver_due(p, config, &creds, &due, &mut report).await,
+        Ok(creds) => {
+            let reached = deliver_due(p, config, &creds, &due, via, &mut report).await;
+            if matches!(
+                report.stopped,
+                Some(Stop::Budget | Stop::CpuLimit | Stop::Throttled)
+            ) {
+                report.enqueued = hand_to_queue(p, due.get(reached..).unwrap_or_default()).await;
+            }
+        }
         Err(why) => {
             report.stopped = Some(Stop::NoCredentials);
             report.unavailable = Some(why.to_string());
@@ -252,16 +323,29 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
     report
 }
 
+/// Delivers `due` in order until a stop; how many it went through (the
+/// rest are for the queue or the next run).
 async fn deliver_due<P: Platform>(
     p: &Metered<'_, P>,
     config: &Config,
     creds: &Credentials,
     due: &[Listed],
+    via: Via,
     report: &mut DrainReport,
-) {
+) -> usize {
     let mut dead_alerted = false;
-    for listed in due {
+    for (done, listed) in due.iter().enumerate() {
+        // Between two leads: everything before is recorded.
+        if done > 0 && p.near_cpu_limit() {
+            report.stopped = Some(Stop::CpuLimit);
+            return done;
+        }
         let entry = match outbox::load(p, config, Queue::Pending, &listed.id).await {
+            // Claimed by a queue consumer since the listing: its own.
+            Ok(Some(entry)) if entry.next_attempt_at_ms > p.now_ms() => {
+                report.skipped += 1;
+                continue;
+            }
             Ok(Some(entry)) => entry,
             // Delivered by a concurrent run meanwhile.
             Ok(None) => continue,
@@ -276,11 +360,13 @@ async fn deliver_due<P: Platform>(
         };
         if entry.progress.calls_needed(&entry.lead) > p.available() {
             report.stopped = Some(Stop::Budget);
-            return;
+            return done;
         }
         p.throttled.set(false);
-        let outcome = deliver_one(p, config, creds, &listed.id, &entry).await;
+        let watched = Watched::new(p);
+        let outcome = deliver_one(&watched, config, creds, &listed.id, &entry).await;
         let throttled = p.throttled.get();
+        let line = attempt_line(p, &entry, &outcome, watched.error(), via).to_json();
         let token_rejected = matches!(
             outcome,
             DeliveryOutcome::Retry {
@@ -288,7 +374,9 @@ async fn deliver_due<P: Platform>(
                 ..
             }
         );
-        match outbox::settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await {
+        let settled = outbox::settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await;
+        p.log(&line);
+        match settled {
             Ok(Settled::Delivered) => report.delivered += 1,
             Ok(Settled::Retrying { .. }) => report.retried += 1,
             Ok(Settled::Dead) => {
@@ -312,7 +400,7 @@ async fn deliver_due<P: Platform>(
                     listed.id.as_str()
                 ));
                 report.stopped = Some(Stop::Store);
-                return;
+                return done + 1;
             }
         }
         if token_rejected {
@@ -320,20 +408,78 @@ async fn deliver_due<P: Platform>(
                 credentials::mark_rejected(p, token).await;
             }
             report.stopped = Some(Stop::TokenRejected);
-            return;
+            return done + 1;
         }
         if throttled {
             report.stopped = Some(Stop::Throttled);
-            return;
+            return done + 1;
         }
     }
+    due.len()
+}
+
+/// The log line of one attempt on `entry` (its attempts so far are the
+/// ones before this one).
+pub fn attempt_line<'a, P: Platform>(
+    p: &P,
+    entry: &'a Entry,
+    outcome: &DeliveryOutcome,
+    error: Option<String>,
+    via: Via,
+) -> OutcomeLine<'a> {
+    let (outcome, error) = match outcome {
+        DeliveryOutcome::Delivered { .. } => (Outcome::Delivered, None),
+        DeliveryOutcome::Retry {
+            token_rejected: true,
+            ..
+        } => (Outcome::Held, error.or(Some("keap_401".into()))),
+        DeliveryOutcome::Retry { .. } => (Outcome::Retrying, error),
+        DeliveryOutcome::Permanent { .. } => (Outcome::Dead, error),
+    };
+    OutcomeLine {
+        event: Event::Delivery,
+        form: Some(&entry.lead.form_id),
+        outcome,
+        error,
+        attempt: entry.attempts.saturating_add(2),
+        waited_s: outcome_log::waited_s(entry.lead.received_at_ms, p.now_ms()),
+        via,
+    }
+}
+
+/// Hands due entries to the delivery queue, at most 100 a send, while
+/// the budget allows (each send is an outbound request); how many were
+/// handed. Nothing is sent without a queue.
+pub async fn hand_to_queue<P: Platform>(p: &Metered<'_, P>, entries: &[Listed]) -> u32 {
+    let mut handed = 0u32;
+    for chunk in entries.chunks(100) {
+        if p.fetches() >= p.budget() {
+            break;
+        }
+        let messages: Vec<QueueSend> = chunk
+            .iter()
+            .map(|l| QueueSend {
+                body: message::for_entry(&l.id),
+                delay_secs: 0,
+            })
+            .collect();
+        match p.queue_send(&messages).await {
+            Ok(()) => handed += u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+            Err(QueueSendError::NotBound) => break,
+            Err(e) => {
+                p.log(&format!("outbox: the rest wait for the next run: {e}"));
+                break;
+            }
+        }
+    }
+    handed
 }
 
 /// One entry's delivery. A lead without an email that still needs its
 /// contact has the contact id saved before its tags and note (see the
 /// module docs); if that save fails they are still tried, since a later
 /// success deletes the entry anyway.
-async fn deliver_one<P: Platform>(
+pub(crate) async fn deliver_one<P: Platform>(
     p: &P,
     config: &Config,
     creds: &Credentials,
@@ -417,6 +563,8 @@ mod tests {
             budget_used: 9,
             stopped: Some(Stop::Budget),
             unavailable: None,
+            enqueued: 0,
+            budget: 50,
         };
         same(&full, "drain_report.json");
         let unavailable = DrainReport {

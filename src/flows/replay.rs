@@ -11,6 +11,7 @@ use crate::flows::drain::{self, DrainReport, Metered, Stop, REPLAY_LIMIT};
 use crate::html::escape;
 use crate::http::{Incoming, Reply};
 use crate::keap::credentials;
+use crate::outcome_log::Via;
 use crate::platform::Platform;
 use crate::store::outbox::{self, Queue};
 
@@ -35,8 +36,8 @@ pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> 
         );
     }
     let requeued = requeue_dead(p, config).await;
-    let metered = Metered::new(p);
-    let report = drain::drain(&metered, config).await;
+    let metered = Metered::new(p).with_budget(config.budget.subrequests);
+    let report = drain::drain(&metered, config, Via::Admin).await;
     p.log(&format!(
         "replay: {requeued} requeued; {}",
         report.summary()

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::config_check;
 use crate::flows::drain::{self, DrainReport, Metered};
 use crate::flows::refresh::{self, RefreshReport};
+use crate::outcome_log::Via;
 use crate::platform::Platform;
 
 /// What a scheduled run did (no token, no personal data).
@@ -21,7 +22,7 @@ pub struct ScheduledReport {
 /// is delivered in the same run, then drains the outbox. Logs one line
 /// for each.
 pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
-    let metered = Metered::new(p);
+    let metered = Metered::new(p).with_budget(config.budget.subrequests);
     let refresh = refresh::refresh_if_due(&metered, config).await;
     let json = serde_json::to_string(&refresh).unwrap_or_default();
     p.log(&format!("scheduled: refresh {json}"));
@@ -29,7 +30,7 @@ pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
     if let Some(Err(e)) = config_check::run_if_due(&metered, config).await {
         p.log(&format!("scheduled: configuration check failed: {e}"));
     }
-    let outbox = drain::drain(&metered, config).await;
+    let outbox = drain::drain(&metered, config, Via::Cron).await;
     p.log(&format!("scheduled: {}", outbox.summary()));
     ScheduledReport { refresh, outbox }
 }

@@ -48,6 +48,7 @@ pub fn settings(env: &Env) -> Settings {
         keap_api_url: text(env, "KEAP_API_URL"),
         turnstile_verify_url: text(env, "TURNSTILE_VERIFY_URL"),
         oauth_redirect_uri: text(env, "OAUTH_REDIRECT_URI"),
+        drain_subrequests: text(env, "DRAIN_SUBREQUESTS"),
     }
 }
 

@@ -1076,3 +1076,6 @@ fn a_failed_connection_leaves_nothing_to_do_after_its_answer() {
         None
     );
 }
+
+/// The retry after the answer, the delivery queue and the budgets.
+mod soon;
