@@ -93,6 +93,9 @@ for (const queue of [false, true]) {
 describe('120 leads held during re-authorization, with the queue', () => {
   test('are all in Keap within 3 minutes of reconnecting, each upserted once with one note', async () => {
     const sandbox = await startSandbox({ name: 'backlog-sandbox' });
+    // Tokens for three hours: inside the six-hour refresh window, so the
+    // scheduled run tries a refresh and learns the grant is revoked.
+    await sandbox.config({ expires_in: 3 * 3600 });
     const worker = await startWorker({ sandbox, name: 'backlog', queue: true });
     assert.equal((await connect(worker)).res.status, 303);
     await sandbox.revokeRefreshTokens();
