@@ -7,6 +7,11 @@
 //! this retry fails too, or the runtime cuts it short, the message takes
 //! over; if it succeeds, the message finds the entry gone and is dropped.
 //!
+//! This retry is part of the lead's first try: if it fails for a passing
+//! reason too, no attempt is counted and no back-off added; the entry
+//! stays due when its lease ends (or at Keap's `Retry-After`), when its
+//! queue message or the next Cron run takes it.
+//!
 //! A lead held for our own credentials (not connected, re-authorization
 //! needed, a 401) is not retried here: connecting releases it.
 
@@ -68,7 +73,23 @@ pub async fn retry_soon<P: Platform>(p: &P, config: &Config, work: RetrySoon) {
             ..
         }
     );
-    let settled = outbox::settle(p, config, Queue::Pending, &work.id, entry, &outcome).await;
+    let settled = match &outcome {
+        DeliveryOutcome::Retry {
+            progress,
+            reason,
+            token_rejected: false,
+        } => {
+            let mut kept = entry.held(*progress, reason);
+            if let Some(secs) = watched.retry_after_secs() {
+                let asked = p.now_ms().saturating_add(secs.saturating_mul(1000));
+                kept.next_attempt_at_ms = kept.next_attempt_at_ms.max(asked);
+            }
+            outbox::save(p, config, Queue::Pending, &work.id, &kept).await
+        }
+        _ => outbox::settle(p, config, Queue::Pending, &work.id, entry, &outcome)
+            .await
+            .map(|_| ()),
+    };
     p.log(&line);
     if let Err(e) = settled {
         p.log(&format!(
