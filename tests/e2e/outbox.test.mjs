@@ -274,7 +274,7 @@ describe('outbox', () => {
     assert.deepEqual(contactsWith(state, 'rejected-later@example.com')[0]?.tag_ids, [101]);
   });
 
-  test('Keap throttling the retry after the answer keeps the lead in back-off, never dead; the others go out', async () => {
+  test('Keap throttling the retry after the answer keeps the lead waiting, never dead; the others go out', async () => {
     await sandbox.faults({ route: 'rest', status: 500, count: 3 });
     const emails = ['throttle-1@example.com', 'throttle-2@example.com', 'throttle-3@example.com'];
     for (const email of emails) {
