@@ -363,7 +363,9 @@ fn a_claimed_entry_makes_a_duplicate_wait_and_the_cron_run_skip_it() {
     let key = ids[0].key(Queue::Pending);
     let verdicts = block_on(routes::queue_batch(&p, &config, &[Some(key.clone())]));
     assert_eq!(verdicts, vec![Verdict::Retry { delay_secs: 120 }]);
-    assert_eq!(crm.calls.get(), 0);
+    let report = block_on(run(&p, &config)).outbox;
+    assert_eq!((report.delivered, report.skipped), (0, 1));
+    assert_eq!(crm.upserts.get(), 0, "nobody delivered the claimed lead");
     p.advance_ms(120_000);
     let verdicts = block_on(routes::queue_batch(&p, &config, &[Some(key)]));
     assert_eq!(verdicts, vec![Verdict::Ack]);
