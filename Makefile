@@ -14,11 +14,13 @@ test:
 
 # Measures ours against a plain JavaScript worker and a constant-answer
 # floor: size, first request after start, CPU per request, and Keap calls
-# and KV operations per submission (see bench/README.md).
+# and KV operations per submission; then a passing failure's time to Keap
+# and a 120-lead backlog's time to drain (see bench/README.md).
 bench: setup
 	cargo build --release -p keap-sandbox
 	sh scripts/build.sh
 	node_modules/.bin/node bench/run.mjs
+	node_modules/.bin/node bench/deliveries.mjs
 
 # Where a worker's CPU goes: a V8 CPU profile of one worker under load
 # (`make profile WHO=baseline WHAT=preflight`; see bench/README.md).

@@ -158,6 +158,11 @@ function readString(toml, table, key) {
   return undefined;
 }
 
+/** The delivery queue `[[queues.producers]]` names, or undefined without one. */
+function deliveryQueue(toml) {
+  return readString(toml, 'queues.producers', 'queue');
+}
+
 /** Whether a top-level `route`/`routes` key gives the worker its own host. */
 function hasRoutes(toml) {
   const lines = toml.split('\n');
@@ -390,6 +395,50 @@ function putSecrets(secrets, { interactive }) {
 
 // ------------------------------------------------------------------- deploy
 
+/** The queue names in the tables `wrangler queues list` prints, one page. */
+function listedQueues(text) {
+  const names = [];
+  for (const line of text.split('\n')) {
+    const cells = line.split(/[│|]/).map((c) => c.trim());
+    // id │ name │ created_on │ ...: the name is the cell after the id.
+    if (cells.length > 3 && /^[0-9a-f]{32}$/.test(cells[1])) names.push(cells[2]);
+  }
+  return names;
+}
+
+/** Whether the account has the queue `name` (`wrangler queues list`, page by page). */
+function queueExists(name) {
+  for (let page = 1; page <= 20; page += 1) {
+    const r = wranglerQuiet(['queues', 'list', '--page', String(page)]);
+    if (r.code !== 0) throw new Refusal(`\`wrangler queues list\` failed:\n${`${r.out}\n${r.err}`.trim()}`);
+    const names = listedQueues(r.out);
+    if (names.includes(name)) return true;
+    if (names.length === 0) return false;
+  }
+  return false;
+}
+
+/**
+ * Creates the delivery queue wrangler.toml names when the account does not
+ * have it yet (a deploy with a missing queue fails). Without one in
+ * wrangler.toml, nothing to do.
+ */
+function ensureQueue(toml, { dryRun, interactive }) {
+  const name = deliveryQueue(toml);
+  if (!name) return;
+  if (queueExists(name)) {
+    say(`Delivery queue: ${name} (exists).`);
+    return;
+  }
+  if (dryRun) {
+    say(`Delivery queue: ${name} would be created (\`wrangler queues create ${name}\`).`);
+    return;
+  }
+  say(`Delivery queue: creating ${name}...`);
+  const code = wranglerShown(['queues', 'create', name], { interactive });
+  if (code !== 0) throw new Refusal(`\`wrangler queues create ${name}\` failed (exit ${code}): see its message above`);
+}
+
 /**
  * Deploys (or, dry, builds and checks) and returns the URLs wrangler reports
  * for the worker, read from its machine-readable output file.
@@ -584,6 +633,7 @@ async function main() {
     fs.writeFileSync(CONFIG, updated);
     say(`\nwrangler.toml: ALLOWED_ORIGINS = "${origins.join(',')}"`);
   }
+  if (account) ensureQueue(updated, { dryRun: dry, interactive });
   say(`\n${bold(`Building and ${dry ? 'checking (dry run)' : 'deploying'} ${name}...`)}`);
   const targets = deploy({ dryRun: dry, origins, interactive });
 

@@ -2,6 +2,7 @@
 //! parsed is kept as a problem to report (on `/admin/status`, `/admin` and
 //! in errors), never a panic.
 
+use crate::budget::Budget;
 use crate::form::forms::Forms;
 use crate::form::origin::AllowedOrigins;
 use crate::secret::Secret;
@@ -58,6 +59,8 @@ pub struct Config {
     pub origin_problems: Vec<String>,
     /// The `FORMS` var, or why it could not be read.
     pub forms: Result<Forms, String>,
+    /// Each invocation's subrequest budget (`DRAIN_SUBREQUESTS`).
+    pub budget: Budget,
 }
 
 impl Config {
@@ -69,7 +72,9 @@ impl Config {
         };
         let (origins, origin_problems) = AllowedOrigins::parse(settings.allowed_origins.as_deref());
         let forms = Forms::from_json(settings.forms.as_ref());
+        let budget = Budget::parse(settings.drain_subrequests.as_deref());
         Config {
+            budget,
             settings,
             auth,
             seal_key,

@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod config_check;
 #[cfg(test)]
@@ -19,9 +20,11 @@ pub mod http;
 pub mod isolate;
 pub mod keap;
 pub mod lenient;
+pub mod outcome_log;
 pub mod pages;
 pub mod platform;
 pub mod request_url;
+pub mod retry;
 pub mod routes;
 pub mod secret;
 pub mod settings;

@@ -55,6 +55,35 @@ pub enum RateDecision {
     NotConfigured,
 }
 
+/// One message for the delivery queue (`DELIVERY_QUEUE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSend {
+    /// The message: an outbox key (see [`crate::retry::message`]).
+    pub body: String,
+    /// Seconds before Queues hands it to the consumer.
+    pub delay_secs: u32,
+}
+
+/// Why messages were not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueSendError {
+    /// No `DELIVERY_QUEUE` binding: the worker runs without a queue, as
+    /// before it had one (the Cron run delivers).
+    NotBound,
+    /// The binding is there but the send failed; the entries stay in the
+    /// outbox for the Cron run.
+    Failed(String),
+}
+
+impl std::fmt::Display for QueueSendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueSendError::NotBound => write!(f, "no DELIVERY_QUEUE binding"),
+            QueueSendError::Failed(why) => write!(f, "the queue send failed: {why}"),
+        }
+    }
+}
+
 /// The runtime as the core sees it.
 #[allow(async_fn_in_trait)] // used only generically, never as `dyn`, and the wasm runtime is single-threaded
 pub trait Platform {
@@ -96,5 +125,19 @@ pub trait Platform {
     /// then every lookup and count is made afresh.
     fn memory(&self) -> Option<&IsolateMemory> {
         None
+    }
+    /// Whether the runtime warned that this invocation is close to its
+    /// CPU limit; checked between leads, so that work stops where
+    /// everything done is recorded. A wrapper must forward it; runtimes
+    /// without the signal never warn.
+    fn near_cpu_limit(&self) -> bool {
+        false
+    }
+    /// Sends up to 100 messages to the delivery queue, in one call. A
+    /// wrapper must forward it; without a queue it is
+    /// [`QueueSendError::NotBound`].
+    async fn queue_send(&self, messages: &[QueueSend]) -> Result<(), QueueSendError> {
+        let _ = messages;
+        Err(QueueSendError::NotBound)
     }
 }

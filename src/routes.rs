@@ -19,6 +19,9 @@ pub async fn answer_request<P: Platform>(p: &P, config: &Config, req: Incoming) 
         (Method::Get, ["oauth", "callback"]) => {
             flows::connect::oauth_callback(p, config, &req).await
         }
+        (Method::Post, ["forms", form_id]) => {
+            flows::submit::submit_routed(p, config, &req, form_id).await
+        }
         _ => Routed::only(answer(p, config, &req, &segments).await),
     }
 }
@@ -29,7 +32,6 @@ async fn answer<P: Platform>(p: &P, config: &Config, req: &Incoming, segments: &
         (Method::Get | Method::Head, ["health"]) => {
             Reply::json(200, &serde_json::json!({"status": "ok"}))
         }
-        (Method::Post, ["forms", form_id]) => flows::submit::submit(p, config, req, form_id).await,
         (Method::Options, ["forms", form_id]) => flows::submit::preflight(config, req, form_id),
         (method, ["admin", ..] | ["oauth", "start"]) => {
             admin_auth::unframeable(admin(p, config, req, method, segments).await)
@@ -87,4 +89,14 @@ fn not_found() -> Reply {
 /// once a day, then deliver the outbox.
 pub async fn scheduled<P: Platform>(p: &P, config: &Config) {
     flows::scheduled::run(p, config).await;
+}
+
+/// A batch of the delivery queue's messages (their bodies when text):
+/// what to do with each, in order (see [`flows::queue_batch`]).
+pub async fn queue_batch<P: Platform>(
+    p: &P,
+    config: &Config,
+    bodies: &[Option<String>],
+) -> Vec<flows::queue_batch::Verdict> {
+    flows::queue_batch::consume(p, config, bodies).await.0
 }

@@ -35,6 +35,8 @@ pub struct Settings {
     /// The DNS-over-HTTPS resolver (JSON form) asked whether an address's
     /// domain takes mail.
     pub doh_url: Option<String>,
+    /// `DRAIN_SUBREQUESTS`: outbound requests one invocation may make.
+    pub drain_subrequests: Option<String>,
 }
 
 impl Settings {

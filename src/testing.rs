@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use crate::http::{FetchError, InResponse, OutRequest};
 use crate::isolate::IsolateMemory;
-use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
+use crate::platform::{
+    KeyPage, ListedKey, Platform, PutOptions, QueueSend, QueueSendError, RateDecision, StoreError,
+};
 
 type Responder = Box<dyn Fn(&OutRequest) -> Result<InResponse, FetchError>>;
 
@@ -33,6 +35,18 @@ pub struct MemoryPlatform {
     pub kv_lists: Cell<u32>,
     /// The isolate's memory, as one isolate would keep it.
     pub memory: IsolateMemory,
+    /// Whether a delivery queue is bound (off by default, as without
+    /// `DELIVERY_QUEUE`).
+    pub queue_bound: Cell<bool>,
+    /// When set, every queue send fails (a bound but failing queue).
+    pub fail_queue_sends: Cell<bool>,
+    /// Messages sent to the delivery queue, in order.
+    pub queued_messages: RefCell<Vec<QueueSend>>,
+    /// From which CPU check on (1 = the first) the runtime warns that the
+    /// CPU limit is near; `None`: never.
+    pub near_cpu_from_check: Cell<Option<u32>>,
+    /// CPU checks made so far.
+    pub cpu_checks: Cell<u32>,
     responder: RefCell<Responder>,
 }
 
@@ -57,6 +71,11 @@ impl MemoryPlatform {
             kv_writes: Cell::new(0),
             kv_lists: Cell::new(0),
             memory: IsolateMemory::default(),
+            queue_bound: Cell::new(false),
+            fail_queue_sends: Cell::new(false),
+            queued_messages: RefCell::new(Vec::new()),
+            near_cpu_from_check: Cell::new(None),
+            cpu_checks: Cell::new(0),
             responder: RefCell::new(Box::new(|_| {
                 Err(FetchError::Network("no responder".into()))
             })),
@@ -217,6 +236,25 @@ impl Platform for MemoryPlatform {
 
     fn memory(&self) -> Option<&IsolateMemory> {
         Some(&self.memory)
+    }
+
+    fn near_cpu_limit(&self) -> bool {
+        let n = self.cpu_checks.get() + 1;
+        self.cpu_checks.set(n);
+        self.near_cpu_from_check.get().is_some_and(|from| n >= from)
+    }
+
+    async fn queue_send(&self, messages: &[QueueSend]) -> Result<(), QueueSendError> {
+        if !self.queue_bound.get() {
+            return Err(QueueSendError::NotBound);
+        }
+        if self.fail_queue_sends.get() {
+            return Err(QueueSendError::Failed("sends disabled by the test".into()));
+        }
+        self.queued_messages
+            .borrow_mut()
+            .extend(messages.iter().cloned());
+        Ok(())
     }
 }
 

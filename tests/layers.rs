@@ -27,6 +27,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "lenient",
             "isolate",
             "http",
+            "outcome_log",
+            "budget",
             "platform",
             "settings",
             // The one page layout and HTML escaping: the visitor's answers
@@ -35,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("form", &["form"]),
-    ("store", &["store"]),
+    ("store", &["store", "retry"]),
     ("config", &["config"]),
     ("auth", &["auth"]),
     ("keap", &["keap"]),

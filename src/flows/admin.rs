@@ -12,6 +12,7 @@ use crate::pages::held::HeldShown;
 use crate::pages::into_reply;
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
+use crate::store::backlog::{self, Backlog};
 use crate::store::outbox::{self, Queue};
 use crate::store::seal::KeyProblem;
 use crate::time;
@@ -56,6 +57,7 @@ pub async fn state<'a, P: Platform>(
     outbox: OutboxCounts,
     dead_letters: Vec<DeadLetterSummary>,
     held: HeldShown,
+    backlog: Option<Backlog>,
 ) -> AdminState<'a> {
     let connection = read_connection(p, config).await;
     let checks = match &config.forms {
@@ -69,6 +71,8 @@ pub async fn state<'a, P: Platform>(
         outbox,
         dead_letters,
         held,
+        backlog,
+        now_ms: p.now_ms(),
         checks,
         callback: oauth::redirect_uri(&config.settings, request_url),
         worker_origin: request_url.parsed().origin().ascii_serialization(),
@@ -79,6 +83,14 @@ pub async fn state<'a, P: Platform>(
 pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<ConfigProblem> {
     let s = &config.settings;
     let mut out = Vec::new();
+    if let Some(why) = &config.budget.problem {
+        out.push(ConfigProblem {
+            setting: "DRAIN_SUBREQUESTS",
+            message: format!("{why}."),
+            fix: "Set it in `[vars]` to your plan's subrequest limit (50 on Workers Free), or \
+                  remove it.",
+        });
+    }
     let mut add = |setting, message: String, fix| {
         out.push(ConfigProblem {
             setting,
@@ -211,8 +223,17 @@ pub async fn reply<P: Platform>(
         Vec::new()
     };
     let held = super::held::shown(p, config, json).await;
+    // The page says when the waiting leads go out; the JSON always has it.
+    let backlog = if json || counts.pending > 0 {
+        Some(backlog::read(p).await.unwrap_or_else(|e| {
+            p.log(&format!("admin: could not list the outbox: {e}"));
+            Backlog::default()
+        }))
+    } else {
+        None
+    };
     into_reply(
-        &state(p, config, request_url, counts, dead, held).await,
+        &state(p, config, request_url, counts, dead, held, backlog).await,
         json,
     )
 }

@@ -14,8 +14,11 @@
 use crate::config::Config;
 use crate::config_check;
 use crate::flows::drain;
+use crate::flows::retry::{self, RetrySoon};
 use crate::http::Reply;
+use crate::outcome_log::Via;
 use crate::platform::{metered::Metered, Platform};
+use crate::store::outbox;
 
 /// A route's answer, and what to do once it is sent.
 #[derive(Debug)]
@@ -46,11 +49,17 @@ impl From<Reply> for Routed {
 }
 
 /// Work to run after the answer, in the same invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterReply {
+    /// A lead was queued for a passing failure: try it again shortly
+    /// (see [`crate::flows::retry`]).
+    RetrySoon(RetrySoon),
     /// The owner has just connected: check the forms' ids against the
-    /// app (see [`crate::config_check`]; a few requests), then deliver
-    /// the waiting leads now rather than at the next scheduled run.
+    /// app (see [`crate::config_check`]; a few requests), then release
+    /// the waiting leads now rather than at the next scheduled run: each
+    /// gets a delivery queue message when a queue is bound (many
+    /// consumers then deliver them side by side), else they are
+    /// delivered here within the budget.
     /// `subrequests_used`: the outbound requests the answer already made
     /// in this invocation, taken off the budget.
     Connected { subrequests_used: usize },
@@ -60,15 +69,41 @@ pub enum AfterReply {
 /// not do waits for the next scheduled run).
 pub async fn after_reply<P: Platform>(p: &P, config: &Config, work: AfterReply) {
     match work {
+        AfterReply::RetrySoon(work) => retry::retry_soon(p, config, work).await,
         AfterReply::Connected { subrequests_used } => {
-            let metered = Metered::after_spending(p, subrequests_used);
+            let metered =
+                Metered::after_spending(p, subrequests_used).with_budget(config.budget.subrequests);
             if let Err(e) = config_check::run(&metered, config).await {
                 p.log(&format!(
                     "after connecting: the configuration check failed: {e}"
                 ));
             }
-            let report = drain::drain(&metered, config).await;
+            if release_to_queue(&metered).await {
+                return;
+            }
+            let report = drain::drain(&metered, config, Via::Admin).await;
             p.log(&format!("after connecting: {}", report.summary()));
         }
     }
+}
+
+/// Hands every due pending entry to the delivery queue; whether all of
+/// them went (else the drain delivers what it can, as without a queue).
+async fn release_to_queue<P: Platform>(p: &Metered<'_, P>) -> bool {
+    let now = p.now_ms();
+    let due: Vec<_> = match outbox::list_pending(p).await {
+        Ok(listed) => listed.into_iter().filter(|l| l.is_due(now)).collect(),
+        Err(_) => return false,
+    };
+    if due.is_empty() {
+        return false;
+    }
+    let handed = drain::hand_to_queue(p, &due).await;
+    if handed as usize == due.len() {
+        p.log(&format!(
+            "after connecting: {handed} waiting lead(s) handed to the delivery queue"
+        ));
+        return true;
+    }
+    false
 }

@@ -268,6 +268,7 @@ impl Harness {
             counts,
             vec![],
             HeldShown::Count(0),
+            None,
         ))
         .json()
     }
@@ -861,6 +862,7 @@ fn status_has_exactly_the_documented_shape() {
         counts,
         vec![],
         HeldShown::Count(0),
+        None,
     ))
     .json();
     let mut keys: Vec<&str> = status
@@ -875,7 +877,9 @@ fn status_has_exactly_the_documented_shape() {
         [
             "access_token_expires_at",
             "auth_mode",
+            "backlog",
             "connected",
+            "drain_subrequests",
             "form_checks",
             "forms",
             "held",
@@ -944,7 +948,15 @@ fn admin_page(
         views: vec![],
         count: 0,
     };
-    let state = block_on(admin::state(p, config, &admin_url(), counts, dead, held));
+    let state = block_on(admin::state(
+        p,
+        config,
+        &admin_url(),
+        counts,
+        dead,
+        held,
+        None,
+    ));
     into_reply(&state, false)
 }
 

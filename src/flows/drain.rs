@@ -31,10 +31,13 @@ use serde::Serialize;
 
 use crate::alerts::{self, alert, AlertKind};
 use crate::config::Config;
+use crate::flows::watch::Watched;
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{self, DeliveryOutcome, Progress};
-use crate::platform::metered::{Metered, SUBREQUEST_BUDGET};
-use crate::platform::Platform;
+use crate::outcome_log::{self, Event, Outcome, OutcomeLine, Via};
+use crate::platform::metered::Metered;
+use crate::platform::{Platform, QueueSend, QueueSendError};
+use crate::retry::message;
 use crate::store::outbox::{self, Entry, EntryId, Listed, Queue, QueueError};
 use crate::time;
 
@@ -49,7 +52,7 @@ pub const REPLAY_LIMIT: usize = 100;
 
 /// What remains of the invocation's budget for deliveries: all but the
 /// [`ALERT_RESERVE`].
-fn available<P: Platform>(p: &Metered<'_, P>) -> usize {
+pub fn available<P: Platform>(p: &Metered<'_, P>) -> usize {
     p.left().saturating_sub(ALERT_RESERVE)
 }
 
@@ -68,6 +71,9 @@ pub enum Stop {
     Budget,
     /// KV failed; what was done is kept, the rest waits.
     Store,
+    /// The runtime warned that the invocation's CPU time is nearly used
+    /// up: the run stopped between two leads, everything done recorded.
+    CpuLimit,
 }
 
 impl Stop {
@@ -78,6 +84,7 @@ impl Stop {
             Stop::Throttled => "throttled",
             Stop::Budget => "budget",
             Stop::Store => "store",
+            Stop::CpuLimit => "cpu_limit",
         }
     }
 }
@@ -101,11 +108,21 @@ pub struct DrainReport {
     pub skipped: u32,
     /// Pending entries left after the run.
     pub remaining: u64,
-    /// Outbound requests the whole invocation made, of [`SUBREQUEST_BUDGET`].
+    /// Outbound requests the whole invocation made, of its budget.
     pub budget_used: usize,
     pub stopped: Option<Stop>,
     /// Why no Keap call could be made, when `stopped` is `no_credentials`.
     pub unavailable: Option<String>,
+    /// Due entries left over that were handed to the delivery queue.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub enqueued: u32,
+    /// The invocation's budget (for the summary line).
+    #[serde(skip)]
+    pub budget: usize,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl DrainReport {
@@ -115,18 +132,35 @@ impl DrainReport {
             .stopped
             .map(|s| format!(", stopped: {}", s.as_str()))
             .unwrap_or_default();
+        let enqueued = if self.enqueued > 0 {
+            format!(", {} handed to the queue", self.enqueued)
+        } else {
+            String::new()
+        };
         format!(
             "outbox: {} delivered, {} retried, {} dead, {} skipped in back-off, {} remaining, \
-             {} of {SUBREQUEST_BUDGET} requests used{stopped}",
-            self.delivered, self.retried, self.dead, self.skipped, self.remaining, self.budget_used
+             {} of {} requests used{stopped}{enqueued}",
+            self.delivered,
+            self.retried,
+            self.dead,
+            self.skipped,
+            self.remaining,
+            self.budget_used,
+            self.budget
         )
     }
 }
 
 /// Delivers the due pending entries through `p` (which has already spent
 /// `p.fetches()` on, say, a refresh), then alerts if the outbox is stuck.
-pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainReport {
-    let mut report = DrainReport::default();
+/// Due entries a stop left over are handed to the delivery queue, when
+/// one is bound, so they need not wait for the next run. `via`: which
+/// invocation this is, for the log lines.
+pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -> DrainReport {
+    let mut report = DrainReport {
+        budget: p.budget(),
+        ..DrainReport::default()
+    };
     let listed = match outbox::list_pending(p).await {
         Ok(listed) => listed,
         Err(e) => {
@@ -142,7 +176,15 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
     report.skipped = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
 
     match credentials::load(p, config).await {
-        Ok(creds) => deliver_due(p, config, &creds, &due, &mut report).await,
+        Ok(creds) => {
+            let reached = deliver_due(p, config, &creds, &due, via, &mut report).await;
+            if matches!(
+                report.stopped,
+                Some(Stop::Budget | Stop::CpuLimit | Stop::Throttled)
+            ) {
+                report.enqueued = hand_to_queue(p, due.get(reached..).unwrap_or_default()).await;
+            }
+        }
         Err(why) => {
             report.stopped = Some(Stop::NoCredentials);
             report.unavailable = Some(why.to_string());
@@ -158,16 +200,29 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config) -> DrainRep
     report
 }
 
+/// Delivers `due` in order until a stop; how many it went through (the
+/// rest are for the queue or the next run).
 async fn deliver_due<P: Platform>(
     p: &Metered<'_, P>,
     config: &Config,
     creds: &Credentials,
     due: &[Listed],
+    via: Via,
     report: &mut DrainReport,
-) {
+) -> usize {
     let mut dead_alerted = false;
-    for listed in due {
+    for (done, listed) in due.iter().enumerate() {
+        // Between two leads: everything before is recorded.
+        if done > 0 && p.near_cpu_limit() {
+            report.stopped = Some(Stop::CpuLimit);
+            return done;
+        }
         let entry = match outbox::load(p, &config.seal_key, Queue::Pending, &listed.id).await {
+            // Claimed by a queue consumer since the listing: its own.
+            Ok(Some(entry)) if entry.next_attempt_at_ms > p.now_ms() => {
+                report.skipped += 1;
+                continue;
+            }
             Ok(Some(entry)) => entry,
             // Delivered by a concurrent run meanwhile.
             Ok(None) => continue,
@@ -182,11 +237,13 @@ async fn deliver_due<P: Platform>(
         };
         if Progress::calls_needed(entry.progress, &entry.lead) > available(p) {
             report.stopped = Some(Stop::Budget);
-            return;
+            return done;
         }
         let throttles = p.throttles();
-        let outcome = deliver_one(p, config, creds, &listed.id, &entry).await;
+        let watched = Watched::new(p);
+        let outcome = deliver_one(&watched, config, creds, &listed.id, &entry).await;
         let throttled = p.throttles() > throttles;
+        let line = attempt_line(p, &entry, &outcome, watched.error(), via).to_json();
         let token_rejected = matches!(
             outcome,
             DeliveryOutcome::Retry {
@@ -194,7 +251,9 @@ async fn deliver_due<P: Platform>(
                 ..
             }
         );
-        match settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await {
+        let settled = settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await;
+        p.log(&line);
+        match settled {
             Ok(Settled::Delivered) => report.delivered += 1,
             Ok(Settled::Retrying { .. }) => report.retried += 1,
             Ok(Settled::Dead) => {
@@ -218,7 +277,7 @@ async fn deliver_due<P: Platform>(
                     listed.id.as_str()
                 ));
                 report.stopped = Some(Stop::Store);
-                return;
+                return done + 1;
             }
         }
         if token_rejected {
@@ -226,20 +285,78 @@ async fn deliver_due<P: Platform>(
                 credentials::mark_rejected(p, token).await;
             }
             report.stopped = Some(Stop::TokenRejected);
-            return;
+            return done + 1;
         }
         if throttled {
             report.stopped = Some(Stop::Throttled);
-            return;
+            return done + 1;
         }
     }
+    due.len()
+}
+
+/// The log line of one attempt on `entry` (its attempts so far are the
+/// ones before this one).
+pub fn attempt_line<'a, P: Platform>(
+    p: &P,
+    entry: &'a Entry<Progress>,
+    outcome: &DeliveryOutcome,
+    error: Option<String>,
+    via: Via,
+) -> OutcomeLine<'a> {
+    let (outcome, error) = match outcome {
+        DeliveryOutcome::Delivered { .. } => (Outcome::Delivered, None),
+        DeliveryOutcome::Retry {
+            token_rejected: true,
+            ..
+        } => (Outcome::Held, error.or(Some("keap_401".into()))),
+        DeliveryOutcome::Retry { .. } => (Outcome::Retrying, error),
+        DeliveryOutcome::Permanent { .. } => (Outcome::Dead, error),
+    };
+    OutcomeLine {
+        event: Event::Delivery,
+        form: Some(&entry.lead.form_id),
+        outcome,
+        error,
+        attempt: entry.attempts.saturating_add(2),
+        waited_s: outcome_log::waited_s(entry.lead.received_at_ms, p.now_ms()),
+        via,
+    }
+}
+
+/// Hands due entries to the delivery queue, at most 100 a send, while
+/// the budget allows (each send is an outbound request); how many were
+/// handed. Nothing is sent without a queue.
+pub async fn hand_to_queue<P: Platform>(p: &Metered<'_, P>, entries: &[Listed]) -> u32 {
+    let mut handed = 0u32;
+    for chunk in entries.chunks(100) {
+        if p.fetches() >= p.budget() {
+            break;
+        }
+        let messages: Vec<QueueSend> = chunk
+            .iter()
+            .map(|l| QueueSend {
+                body: message::for_entry(&l.id),
+                delay_secs: 0,
+            })
+            .collect();
+        match p.queue_send(&messages).await {
+            Ok(()) => handed += u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+            Err(QueueSendError::NotBound) => break,
+            Err(e) => {
+                p.log(&format!("outbox: the rest wait for the next run: {e}"));
+                break;
+            }
+        }
+    }
+    handed
 }
 
 /// One entry's delivery. A lead without an email that still needs its
 /// contact has the contact id saved before its tags and note (see the
 /// module docs); if that save fails they are still tried, since a later
 /// success deletes the entry anyway.
-async fn deliver_one<P: Platform>(
+pub(crate) async fn deliver_one<P: Platform>(
     p: &P,
     config: &Config,
     creds: &Credentials,
@@ -270,7 +387,7 @@ async fn deliver_one<P: Platform>(
 
 /// What became of an entry after a delivery attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
+pub enum Settled {
     /// In Keap; the entry is deleted.
     Delivered,
     /// Pending again, not before this time.
@@ -286,7 +403,7 @@ enum Settled {
 /// credentials (a 401) adds no back-off ([`Entry::held`]); a permanent
 /// refusal is kept as a dead letter. Each is one KV write (two for a
 /// move).
-async fn settle<P: Platform>(
+pub async fn settle<P: Platform>(
     platform: &P,
     config: &Config,
     queue: Queue,
@@ -404,6 +521,8 @@ mod tests {
             budget_used: 9,
             stopped: Some(Stop::Budget),
             unavailable: None,
+            enqueued: 0,
+            budget: 50,
         };
         same(&full, "drain_report.json");
         let unavailable = DrainReport {

@@ -9,6 +9,7 @@ use crate::flows::drain::{self, DrainReport, Stop, REPLAY_LIMIT};
 use crate::http::{Incoming, Reply};
 use crate::keap::credentials;
 use crate::keap::delivery::Progress;
+use crate::outcome_log::Via;
 use crate::pages::{self, outcomes};
 use crate::platform::{metered::Metered, Platform};
 use crate::store::outbox::{self, Entry, Queue};
@@ -31,8 +32,8 @@ pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> 
         return pages::answer(request, &outcomes::deliver_now(report, &words));
     }
     let requeued = requeue_dead(p, config).await;
-    let metered = Metered::new(p);
-    let report = drain::drain(&metered, config).await;
+    let metered = Metered::new(p).with_budget(config.budget.subrequests);
+    let report = drain::drain(&metered, config, Via::Admin).await;
     p.log(&format!(
         "replay: {requeued} requeued; {}",
         report.summary()

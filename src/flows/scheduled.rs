@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::config_check;
 use crate::flows::drain::{self, DrainReport};
 use crate::flows::refresh::{self, RefreshReport};
+use crate::outcome_log::Via;
 use crate::platform::{metered::Metered, Platform};
 
 /// What a scheduled run did (no token, no personal data).
@@ -21,7 +22,7 @@ pub struct ScheduledReport {
 /// is delivered in the same run, then drains the outbox. Logs one line
 /// for each.
 pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
-    let metered = Metered::new(p);
+    let metered = Metered::new(p).with_budget(config.budget.subrequests);
     let refresh = refresh::refresh_if_due(&metered, config).await;
     let json = serde_json::to_string(&refresh).unwrap_or_default();
     p.log(&format!("scheduled: refresh {json}"));
@@ -31,7 +32,7 @@ pub async fn run<P: Platform>(p: &P, config: &Config) -> ScheduledReport {
     }
     // At most once a day: how many posts were held for review.
     crate::flows::held::daily_alert(&metered, config).await;
-    let outbox = drain::drain(&metered, config).await;
+    let outbox = drain::drain(&metered, config, Via::Cron).await;
     p.log(&format!("scheduled: {}", outbox.summary()));
     ScheduledReport { refresh, outbox }
 }

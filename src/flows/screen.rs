@@ -10,7 +10,7 @@
 
 use futures_util::future::join;
 
-use super::submit;
+use super::submit::{self, Handled, Kept};
 use crate::config::Config;
 use crate::form::answer::{Accepted, ErrorCode, Problem};
 use crate::form::forms::Form;
@@ -18,8 +18,9 @@ use crate::form::lead::Lead;
 use crate::form::mail_domain::{self, Verdict};
 use crate::form::spam::{self, SpamMode};
 use crate::keap::credentials;
+use crate::outcome_log::Outcome;
 use crate::platform::Platform;
-use crate::store::held::{self, Kept};
+use crate::store::held::{self, Kept as HeldKept};
 
 /// What a visitor whose domain takes no mail is told: what to do about it,
 /// never the address.
@@ -50,14 +51,27 @@ fn refused<P: Platform>(p: &P, form: &Form, verdict: Verdict) -> Option<Problem>
     Some(Problem::on_field(ErrorCode::InvalidEmail, "email").with_message(NO_MAIL_MESSAGE))
 }
 
+/// A post the rules caught, told `created` as a delivered one would be.
+fn screened(outcome: Outcome, code: &str) -> Kept {
+    Kept {
+        handled: Handled {
+            accepted: Accepted::Created,
+            contact_id: None,
+        },
+        outcome,
+        error: Some(code.to_string()),
+        soon: None,
+    }
+}
+
 /// Screens a validated lead, then delivers it (or queues it). `Ok` with
-/// what to tell the visitor; a held or dropped post is told `created`.
+/// what became of it; a held or dropped post is told `created`.
 pub async fn screen_and_deliver<P: Platform>(
     p: &P,
     config: &Config,
     form: &Form,
     lead: &Lead,
-) -> Result<Accepted, Problem> {
+) -> Result<Kept, Problem> {
     let caught = match form.spam {
         SpamMode::Off => None,
         mode => spam::check(lead).map(|reason| (mode, reason)),
@@ -71,9 +85,7 @@ pub async fn screen_and_deliver<P: Platform>(
         if let Some(problem) = refused(p, form, verdict) {
             return Err(problem);
         }
-        return submit::deliver_loaded(p, config, lead, creds)
-            .await
-            .map(|handled| handled.accepted);
+        return submit::deliver_loaded(p, config, lead, creds).await;
     };
     // A caught post at a domain that takes no mail costs nothing to keep.
     if let Some(problem) = refused(p, form, domain_verdict(p, config, form, lead).await) {
@@ -82,25 +94,25 @@ pub async fn screen_and_deliver<P: Platform>(
     let code = reason.code();
     if mode == SpamMode::Drop {
         p.log(&format!("form {}: post dropped as spam ({code})", form.id));
-        return Ok(Accepted::Created);
+        return Ok(screened(Outcome::SpamDropped, code));
     }
     match held::hold(p, &config.seal_key, lead, reason).await {
-        Ok(Kept::Held(id)) => {
+        Ok(HeldKept::Held(id)) => {
             p.log(&format!(
                 "form {}: post held for review as {} ({code})",
                 form.id,
                 id.as_str()
             ));
-            Ok(Accepted::Created)
+            Ok(screened(Outcome::SpamHeld, code))
         }
-        Ok(Kept::OverCap { dropped }) => {
+        Ok(HeldKept::OverCap { dropped }) => {
             p.log(&format!(
                 "form {}: post caught as spam ({code}) and dropped: {} posts were already held \
                  today ({dropped} dropped over the cap by this isolate today)",
                 form.id,
                 held::HELD_PER_DAY
             ));
-            Ok(Accepted::Created)
+            Ok(screened(Outcome::SpamDropped, code))
         }
         Err(e) => {
             // As with the outbox: never answered as accepted unless kept.

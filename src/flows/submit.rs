@@ -19,6 +19,9 @@
 
 use crate::alerts;
 use crate::config::Config;
+use crate::flows::after_reply::{AfterReply, Routed};
+use crate::flows::retry::RetrySoon;
+use crate::flows::watch::Watched;
 use crate::form::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
 use crate::form::body::{self, BodyError};
 use crate::form::cors;
@@ -31,8 +34,11 @@ use crate::http::{Incoming, Reply};
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{self, ContactWrite, DeliveryOutcome, Progress};
 use crate::keap::ContactId;
+use crate::outcome_log::{Event, Outcome, OutcomeLine, Via};
+use crate::platform::metered::Metered;
 use crate::platform::{Platform, RateDecision};
-use crate::store::outbox;
+use crate::retry::timing;
+use crate::store::outbox::{self, EntryId};
 
 /// The rate limiter's key when Cloudflare gave no client IP (local runs).
 const UNKNOWN_CLIENT: &str = "unknown";
@@ -43,13 +49,72 @@ pub fn preflight(config: &Config, request: &Incoming, _form_id: &str) -> Reply {
     cors::preflight(cors::allowed_origin(&config.origins, request))
 }
 
-/// Handles a submission to `form_id`.
+/// Handles a submission to `form_id`: its answer, then, when the lead
+/// was queued for a passing failure, the retry after the answer
+/// ([`crate::flows::retry`]). Logs one structured line
+/// ([`crate::outcome_log`]).
+pub async fn submit_routed<P: Platform>(
+    p: &P,
+    config: &Config,
+    request: &Incoming,
+    form_id: &str,
+) -> Routed {
+    let metered = Metered::new(p).with_budget(config.budget.subrequests);
+    let (reply, posted) = answer_post(&metered, config, request, form_id).await;
+    let line = OutcomeLine {
+        event: Event::Submission,
+        form: posted.form.as_deref(),
+        outcome: posted.outcome,
+        error: posted.error,
+        attempt: 1,
+        waited_s: 0,
+        via: Via::Request,
+    };
+    p.log(&line.to_json());
+    match posted.soon {
+        Some(mut soon) => {
+            soon.subrequests_used = metered.fetches();
+            Routed::then(reply, AfterReply::RetrySoon(soon))
+        }
+        None => Routed::only(reply),
+    }
+}
+
+/// The answer to a submission alone (what happens after it is dropped).
 pub async fn submit<P: Platform>(
     p: &P,
     config: &Config,
     request: &Incoming,
     form_id: &str,
 ) -> Reply {
+    submit_routed(p, config, request, form_id).await.reply
+}
+
+/// What became of a post, for its log line and the work after it.
+struct Posted {
+    form: Option<String>,
+    outcome: Outcome,
+    error: Option<String>,
+    soon: Option<RetrySoon>,
+}
+
+/// The refusal of a post: its answer and its record.
+fn refused(answer: &Answering, problem: &Problem) -> (Reply, Posted) {
+    let posted = Posted {
+        form: answer.form.map(|f| f.id.clone()),
+        outcome: Outcome::Refused,
+        error: Some(problem.code.as_str().to_string()),
+        soon: None,
+    };
+    (answer.error(problem), posted)
+}
+
+async fn answer_post<P: Platform>(
+    p: &P,
+    config: &Config,
+    request: &Incoming,
+    form_id: &str,
+) -> (Reply, Posted) {
     let mut answer = Answering {
         mode: Mode::of(request),
         ..Answering::default()
@@ -68,7 +133,7 @@ pub async fn submit<P: Platform>(
         p.log(&format!(
             "form {shown_id}: refused a post from {from}: not in ALLOWED_ORIGINS"
         ));
-        return answer.error(&Problem::new(ErrorCode::OriginNotAllowed));
+        return refused(&answer, &Problem::new(ErrorCode::OriginNotAllowed));
     };
     answer.origin = Some(origin);
 
@@ -77,11 +142,11 @@ pub async fn submit<P: Platform>(
         Ok(forms) => forms,
         Err(problem) => {
             p.log(&format!("form {shown_id}: FORMS cannot be read: {problem}"));
-            return answer.error(&Problem::new(ErrorCode::NotConfigured));
+            return refused(&answer, &Problem::new(ErrorCode::NotConfigured));
         }
     };
     let Some(form) = forms.get(form_id) else {
-        return answer.error(&Problem::new(ErrorCode::UnknownForm));
+        return refused(&answer, &Problem::new(ErrorCode::UnknownForm));
     };
     answer.form = Some(form);
 
@@ -91,11 +156,11 @@ pub async fn submit<P: Platform>(
         .header("Content-Length")
         .and_then(|n| n.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > body::MAX_BODY_BYTES as u64) {
-        return answer.error(&Problem::new(ErrorCode::PayloadTooLarge));
+        return refused(&answer, &Problem::new(ErrorCode::PayloadTooLarge));
     }
     let fields = match body::parse(request.header("Content-Type"), &request.body) {
         Ok(fields) => fields,
-        Err(e) => return answer.error(&body_problem(e)),
+        Err(e) => return refused(&answer, &body_problem(e)),
     };
     answer.next = answer::next_target(&fields, &config.origins, Some(origin));
 
@@ -105,7 +170,13 @@ pub async fn submit<P: Platform>(
             "form {}: honeypot `{trap}` filled; submission dropped",
             form.id
         ));
-        return answer.success(Accepted::Created);
+        let dropped = Posted {
+            form: Some(form.id.clone()),
+            outcome: Outcome::Dropped,
+            error: None,
+            soon: None,
+        };
+        return (answer.success(Accepted::Created), dropped);
     }
 
     // 5. Validation.
@@ -117,13 +188,13 @@ pub async fn submit<P: Platform>(
     };
     let lead = match lead::validate_arrival(form, &fields, &arrival) {
         Ok(lead) => lead,
-        Err(invalid) => return answer.error(&Problem::on_field(invalid.code, &invalid.field)),
+        Err(invalid) => return refused(&answer, &Problem::on_field(invalid.code, &invalid.field)),
     };
 
     // 6. Rate limit, per client IP.
     let client = lead.ip.as_deref().unwrap_or(UNKNOWN_CLIENT);
     if p.rate_limit(client).await == RateDecision::Limited {
-        return answer.error(&Problem::new(ErrorCode::RateLimited));
+        return refused(&answer, &Problem::new(ErrorCode::RateLimited));
     }
 
     // 7. Turnstile, when the form asks for it.
@@ -142,15 +213,23 @@ pub async fn submit<P: Platform>(
                 "form {}: Turnstile check failed: {failure}",
                 form.id
             ));
-            return answer.error(&Problem::new(ErrorCode::TurnstileFailed));
+            return refused(&answer, &Problem::new(ErrorCode::TurnstileFailed));
         }
     }
 
     // 8. The spam rules and the address's domain, then delivery or the
     // outbox (flows::screen).
     match super::screen::screen_and_deliver(p, config, form, &lead).await {
-        Ok(accepted) => answer.success(accepted),
-        Err(problem) => answer.error(&problem),
+        Ok(kept) => {
+            let posted = Posted {
+                form: Some(form.id.clone()),
+                outcome: kept.outcome,
+                error: kept.error,
+                soon: kept.soon,
+            };
+            (answer.success(kept.handled.accepted), posted)
+        }
+        Err(problem) => refused(&answer, &problem),
     }
 }
 
@@ -171,54 +250,113 @@ pub async fn deliver_lead<P: Platform>(
     config: &Config,
     lead: &Lead,
 ) -> Result<Handled, Problem> {
-    deliver_loaded(p, config, lead, credentials::load(p, config).await).await
+    deliver_loaded(p, config, lead, credentials::load(p, config).await)
+        .await
+        .map(|kept| kept.handled)
+}
+
+/// What [`deliver_loaded`] did, for the log line and the retry.
+pub struct Kept {
+    pub handled: Handled,
+    pub outcome: Outcome,
+    /// The failure's stable code (or the spam rule's), when not delivered.
+    pub error: Option<String>,
+    /// Queued for a passing failure: try again after the answer.
+    pub soon: Option<RetrySoon>,
+}
+
+impl Kept {
+    pub fn queued(outcome: Outcome, error: Option<String>, soon: Option<RetrySoon>) -> Kept {
+        Kept {
+            handled: Handled {
+                accepted: Accepted::Queued,
+                contact_id: None,
+            },
+            outcome,
+            error,
+            soon,
+        }
+    }
 }
 
 /// [`deliver_lead`] with the credentials already read (the form path reads
-/// them alongside the mail domain lookup).
+/// them alongside the mail domain lookup), saying what became of it.
 pub async fn deliver_loaded<P: Platform>(
     p: &P,
     config: &Config,
     lead: &Lead,
     creds: Result<Credentials, credentials::Unavailable>,
-) -> Result<Handled, Problem> {
-    let queued = Handled {
-        accepted: Accepted::Queued,
-        contact_id: None,
-    };
+) -> Result<Kept, Problem> {
     let creds = match creds {
         Ok(creds) => creds,
         Err(why) => {
+            // Held for our own credentials: connecting releases it.
             let reason = why.to_string();
-            return queue(p, config, lead, Progress::NeedsContact, &reason)
-                .await
-                .map(|()| queued);
+            queue(p, config, lead, Progress::NeedsContact, &reason, None).await?;
+            return Ok(Kept::queued(
+                Outcome::Held,
+                Some("no_credentials".into()),
+                None,
+            ));
         }
     };
-    match delivery::deliver(p, config, &creds, lead, Progress::NeedsContact).await {
+    let watched = Watched::new(p);
+    let outcome = delivery::deliver(&watched, config, &creds, lead, Progress::NeedsContact).await;
+    let error = watched.error();
+    match outcome {
         DeliveryOutcome::Delivered {
             contact,
             contact_id,
-        } => Ok(Handled {
-            accepted: match contact {
-                ContactWrite::Created => Accepted::Created,
-                ContactWrite::Updated | ContactWrite::Earlier => Accepted::Updated,
+        } => Ok(Kept {
+            handled: Handled {
+                accepted: match contact {
+                    ContactWrite::Created => Accepted::Created,
+                    ContactWrite::Updated | ContactWrite::Earlier => Accepted::Updated,
+                },
+                contact_id: Some(contact_id),
             },
-            contact_id: Some(contact_id),
+            outcome: Outcome::Delivered,
+            error: None,
+            soon: None,
         }),
         DeliveryOutcome::Retry {
             progress,
             reason,
-            token_rejected,
+            token_rejected: true,
         } => {
-            if token_rejected {
-                if let Credentials::Bearer(token) = &creds {
-                    credentials::mark_rejected(p, token).await;
-                }
+            if let Credentials::Bearer(token) = &creds {
+                credentials::mark_rejected(p, token).await;
             }
-            queue(p, config, lead, progress, &reason)
-                .await
-                .map(|()| queued)
+            queue(p, config, lead, progress, &reason, None).await?;
+            Ok(Kept::queued(
+                Outcome::Held,
+                error.or(Some("keap_401".into())),
+                None,
+            ))
+        }
+        DeliveryOutcome::Retry {
+            progress, reason, ..
+        } => {
+            // A passing failure: not due for anyone else until the retry
+            // after the answer is surely over, or until Keap's
+            // Retry-After when that is longer than this invocation can wait.
+            let retry_after = watched.retry_after_secs();
+            let wait_ms = timing::after_reply_wait_ms(retry_after);
+            let now = p.now_ms();
+            let due_at = match wait_ms {
+                Some(_) => now + timing::AFTER_REPLY_LEASE_MS,
+                None => now.saturating_add(retry_after.unwrap_or(0).saturating_mul(1000)),
+            };
+            let (id, entry) = queue(p, config, lead, progress, &reason, Some(due_at))
+                .await?
+                .ok_or_else(|| Problem::new(ErrorCode::QueueUnavailable))?;
+            let soon = RetrySoon {
+                id,
+                entry: Box::new(entry),
+                wait_ms,
+                subrequests_used: 0,
+            };
+            Ok(Kept::queued(Outcome::Queued, error, Some(soon)))
         }
         DeliveryOutcome::Permanent { progress, reason } => {
             match outbox::enqueue_dead(p, &config.seal_key, lead, progress, &reason).await {
@@ -229,7 +367,7 @@ pub async fn deliver_loaded<P: Platform>(
                         id.as_str()
                     ));
                     alerts::dead_letter(p, config, &reason).await;
-                    Ok(queued)
+                    Ok(Kept::queued(Outcome::Dead, error, None))
                 }
                 Err(e) => {
                     p.log(&format!(
@@ -243,23 +381,26 @@ pub async fn deliver_loaded<P: Platform>(
     }
 }
 
-/// Puts the lead in the outbox, or says honestly (503) that it cannot be
-/// stored.
+/// Puts the lead in the outbox (due at `due_at_ms`, else at once), or
+/// says honestly (503) that it cannot be stored. The stored entry is
+/// returned when a due time was given.
 async fn queue<P: Platform>(
     p: &P,
     config: &Config,
     lead: &Lead,
     progress: Progress,
     reason: &str,
-) -> Result<(), Problem> {
-    match outbox::enqueue(p, &config.seal_key, lead, progress, reason).await {
-        Ok(id) => {
+    due_at_ms: Option<u64>,
+) -> Result<Option<(EntryId, outbox::Entry<Progress>)>, Problem> {
+    let due = due_at_ms.unwrap_or_else(|| p.now_ms());
+    match outbox::enqueue_due(p, &config.seal_key, lead, progress, reason, due).await {
+        Ok((id, entry)) => {
             p.log(&format!(
                 "form {}: lead queued as {} ({reason})",
                 lead.form_id,
                 id.as_str()
             ));
-            Ok(())
+            Ok(due_at_ms.map(|_| (id, entry)))
         }
         Err(e) => {
             p.log(&format!(

@@ -3,6 +3,7 @@
 //! shown two ways. Neither ever shows a token, key or secret.
 
 use super::held::HeldShown;
+use crate::store::backlog::Backlog;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -71,6 +72,11 @@ pub struct AdminState<'a> {
     pub dead_letters: Vec<DeadLetterSummary>,
     /// The held posts: listed for the page, counted for the JSON.
     pub held: HeldShown,
+    /// The waiting leads' figures: always for the JSON, for the page when
+    /// leads wait.
+    pub backlog: Option<Backlog>,
+    /// Now, for the backlog's ages.
+    pub now_ms: u64,
     pub problems: Vec<ConfigProblem>,
     /// The latest check of the forms, as stored.
     pub checks: Option<CheckRecord>,
@@ -94,6 +100,8 @@ impl AdminView for AdminState<'_> {
             "last_refresh": c.last_refresh,
             "outbox": self.outbox,
             "held": self.held.json(),
+            "backlog": self.backlog.unwrap_or_default().to_json(self.now_ms),
+            "drain_subrequests": self.config.budget.subrequests,
             "forms": forms.map(|f| f.ids()).unwrap_or_default(),
             "form_checks": match (forms, &self.checks) {
                 (Some(forms), Some(record)) => record.status_json(forms),
@@ -112,6 +120,9 @@ impl AdminView for AdminState<'_> {
         ));
         body.push_str("<h2>Leads</h2>");
         body.push_str(&outbox_html(self.outbox, &self.dead_letters));
+        if let Some(backlog) = self.backlog.as_ref().filter(|_| self.outbox.pending > 0) {
+            body.push_str(&backlog_html(backlog, self.now_ms));
+        }
         body.push_str(&self.held.html());
         if !self.problems.is_empty() {
             body.push_str("<h2 class=\"bad\">To fix</h2><ul>");
@@ -289,9 +300,48 @@ fn outbox_html(outbox: OutboxCounts, dead_letters: &[DeadLetterSummary]) -> Stri
     h
 }
 
+/// The oldest waiting lead's age and when the next try is due.
+fn backlog_html(b: &Backlog, now_ms: u64) -> String {
+    let age = b.oldest_age_s.map_or_else(String::new, |s| {
+        format!("The oldest has waited {}. ", time_words(s))
+    });
+    let next = match b.next_attempt_in_s(now_ms) {
+        Some(0) => {
+            "The next try is due now (the next scheduled run, or the delivery queue).".into()
+        }
+        Some(s) => format!("The next try is due in {}.", time_words(s)),
+        None => String::new(),
+    };
+    format!("<p>{}</p>", escape(&format!("{age}{next}")))
+}
+
+/// `95` → "1 min 35 s", `7300` → "2 h 1 min".
+fn time_words(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs / 60 % 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_code;
+    use super::{backlog_html, time_words, with_code, Backlog};
+
+    #[test]
+    fn the_backlog_says_its_age_and_next_try_in_words() {
+        let b = Backlog {
+            waiting: 2,
+            oldest_age_s: Some(7_300),
+            next_attempt_at_ms: Some(95_000),
+        };
+        assert_eq!(
+            backlog_html(&b, 0),
+            "<p>The oldest has waited 2 h 1 min. The next try is due in 1 min 35 s.</p>"
+        );
+        assert!(backlog_html(&b, 100_000).contains("due now"));
+        assert_eq!(time_words(42), "42 s");
+    }
 
     #[test]
     fn backticks_become_code_and_everything_is_escaped() {

@@ -1,20 +1,25 @@
 //! A [`Platform`] that counts what an invocation spends: its outbound
-//! requests, of Cloudflare's budget, and Keap's throttling answers (429),
-//! so a run knows what it has left and when to stop.
+//! requests (queue sends included), of its budget (`DRAIN_SUBREQUESTS`,
+//! [`crate::budget`]), and Keap's throttling answers (429), so a run
+//! knows what it has left and when to stop.
 
 use std::cell::Cell;
 
 use crate::http::{FetchError, InResponse, OutRequest};
-use crate::platform::{KeyPage, Platform, PutOptions, RateDecision, StoreError};
+use crate::platform::{
+    KeyPage, Platform, PutOptions, QueueSend, QueueSendError, RateDecision, StoreError,
+};
 
-/// Outbound requests one invocation may make (Cloudflare's free plan).
-pub const SUBREQUEST_BUDGET: usize = 50;
+/// Outbound requests one invocation may make by default (Cloudflare's
+/// free plan); `DRAIN_SUBREQUESTS` sets it ([`crate::budget`]).
+pub const SUBREQUEST_BUDGET: usize = crate::budget::DEFAULT_SUBREQUESTS;
 
 /// `inner`, with its outbound requests and 429 answers counted.
 pub struct Metered<'a, P> {
     inner: &'a P,
     fetches: Cell<usize>,
     throttles: Cell<usize>,
+    budget: usize,
 }
 
 impl<'a, P: Platform> Metered<'a, P> {
@@ -29,7 +34,20 @@ impl<'a, P: Platform> Metered<'a, P> {
             inner,
             fetches: Cell::new(fetches),
             throttles: Cell::new(0),
+            budget: SUBREQUEST_BUDGET,
         }
+    }
+
+    /// The same, with the invocation's budget (`DRAIN_SUBREQUESTS`)
+    /// instead of the free plan's.
+    pub fn with_budget(mut self, budget: usize) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The invocation's budget of outbound requests.
+    pub fn budget(&self) -> usize {
+        self.budget
     }
 
     /// Outbound requests made so far.
@@ -37,9 +55,9 @@ impl<'a, P: Platform> Metered<'a, P> {
         self.fetches.get()
     }
 
-    /// What remains of [`SUBREQUEST_BUDGET`].
+    /// What remains of the budget.
     pub fn left(&self) -> usize {
-        SUBREQUEST_BUDGET.saturating_sub(self.fetches())
+        self.budget.saturating_sub(self.fetches())
     }
 
     /// Answers 429 received so far.
@@ -91,6 +109,17 @@ impl<P: Platform> Platform for Metered<'_, P> {
     }
     fn memory(&self) -> Option<&crate::isolate::IsolateMemory> {
         self.inner.memory()
+    }
+    fn near_cpu_limit(&self) -> bool {
+        self.inner.near_cpu_limit()
+    }
+    /// A send counts as an outbound request, unless there is no queue.
+    async fn queue_send(&self, messages: &[QueueSend]) -> Result<(), QueueSendError> {
+        let sent = self.inner.queue_send(messages).await;
+        if sent != Err(QueueSendError::NotBound) {
+            self.fetches.set(self.fetches.get().saturating_add(1));
+        }
+        sent
     }
 }
 

@@ -49,6 +49,7 @@ pub fn settings(env: &Env) -> Settings {
         turnstile_verify_url: text(env, "TURNSTILE_VERIFY_URL"),
         oauth_redirect_uri: text(env, "OAUTH_REDIRECT_URI"),
         doh_url: text(env, "DOH_URL"),
+        drain_subrequests: text(env, "DRAIN_SUBREQUESTS"),
     }
 }
 

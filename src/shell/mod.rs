@@ -8,9 +8,13 @@ mod convert;
 mod env;
 mod platform;
 
-use worker::{event, web_sys, Context, Env, Response, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, web_sys, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Response,
+    ScheduleContext, ScheduledEvent,
+};
 
 use crate::flows::after_reply::after_reply;
+use crate::flows::queue_batch::Verdict;
 use crate::routes;
 use platform::WorkerPlatform;
 
@@ -49,4 +53,28 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let config = env::config(&env);
     let platform = WorkerPlatform::new(env);
     routes::scheduled(&platform, &config).await;
+}
+
+/// A batch of the delivery queue (`DELIVERY_QUEUE`): each message names
+/// an outbox entry. The core decides each message; it is acknowledged,
+/// or retried after the delay the core gives (a back-off, or at once for
+/// what the batch did not reach).
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let config = env::config(&env);
+    let platform = WorkerPlatform::new(env);
+    let messages: Vec<_> = batch.raw_iter().collect();
+    let bodies: Vec<Option<String>> = messages.iter().map(|m| m.body().as_string()).collect();
+    let verdicts = routes::queue_batch(&platform, &config, &bodies).await;
+    for (message, verdict) in messages.iter().zip(verdicts) {
+        match verdict {
+            Verdict::Ack => message.ack(),
+            Verdict::Retry { delay_secs } => message.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(delay_secs)
+                    .build(),
+            ),
+        }
+    }
+    Ok(())
 }

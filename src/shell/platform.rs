@@ -1,6 +1,7 @@
 //! [`Platform`] on the Workers runtime through the `worker` crate and the
 //! wasm-bindgen bindings it is built on: the KV binding `STORE`, `fetch`
-//! with a time limit, the `SUBMIT_LIMITER` rate limiter, timers and the
+//! with a time limit, the `SUBMIT_LIMITER` rate limiter, the delivery
+//! queue `DELIVERY_QUEUE`, the runtime's CPU warning, timers and the
 //! clock.
 
 use std::cell::OnceCell;
@@ -9,11 +10,18 @@ use std::time::Duration;
 
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Delay, Env, KvStore, RateLimiter};
+use worker::{
+    js_sys, web_sys, BatchMessageBuilder, Delay, Env, KvStore, MessageBuilder, Queue, RateLimiter,
+};
 
 use crate::http::{FetchError, Headers, InResponse, OutRequest};
 use crate::isolate::IsolateMemory;
-use crate::platform::{KeyPage, ListedKey, Platform, PutOptions, RateDecision, StoreError};
+use crate::platform::{
+    KeyPage, ListedKey, Platform, PutOptions, QueueSend, QueueSendError, RateDecision, StoreError,
+};
+
+/// The delivery queue's producer binding (optional).
+const QUEUE_BINDING: &str = "DELIVERY_QUEUE";
 
 /// Longest wait for Keap, Turnstile or a webhook, answer body included:
 /// past it the lead is queued rather than leaving the visitor waiting.
@@ -177,13 +185,24 @@ impl Platform for WorkerPlatform {
                     .dyn_into()
                     .ok()?;
             let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
-            Some((response.status(), js_sys::Uint8Array::new(&buffer).to_vec()))
+            // The core reads one header of an answer, a failure's
+            // Retry-After; no other is copied.
+            let mut headers = Headers::new();
+            if !response.ok() {
+                if let Ok(Some(wait)) = response.headers().get("Retry-After") {
+                    headers.push("Retry-After", wait);
+                }
+            }
+            Some((
+                response.status(),
+                headers,
+                js_sys::Uint8Array::new(&buffer).to_vec(),
+            ))
         };
         match exchange.await {
-            // The core reads no header of an answer, so none is copied.
-            Some((status, body)) => Ok(InResponse {
+            Some((status, headers, body)) => Ok(InResponse {
                 status,
-                headers: Headers::new(),
+                headers,
                 body,
             }),
             None if signal.aborted() => Err(FetchError::Timeout),
@@ -220,5 +239,42 @@ impl Platform for WorkerPlatform {
 
     fn memory(&self) -> Option<&IsolateMemory> {
         Some(&self.memory)
+    }
+
+    /// The runtime's signal that the invocation is near its CPU limit
+    /// (`worker::signal`); never set where the runtime does not send it.
+    fn near_cpu_limit(&self) -> bool {
+        worker::signal::is_near_cpu_limit()
+    }
+
+    /// One `sendBatch`. The binding is looked up as it is, not checked
+    /// for its type: anything there that cannot send is a failed send,
+    /// reported, never a trap.
+    async fn queue_send(&self, messages: &[QueueSend]) -> Result<(), QueueSendError> {
+        let binding = js_sys::Reflect::get(self.env.as_ref(), &QUEUE_BINDING.into())
+            .map_err(|_| QueueSendError::NotBound)?;
+        if binding.is_undefined() || binding.is_null() {
+            return Err(QueueSendError::NotBound);
+        }
+        if !js_sys::Reflect::has(&binding, &"sendBatch".into()).unwrap_or(false) {
+            return Err(QueueSendError::Failed(format!(
+                "{QUEUE_BINDING} is not a queue binding"
+            )));
+        }
+        let queue: Queue = binding.unchecked_into();
+        let batch = messages
+            .iter()
+            .fold(BatchMessageBuilder::new(), |batch, m| {
+                batch.message(
+                    MessageBuilder::new(m.body.clone())
+                        .delay_seconds(m.delay_secs)
+                        .build(),
+                )
+            })
+            .build();
+        queue
+            .send_batch(batch)
+            .await
+            .map_err(|e| QueueSendError::Failed(e.to_string()))
     }
 }

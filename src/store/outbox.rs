@@ -229,10 +229,28 @@ pub async fn enqueue<P: Platform, G: Serialize>(
     reason: &str,
 ) -> Result<EntryId, QueueError> {
     let now = platform.now_ms();
+    enqueue_due(platform, seal_key, lead, progress, reason, now)
+        .await
+        .map(|(id, _)| id)
+}
+
+/// The same, not due before `due_at_ms` (a lead the invocation that
+/// queued it is about to retry; see [`crate::retry::timing`]). Returns
+/// the entry as stored too.
+pub async fn enqueue_due<P: Platform, G: Serialize>(
+    platform: &P,
+    seal_key: &Result<SealKey, KeyProblem>,
+    lead: &Lead,
+    progress: G,
+    reason: &str,
+    due_at_ms: u64,
+) -> Result<(EntryId, Entry<G>), QueueError> {
+    let now = platform.now_ms();
     let id = EntryId::new(now);
-    let entry = Entry::new(lead.clone(), progress, reason, now);
+    let mut entry = Entry::new(lead.clone(), progress, reason, now);
+    entry.next_attempt_at_ms = due_at_ms;
     save(platform, seal_key, Queue::Pending, &id, &entry).await?;
-    Ok(id)
+    Ok((id, entry))
 }
 
 /// Keeps a lead Keap refused as a dead letter, for the owner to see and

@@ -26,7 +26,8 @@ afterEach(() => {
   clones = [];
 });
 
-const commands = (c) => c.calls().map(({ args }) => (args[0] === 'secret' ? args.slice(0, 2).join(' ') : args[0]));
+const commands = (c) =>
+  c.calls().map(({ args }) => (args[0] === 'secret' || args[0] === 'queues' ? args.slice(0, 2).join(' ') : args[0]));
 const deploys = (c) => c.calls().filter((call) => call.args[0] === 'deploy');
 const bulks = (c) => c.calls().filter((call) => call.args[0] === 'secret' && call.args[1] === 'bulk');
 
@@ -60,7 +61,7 @@ describe('a first deploy, API key, answers from the environment', () => {
     const r = c.run([], API_KEY_ENV);
     assert.equal(r.code, 0, r.output);
 
-    assert.deepEqual(commands(c), ['whoami', 'secret list', 'deploy', 'secret bulk']);
+    assert.deepEqual(commands(c), ['whoami', 'secret list', 'queues list', 'queues create', 'deploy', 'secret bulk']);
     assert.equal(deploys(c)[0].args.includes('--dry-run'), false);
     assert.match(deploys(c)[0].wranglerToml, /^ALLOWED_ORIGINS = "https:\/\/www\.example\.com,https:\/\/example\.com"$/m);
 
@@ -107,7 +108,7 @@ describe('a first deploy, API key, answers from the environment', () => {
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(c.repo, 'node_modules'));
     const r = c.run([], API_KEY_ENV, { cmd: ['make', '--no-print-directory', 'deploy'] });
     assert.equal(r.code, 0, r.output);
-    assert.deepEqual(commands(c), ['whoami', 'secret list', 'deploy', 'secret bulk']);
+    assert.deepEqual(commands(c), ['whoami', 'secret list', 'queues list', 'queues create', 'deploy', 'secret bulk']);
     assert.ok(r.stdout.includes(ADMIN_URL), r.stdout);
     assert.equal(count(r.output, c.bulk().secrets.ADMIN_TOKEN), 1);
     fs.unlinkSync(path.join(c.repo, 'node_modules'));
@@ -134,7 +135,7 @@ describe('a later deploy', () => {
       STANDIN_SECRETS: '["ADMIN_TOKEN","ENCRYPTION_KEY","KEAP_API_KEY"]',
     });
     assert.equal(r.code, 0, r.output);
-    assert.deepEqual(commands(c), ['whoami', 'secret list', 'deploy']);
+    assert.deepEqual(commands(c), ['whoami', 'secret list', 'queues list', 'queues create', 'deploy']);
   });
 
   test('an existing ENCRYPTION_KEY is kept when only ADMIN_TOKEN is missing', () => {
@@ -321,7 +322,8 @@ describe('--dry-run', () => {
       const before = c.wranglerToml();
       const r = c.run(args, { ...API_KEY_ENV, ...env });
       assert.equal(r.code, 0, r.output);
-      assert.deepEqual(commands(c), ['whoami', 'secret list', 'deploy']);
+      assert.deepEqual(commands(c), ['whoami', 'secret list', 'queues list', 'deploy']);
+      assert.match(r.stdout, /Delivery queue: keap-form-worker would be created/);
       const deploy = deploys(c)[0].args;
       assert.ok(deploy.includes('--dry-run'), deploy.join(' '));
       assert.ok(deploy.includes(`ALLOWED_ORIGINS:${ORIGINS}`), 'the origins go to the dry run on the command line');
@@ -365,4 +367,43 @@ test("without KFW_WRANGLER it runs the repository's own wrangler, and says when 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /wrangler is not installed \(node_modules\/wrangler\/bin\/wrangler\.js\)/);
   assert.deepEqual(c.calls(), []);
+});
+
+describe('the delivery queue', () => {
+  test('is created on a first deploy, before the deploy that needs it', () => {
+    const c = clone();
+    const r = c.run([], API_KEY_ENV);
+    assert.equal(r.code, 0, r.output);
+    const create = c.calls().find((call) => call.args[0] === 'queues' && call.args[1] === 'create');
+    assert.deepEqual(create.args, ['queues', 'create', 'keap-form-worker']);
+    assert.match(r.stdout, /Delivery queue: creating keap-form-worker/);
+  });
+
+  test('is left alone when the account has it', () => {
+    const c = clone();
+    const r = c.run([], { ...API_KEY_ENV, STANDIN_QUEUES: '["other-queue","keap-form-worker"]' });
+    assert.equal(r.code, 0, r.output);
+    assert.deepEqual(commands(c), ['whoami', 'secret list', 'queues list', 'deploy', 'secret bulk']);
+    assert.match(r.stdout, /Delivery queue: keap-form-worker \(exists\)/);
+  });
+
+  test('a failed create stops before the deploy, with wrangler\'s message', () => {
+    const c = clone();
+    const r = c.run([], { ...API_KEY_ENV, STANDIN_FAIL: 'queues create' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.output, /wrangler queues create keap-form-worker` failed/);
+    assert.equal(deploys(c).length, 0);
+    assert.equal(bulks(c).length, 0);
+  });
+
+  test('without a queue in wrangler.toml, nothing is asked about queues', () => {
+    const c = clone();
+    const toml = c.wranglerToml().replace(/\[\[queues\.(producers|consumers)\]\]\n(?:[^\n[]*\n)*/g, '');
+    assert.doesNotMatch(toml, /\[\[queues\./);
+    fs.writeFileSync(path.join(c.repo, 'wrangler.toml'), toml);
+    c.git('commit', '-qam', 'no queue');
+    const r = c.run([], API_KEY_ENV);
+    assert.equal(r.code, 0, r.output);
+    assert.deepEqual(commands(c), ['whoami', 'secret list', 'deploy', 'secret bulk']);
+  });
 });

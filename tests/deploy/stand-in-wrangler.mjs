@@ -10,12 +10,14 @@
 //   STANDIN_LOGGED_IN  "0": not logged in (until `wrangler login`)
 //   STANDIN_ACCOUNTS   how many accounts the login has (default 1)
 //   STANDIN_FAIL       a command that fails, e.g. "secret bulk" or "deploy"
+//   STANDIN_QUEUES     JSON list of the account's queue names (default none);
+//                      `queues create` adds to it for the calls that follow
 
 import fs from 'node:fs';
 import path from 'node:path';
 
 const args = process.argv.slice(2);
-const command = args[0] === 'secret' ? args.slice(0, 2).join(' ') : (args[0] ?? '');
+const command = args[0] === 'secret' || args[0] === 'queues' ? args.slice(0, 2).join(' ') : (args[0] ?? '');
 const env = process.env;
 
 function readStdin() {
@@ -87,7 +89,38 @@ if (command === 'secret bulk') {
   done(0, { out: `${lines.join('\n')}\n\nFinished processing secrets file\n` });
 }
 
+// Queues: the account's, plus those created by earlier calls (a file
+// beside the log lists them).
+const createdQueues = `${env.STANDIN_LOG}.queues`;
+const queues = () => [
+  ...JSON.parse(env.STANDIN_QUEUES ?? '[]'),
+  ...(fs.existsSync(createdQueues) ? fs.readFileSync(createdQueues, 'utf8').split('\n').filter(Boolean) : []),
+];
+
+if (command === 'queues list') {
+  // wrangler prints a table; a page past the last prints an empty one.
+  const page = args.includes('--page') ? Number(args[args.indexOf('--page') + 1]) : 1;
+  const rows = page === 1 ? queues() : [];
+  const row = (cells) => `│ ${cells.join(' │ ')} │`;
+  const lines = [row(['id', 'name', 'created_on', 'modified_on', 'producers', 'consumers'])];
+  rows.forEach((q, i) => lines.push(row([`${i}`.padStart(32, 'b'), q, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z', '1', '1'])));
+  done(0, { out: `┌─┐\n${lines.join('\n')}\n└─┘\n` });
+}
+
+if (command === 'queues create') {
+  const q = args[2];
+  if (!q) done(2, { err: 'stand-in: give the queue name\n' });
+  if (queues().includes(q)) done(1, { err: `✘ [ERROR] A queue with the name "${q}" already exists.\n` });
+  fs.appendFileSync(createdQueues, `${q}\n`);
+  done(0, { out: `🌀 Creating queue '${q}'\n✅ Created queue '${q}'\n` });
+}
+
 if (command === 'deploy') {
+  // A deploy whose wrangler.toml names a queue the account lacks fails, as wrangler's does.
+  const wanted = /\[\[queues\.producers\]\][^[]*?queue\s*=\s*"([^"]+)"/.exec(record.wranglerToml ?? '')?.[1];
+  if (wanted && !args.includes('--dry-run') && !queues().includes(wanted)) {
+    done(1, { err: `✘ [ERROR] Queue "${wanted}" does not exist. To create it, run: wrangler queues create ${wanted}\n` });
+  }
   if (args.includes('--dry-run')) {
     done(0, { out: 'Total Upload: 479.26 KiB / gzip: 200.96 KiB\n--dry-run: exiting now.\n' });
   }

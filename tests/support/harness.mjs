@@ -354,6 +354,10 @@ export function knownSecrets() {
  * - `allowedOrigins`: array or comma string (default [SITE_ORIGIN]).
  * - `rateLimit`: `{limit, period}` adds the SUBMIT_LIMITER binding; absent:
  *   no binding.
+ * - `queue`: `true` adds the delivery queue as wrangler.toml has it (the
+ *   DELIVERY_QUEUE producer and this worker as its consumer, run locally
+ *   by wrangler dev), with `max_batch_timeout` 1 s; `'broken'` makes
+ *   DELIVERY_QUEUE a plain var, so every send fails; absent: no queue.
  * - `name`: the artifacts folder's name part.
  * - `persistDir`: reuse a KV folder (e.g. to restart on the same state).
  * - `doh`: a stand-in resolver from startDoh() for DOH_URL (default: the
@@ -366,6 +370,7 @@ export async function startWorker({
   forms = DEFAULT_FORMS,
   allowedOrigins = [SITE_ORIGIN],
   rateLimit,
+  queue,
   name = 'worker',
   persistDir,
   timeoutMs = 60000,
@@ -418,6 +423,15 @@ export async function startWorker({
     config.ratelimits = [
       { name: 'SUBMIT_LIMITER', namespace_id: '1001', simple: { limit: rateLimit.limit, period: rateLimit.period ?? 60 } },
     ];
+  }
+  if (queue === true) {
+    const queueName = `${config.name}-deliveries`;
+    config.queues = {
+      producers: [{ binding: 'DELIVERY_QUEUE', queue: queueName }],
+      consumers: [{ queue: queueName, max_batch_size: 10, max_batch_timeout: 1, max_retries: 100 }],
+    };
+  } else if (queue === 'broken') {
+    config.vars = { ...config.vars, DELIVERY_QUEUE: 'not a queue' };
   }
   const configFile = path.join(dir, 'wrangler.json');
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
