@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startDoh } from '../tests/support/doh.mjs';
 import { startSiteServer } from './site-server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -150,8 +151,12 @@ async function main() {
   fs.rmSync(STATE_DIR, { recursive: true, force: true });
   const siteOrigins = [`http://127.0.0.1:${SITE_PORT}`, `http://localhost:${SITE_PORT}`];
   const workerUrl = `http://127.0.0.1:${WORKER_PORT}`;
+  // The tests' stand-in DNS-over-HTTPS resolver answers the domain check
+  // (docs/CONTRACT.md 3.10), so it works offline and the same every time.
+  const doh = await startDoh();
   const vars = {
     ALLOWED_ORIGINS: siteOrigins.join(','),
+    DOH_URL: doh.url,
     KEAP_AUTHORIZE_URL: `${sandboxUrl}/app/oauth/authorize`,
     KEAP_TOKEN_URL: `${sandboxUrl}/token`,
     KEAP_API_URL: `${sandboxUrl}/crm/rest`,
@@ -202,6 +207,8 @@ ${b('keap-form-worker is running locally (no Keap account needed)')}
      goes to Keap as soon as you connect; ${b('Deliver now')} sends waiting leads too.
   3. /admin also lists Keap's tags and fields by name, checks each form's ids,
      sends a test lead and shows each form's HTML to copy.
+  4. An address at nowhere.invalid or null-mx.test is refused (its domain
+     takes no mail); a name with a link in it is held for review on /admin.
 
   Ctrl-C stops everything.
 `);
