@@ -1,8 +1,8 @@
 //! Held posts in the in-memory store: ids, sealing, the daily cap and
 //! what it costs.
 
-use crate::config::Config;
 use super::*;
+use crate::config::Config;
 use crate::form::body::Fields;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -91,7 +91,7 @@ fn a_held_post_is_sealed_expires_and_lists_without_its_words() {
     let back = block_on(load(&p, &c.seal_key, &id)).unwrap().unwrap();
     assert_eq!(back.lead, l);
     assert_eq!(back.reason, Reason::MarkupLink);
-    assert_eq!(block_on(count(&p)).unwrap(), 1);
+    assert_eq!(block_on(count(&p, 0)).unwrap().0, 1);
 
     block_on(delete(&p, &id)).unwrap();
     assert_eq!(block_on(load(&p, &c.seal_key, &id)).unwrap(), None);
@@ -223,13 +223,19 @@ fn without_isolate_memory_every_hold_lists_and_the_cap_still_holds() {
 }
 
 #[test]
-fn count_since_counts_only_newer_posts() {
+fn count_tells_the_newer_posts_apart() {
     let p = MemoryPlatform::new();
     let c = config();
     let t0 = p.now_ms();
     block_on(hold(&p, &c.seal_key, &lead("a", t0), Reason::MarkupLink)).unwrap();
     p.advance_ms(1000);
-    block_on(hold(&p, &c.seal_key, &lead("b", t0 + 1000), Reason::MarkupLink)).unwrap();
-    assert_eq!(block_on(count_since(&p, t0)).unwrap(), 1);
-    assert_eq!(block_on(count_since(&p, t0 - 1)).unwrap(), 2);
+    block_on(hold(
+        &p,
+        &c.seal_key,
+        &lead("b", t0 + 1000),
+        Reason::MarkupLink,
+    ))
+    .unwrap();
+    assert_eq!(block_on(count(&p, t0)).unwrap(), (2, 1));
+    assert_eq!(block_on(count(&p, t0 - 1)).unwrap(), (2, 2));
 }
