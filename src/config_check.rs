@@ -76,19 +76,19 @@ impl FormCheck {
 
     /// Keap's name for the tag `used_as` (e.g. `optional_tags.newsletter`).
     pub fn tag_name(&self, used_as: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|c| c.used_as == used_as)
-            .and_then(|c| c.keap_name.as_deref())
+        name_of(&self.tags, used_as)
     }
 
     /// Keap's label for the custom field `used_as`.
     pub fn field_label(&self, used_as: &str) -> Option<&str> {
-        self.custom_fields
-            .iter()
-            .find(|c| c.used_as == used_as)
-            .and_then(|c| c.keap_name.as_deref())
+        name_of(&self.custom_fields, used_as)
     }
+}
+
+fn name_of<'a>(ids: &'a [CheckedId], used_as: &str) -> Option<&'a str> {
+    ids.iter()
+        .find(|c| c.used_as == used_as)
+        .and_then(|c| c.keap_name.as_deref())
 }
 
 fn missing(ids: &[CheckedId]) -> Vec<u64> {
@@ -204,29 +204,22 @@ pub struct Mismatch {
 /// What `current` finds missing that `previous` did not (all of it when
 /// there is no previous check of that form).
 pub fn newly_missing(previous: Option<&CheckRecord>, current: &CheckRecord) -> Vec<Mismatch> {
+    // The ids in `now` that were not in `before`.
+    let new = |now: Vec<u64>, before: Option<Vec<u64>>| -> Vec<u64> {
+        let before = before.unwrap_or_default();
+        now.into_iter().filter(|id| !before.contains(id)).collect()
+    };
     let mut out = Vec::new();
     for (form_id, check) in &current.forms {
         let before = previous.and_then(|p| p.forms.get(form_id));
-        let known_tags: BTreeSet<u64> = before
-            .map(|b| b.missing_tag_ids())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let known_fields: BTreeSet<u64> = before
-            .map(|b| b.missing_custom_field_ids())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let tag_ids: Vec<u64> = check
-            .missing_tag_ids()
-            .into_iter()
-            .filter(|id| !known_tags.contains(id))
-            .collect();
-        let custom_field_ids: Vec<u64> = check
-            .missing_custom_field_ids()
-            .into_iter()
-            .filter(|id| !known_fields.contains(id))
-            .collect();
+        let tag_ids = new(
+            check.missing_tag_ids(),
+            before.map(FormCheck::missing_tag_ids),
+        );
+        let custom_field_ids = new(
+            check.missing_custom_field_ids(),
+            before.map(FormCheck::missing_custom_field_ids),
+        );
         if !tag_ids.is_empty() || !custom_field_ids.is_empty() {
             out.push(Mismatch {
                 form_id: form_id.clone(),
@@ -373,9 +366,7 @@ async fn run_after<P: Platform>(
         Ok(found) => found,
         Err(e) => {
             if e.token_rejected() {
-                if let Credentials::Bearer(token) = &creds {
-                    credentials::mark_rejected(p, token).await;
-                }
+                credentials::rejected(p, &creds).await;
             }
             return Err(CheckError::Keap(e));
         }

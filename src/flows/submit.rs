@@ -212,9 +212,7 @@ pub async fn deliver_loaded<P: Platform>(
             token_rejected,
         } => {
             if token_rejected {
-                if let Credentials::Bearer(token) = &creds {
-                    credentials::mark_rejected(p, token).await;
-                }
+                credentials::rejected(p, &creds).await;
             }
             queue(p, config, lead, progress, &reason)
                 .await

@@ -137,6 +137,13 @@ impl Incoming {
     }
 }
 
+/// `{"ok":false,"error":{"code","message"}}`: the shape of every refusal
+/// that is not about a form field (a visitor's answers add `field`, see
+/// `form::answer::problem_json`).
+pub fn error_json(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({"ok": false, "error": {"code": code, "message": message}})
+}
+
 /// An answer the worker gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -159,14 +166,9 @@ impl Reply {
         Reply::json_text(status, value.to_string())
     }
 
-    /// `{"ok":false,"error":{"code","message"}}`: the shape of every
-    /// refusal that is not about a form field (a visitor's answers add
-    /// `field`, see `form::answer::problem_json`).
+    /// A refusal as [`error_json`].
     pub fn json_error(status: u16, code: &str, message: &str) -> Self {
-        Reply::json(
-            status,
-            &serde_json::json!({"ok": false, "error": {"code": code, "message": message}}),
-        )
+        Reply::json(status, &error_json(code, message))
     }
 
     /// A JSON answer already written as text.

@@ -37,7 +37,7 @@ impl AdminView for Said {
 pub fn failure(status: u16, code: &str, message: &str) -> Said {
     Said {
         status,
-        json: json!({"ok": false, "error": {"code": code, "message": message}}),
+        json: crate::http::error_json(code, message),
         title: "Keap could not be asked",
         html: format!("<p class=\"bad\">{}</p>", escape(message)),
     }
