@@ -118,12 +118,12 @@ impl CheckRecord {
     /// has not changed since the check.
     pub fn status_json(&self, forms: &Forms) -> Value {
         let mut out = serde_json::Map::new();
-        for id in forms.ids() {
-            let Some(check) = forms.get(&id).and_then(|f| self.current(f)) else {
+        for form in forms.iter() {
+            let Some(check) = self.current(form) else {
                 continue;
             };
             out.insert(
-                id,
+                form.id.clone(),
                 json!({
                     "ok": check.ok(),
                     "missing_tag_ids": check.missing_tag_ids(),
@@ -170,8 +170,7 @@ pub fn check_forms(
     now_ms: u64,
 ) -> CheckRecord {
     let mut out = BTreeMap::new();
-    for id in forms.ids() {
-        let Some(form) = forms.get(&id) else { continue };
+    for form in forms.iter() {
         let (mut tags, mut fields) = expected(form);
         for t in &mut tags {
             t.keap_name = tag_names.get(&t.id).cloned();
@@ -180,7 +179,7 @@ pub fn check_forms(
             f.keap_name = field_labels.get(&f.id).cloned();
         }
         out.insert(
-            id,
+            form.id.clone(),
             FormCheck {
                 tags,
                 custom_fields: fields,
@@ -269,11 +268,7 @@ pub fn is_due(record: Option<&CheckRecord>, forms: &Forms, now_ms: u64) -> bool 
     if now_ms.saturating_sub(at) >= CHECK_INTERVAL_MS {
         return true;
     }
-    forms
-        .ids()
-        .iter()
-        .filter_map(|id| forms.get(id))
-        .any(|f| record.current(f).is_none())
+    forms.iter().any(|f| record.current(f).is_none())
 }
 
 /// The stored check, if any (an unreadable one counts as none, logged).
@@ -431,10 +426,9 @@ async fn read_keap<P: Platform>(
     forms: &Forms,
     creds: &Credentials,
 ) -> Result<(Names, Names), CatalogError> {
-    let all: Vec<&Form> = forms.ids().iter().filter_map(|id| forms.get(id)).collect();
     let api = config.settings.api_url();
     let mut tag_names = Names::new();
-    if all
+    if forms
         .iter()
         .any(|f| !f.tags.is_empty() || !f.optional_tags.is_empty())
     {
@@ -443,7 +437,7 @@ async fn read_keap<P: Platform>(
         }
     }
     let mut field_labels = Names::new();
-    if all.iter().any(|f| !f.custom_fields.is_empty()) {
+    if forms.iter().any(|f| !f.custom_fields.is_empty()) {
         for f in catalog::list_fields(p, api, creds).await? {
             field_labels.insert(f.id, f.label);
         }

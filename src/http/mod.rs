@@ -173,24 +173,21 @@ impl Reply {
 
     /// A JSON answer already written as text.
     pub fn json_text(status: u16, json: String) -> Self {
-        let mut r = Reply::new(status);
-        r.headers
-            .set("Content-Type", "application/json; charset=utf-8");
-        r.body = json.into_bytes();
-        r
+        Reply::text(status, "application/json; charset=utf-8", json)
     }
 
     pub fn html(status: u16, body: String) -> Self {
-        let mut r = Reply::new(status);
-        r.headers.set("Content-Type", "text/html; charset=utf-8");
+        Reply::text(status, "text/html; charset=utf-8", body)
+    }
+
+    fn text(status: u16, content_type: &'static str, body: String) -> Self {
+        let mut r = Reply::new(status).with_header("Content-Type", content_type);
         r.body = body.into_bytes();
         r
     }
 
     pub fn redirect(status: u16, location: &str) -> Self {
-        let mut r = Reply::new(status);
-        r.headers.set("Location", location.to_string());
-        r
+        Reply::new(status).with_header("Location", location.to_string())
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<HeaderText>) -> Self {
