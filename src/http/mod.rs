@@ -194,10 +194,6 @@ impl Reply {
         self.headers.set(name, value);
         self
     }
-
-    pub fn body_text(&self) -> &str {
-        std::str::from_utf8(&self.body).unwrap_or("")
-    }
 }
 
 /// A request the core wants sent to Keap, Turnstile or the alert webhook.
@@ -299,6 +295,13 @@ impl std::fmt::Display for FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Reply {
+        /// The body as text, for the tests' assertions.
+        pub fn body_text(&self) -> &str {
+            std::str::from_utf8(&self.body).unwrap_or("")
+        }
+    }
 
     fn incoming() -> Incoming {
         let mut headers = Headers::new();
