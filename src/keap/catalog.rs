@@ -114,7 +114,6 @@ pub struct TagsPage {
 struct RawTagsPage {
     #[serde(default)]
     tags: Vec<Maybe<Object<RawTag>>>,
-    #[serde(default)]
     count: Option<u64>,
 }
 

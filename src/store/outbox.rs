@@ -49,7 +49,6 @@ pub struct Entry<G> {
     pub first_queued_at_ms: u64,
     pub next_attempt_at_ms: u64,
     /// Why the last attempt failed (no personal data).
-    #[serde(default)]
     pub last_error: Option<String>,
 }
 
@@ -325,7 +324,6 @@ impl Listed {
 struct Meta {
     next_attempt_at: u64,
     attempts: u32,
-    #[serde(default)]
     reason: Option<String>,
 }
 
