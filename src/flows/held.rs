@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::alerts::{self, AlertKind};
 use crate::config::Config;
 use crate::http::Reply;
+use crate::pages;
 use crate::pages::held::{self as view, HeldShown, HeldView, HELD_SHOWN};
 use crate::pages::outcomes::Said;
 use crate::platform::{Platform, StoreError};
@@ -75,12 +76,8 @@ pub async fn list<P: Platform>(p: &P, config: &Config) -> Reply {
         Ok(both) => both,
         Err(e) => {
             p.log(&format!("admin: could not list the held posts: {e}"));
-            return Reply::json_error(
-                503,
-                "store_unavailable",
-                "the held posts could not be read now",
-            )
-            .with_header("Cache-Control", "no-store");
+            let trouble = view::store_trouble("the held posts could not be read now");
+            return pages::into_reply(&trouble, true);
         }
     };
     let held: Vec<Value> = views.iter().map(HeldView::json).collect();
