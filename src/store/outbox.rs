@@ -234,9 +234,9 @@ pub async fn enqueue<P: Platform, G: Serialize>(
     Ok(id)
 }
 
-/// Keeps a lead Keap refused as a dead letter, for the owner to see and
-/// replay. One KV write.
-pub async fn enqueue_dead<P: Platform, G: Serialize + Clone>(
+/// Keeps a lead Keap refused (one attempt made) as a dead letter, for the
+/// owner to see and replay. One KV write.
+pub async fn enqueue_dead<P: Platform, G: Serialize>(
     platform: &P,
     seal_key: &Result<SealKey, KeyProblem>,
     lead: &Lead,
@@ -245,9 +245,10 @@ pub async fn enqueue_dead<P: Platform, G: Serialize + Clone>(
 ) -> Result<EntryId, QueueError> {
     let now = platform.now_ms();
     let id = EntryId::new(now);
-    let entry = Entry::new(lead.clone(), progress.clone(), reason, now);
-    let mut entry = entry.failed(progress, reason, now);
-    entry.next_attempt_at_ms = now;
+    let entry = Entry {
+        attempts: 1,
+        ..Entry::new(lead.clone(), progress, reason, now)
+    };
     save(platform, seal_key, Queue::Dead, &id, &entry).await?;
     Ok(id)
 }
