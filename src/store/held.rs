@@ -120,19 +120,11 @@ impl HeldSummary {
             .metadata
             .as_deref()
             .and_then(|m| serde_json::from_str(m).ok());
-        Some(match meta {
-            Some(m) => HeldSummary {
-                id,
-                form: m.form,
-                reason: Some(m.reason),
-                received_at_ms: Some(m.received_at),
-            },
-            None => HeldSummary {
-                id,
-                form: String::new(),
-                reason: None,
-                received_at_ms: None,
-            },
+        Some(HeldSummary {
+            id,
+            reason: meta.as_ref().map(|m| m.reason),
+            received_at_ms: meta.as_ref().map(|m| m.received_at),
+            form: meta.map(|m| m.form).unwrap_or_default(),
         })
     }
 }

@@ -320,8 +320,9 @@ impl Listed {
     }
 }
 
-/// A key's listing metadata, as [`Entry::metadata`] writes it.
-#[derive(Debug, Serialize, Deserialize)]
+/// A key's listing metadata, as [`Entry::metadata`] writes it; when it
+/// cannot be read, the default: due, no attempt, no reason.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Meta {
     next_attempt_at: u64,
     attempts: u32,
@@ -349,19 +350,12 @@ pub async fn list<P: Platform>(
         .filter_map(|k| {
             let id = EntryId::from_key(queue, &k.name)?;
             let meta = k.metadata.as_deref().and_then(Meta::parse);
-            Some(match meta {
-                Some(m) => Listed {
-                    id,
-                    attempts: m.attempts,
-                    next_attempt_at_ms: m.next_attempt_at,
-                    reason: m.reason,
-                },
-                None => Listed {
-                    id,
-                    attempts: 0,
-                    next_attempt_at_ms: 0,
-                    reason: None,
-                },
+            let meta = meta.unwrap_or_default();
+            Some(Listed {
+                id,
+                attempts: meta.attempts,
+                next_attempt_at_ms: meta.next_attempt_at,
+                reason: meta.reason,
             })
         })
         .collect();
