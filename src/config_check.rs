@@ -76,19 +76,19 @@ impl FormCheck {
 
     /// Keap's name for the tag `used_as` (e.g. `optional_tags.newsletter`).
     pub fn tag_name(&self, used_as: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|c| c.used_as == used_as)
-            .and_then(|c| c.keap_name.as_deref())
+        name_of(&self.tags, used_as)
     }
 
     /// Keap's label for the custom field `used_as`.
     pub fn field_label(&self, used_as: &str) -> Option<&str> {
-        self.custom_fields
-            .iter()
-            .find(|c| c.used_as == used_as)
-            .and_then(|c| c.keap_name.as_deref())
+        name_of(&self.custom_fields, used_as)
     }
+}
+
+fn name_of<'a>(ids: &'a [CheckedId], used_as: &str) -> Option<&'a str> {
+    ids.iter()
+        .find(|c| c.used_as == used_as)
+        .and_then(|c| c.keap_name.as_deref())
 }
 
 fn missing(ids: &[CheckedId]) -> Vec<u64> {
@@ -118,12 +118,12 @@ impl CheckRecord {
     /// has not changed since the check.
     pub fn status_json(&self, forms: &Forms) -> Value {
         let mut out = serde_json::Map::new();
-        for id in forms.ids() {
-            let Some(check) = forms.get(&id).and_then(|f| self.current(f)) else {
+        for form in forms.iter() {
+            let Some(check) = self.current(form) else {
                 continue;
             };
             out.insert(
-                id,
+                form.id.clone(),
                 json!({
                     "ok": check.ok(),
                     "missing_tag_ids": check.missing_tag_ids(),
@@ -170,8 +170,7 @@ pub fn check_forms(
     now_ms: u64,
 ) -> CheckRecord {
     let mut out = BTreeMap::new();
-    for id in forms.ids() {
-        let Some(form) = forms.get(&id) else { continue };
+    for form in forms.iter() {
         let (mut tags, mut fields) = expected(form);
         for t in &mut tags {
             t.keap_name = tag_names.get(&t.id).cloned();
@@ -180,7 +179,7 @@ pub fn check_forms(
             f.keap_name = field_labels.get(&f.id).cloned();
         }
         out.insert(
-            id,
+            form.id.clone(),
             FormCheck {
                 tags,
                 custom_fields: fields,
@@ -204,29 +203,22 @@ pub struct Mismatch {
 /// What `current` finds missing that `previous` did not (all of it when
 /// there is no previous check of that form).
 pub fn newly_missing(previous: Option<&CheckRecord>, current: &CheckRecord) -> Vec<Mismatch> {
+    // The ids in `now` that were not in `before`.
+    let new = |now: Vec<u64>, before: Option<Vec<u64>>| -> Vec<u64> {
+        let before = before.unwrap_or_default();
+        now.into_iter().filter(|id| !before.contains(id)).collect()
+    };
     let mut out = Vec::new();
     for (form_id, check) in &current.forms {
         let before = previous.and_then(|p| p.forms.get(form_id));
-        let known_tags: BTreeSet<u64> = before
-            .map(|b| b.missing_tag_ids())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let known_fields: BTreeSet<u64> = before
-            .map(|b| b.missing_custom_field_ids())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let tag_ids: Vec<u64> = check
-            .missing_tag_ids()
-            .into_iter()
-            .filter(|id| !known_tags.contains(id))
-            .collect();
-        let custom_field_ids: Vec<u64> = check
-            .missing_custom_field_ids()
-            .into_iter()
-            .filter(|id| !known_fields.contains(id))
-            .collect();
+        let tag_ids = new(
+            check.missing_tag_ids(),
+            before.map(FormCheck::missing_tag_ids),
+        );
+        let custom_field_ids = new(
+            check.missing_custom_field_ids(),
+            before.map(FormCheck::missing_custom_field_ids),
+        );
         if !tag_ids.is_empty() || !custom_field_ids.is_empty() {
             out.push(Mismatch {
                 form_id: form_id.clone(),
@@ -276,11 +268,7 @@ pub fn is_due(record: Option<&CheckRecord>, forms: &Forms, now_ms: u64) -> bool 
     if now_ms.saturating_sub(at) >= CHECK_INTERVAL_MS {
         return true;
     }
-    forms
-        .ids()
-        .iter()
-        .filter_map(|id| forms.get(id))
-        .any(|f| record.current(f).is_none())
+    forms.iter().any(|f| record.current(f).is_none())
 }
 
 /// The stored check, if any (an unreadable one counts as none, logged).
@@ -373,9 +361,7 @@ async fn run_after<P: Platform>(
         Ok(found) => found,
         Err(e) => {
             if e.token_rejected() {
-                if let Credentials::Bearer(token) = &creds {
-                    credentials::mark_rejected(p, token).await;
-                }
+                credentials::rejected(p, &creds).await;
             }
             return Err(CheckError::Keap(e));
         }
@@ -440,10 +426,9 @@ async fn read_keap<P: Platform>(
     forms: &Forms,
     creds: &Credentials,
 ) -> Result<(Names, Names), CatalogError> {
-    let all: Vec<&Form> = forms.ids().iter().filter_map(|id| forms.get(id)).collect();
     let api = config.settings.api_url();
     let mut tag_names = Names::new();
-    if all
+    if forms
         .iter()
         .any(|f| !f.tags.is_empty() || !f.optional_tags.is_empty())
     {
@@ -452,7 +437,7 @@ async fn read_keap<P: Platform>(
         }
     }
     let mut field_labels = Names::new();
-    if all.iter().any(|f| !f.custom_fields.is_empty()) {
+    if forms.iter().any(|f| !f.custom_fields.is_empty()) {
         for f in catalog::list_fields(p, api, creds).await? {
             field_labels.insert(f.id, f.label);
         }

@@ -72,10 +72,7 @@ pub fn decide_request(config: &Config, request: &Incoming) -> AdminDecision {
 /// ([`decide_request`]): `Ok(())` to go on, or the answer to give instead
 /// (JSON when the client asked for JSON, else HTML).
 pub fn guard(config: &Config, request: &Incoming) -> Result<(), Reply> {
-    match refusal(decide_request(config, request), wants_json(request)) {
-        None => Ok(()),
-        Some(reply) => Err(reply),
-    }
+    refusal(decide_request(config, request), wants_json(request)).map_or(Ok(()), Err)
 }
 
 /// Whether an admin answer that can be a page or JSON is JSON: the one

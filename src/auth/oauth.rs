@@ -147,22 +147,12 @@ pub enum TokenFailure {
 impl std::fmt::Display for TokenFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TokenFailure::Refused {
-                status,
-                error: Some(e),
-            } => {
+            TokenFailure::Refused { status, error } => {
+                let error = error.as_deref().map(|e| [", ", e].concat());
+                let error = error.unwrap_or_default();
                 write!(
                     f,
-                    "Keap's token endpoint refused the request (HTTP {status}, {e})"
-                )
-            }
-            TokenFailure::Refused {
-                status,
-                error: None,
-            } => {
-                write!(
-                    f,
-                    "Keap's token endpoint refused the request (HTTP {status})"
+                    "Keap's token endpoint refused the request (HTTP {status}{error})"
                 )
             }
             TokenFailure::Transient(why) => f.write_str(why),
@@ -254,7 +244,7 @@ pub fn tenant_from_scope(scope: &str) -> Option<String> {
 
 /// The OAuth `error` code, only if it looks like one (`invalid_grant`),
 /// so that nothing else from the answer is ever repeated.
-fn error_code(code: String) -> Option<String> {
+pub fn error_code(code: String) -> Option<String> {
     let plain = !code.is_empty()
         && code.len() <= 40
         && code.chars().all(|c| c.is_ascii_lowercase() || c == '_');

@@ -38,7 +38,6 @@ pub struct TokenRecord {
     pub refresh_token: Secret,
     pub expires_at_ms: u64,
     /// The Keap app the tokens are for, e.g. `xy123.infusionsoft.com`.
-    #[serde(default)]
     pub tenant: Option<String>,
     pub obtained_at_ms: u64,
 }
@@ -136,7 +135,6 @@ pub struct ReauthMarker {
 pub struct LastRefresh {
     pub at: String,
     pub ok: bool,
-    #[serde(default)]
     pub error: Option<String>,
 }
 

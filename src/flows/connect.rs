@@ -281,14 +281,9 @@ fn keap_said_no(error: &str) -> Reply {
                  right, Keap may be having trouble: try again later.</p>",
         ),
         other => {
-            let plain = !other.is_empty()
-                && other.len() <= 40
-                && other.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-            let code = if plain {
-                format!(" <code>{}</code>", escape(other))
-            } else {
-                String::new()
-            };
+            let code = oauth::error_code(other.to_string())
+                .map(|code| format!(" <code>{}</code>", escape(&code)))
+                .unwrap_or_default();
             page_back(
                 400,
                 "Keap did not complete the authorization",

@@ -281,9 +281,7 @@ async fn deliver_due<P: Platform>(
             }
         }
         if token_rejected {
-            if let Credentials::Bearer(token) = creds {
-                credentials::mark_rejected(p, token).await;
-            }
+            credentials::rejected(p, creds).await;
             report.stopped = Some(Stop::TokenRejected);
             return done + 1;
         }

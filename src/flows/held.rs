@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::alerts::{self, AlertKind};
 use crate::config::Config;
 use crate::http::Reply;
+use crate::pages;
 use crate::pages::held::{self as view, HeldShown, HeldView, HELD_SHOWN};
 use crate::pages::outcomes::Said;
 use crate::platform::{Platform, StoreError};
@@ -44,7 +45,9 @@ pub async fn views<P: Platform>(p: &P, config: &Config) -> Result<Vec<HeldView>,
 /// counted too); `json` (`/admin/status`): the count alone.
 pub async fn shown<P: Platform>(p: &P, config: &Config, json: bool) -> HeldShown {
     let shown = if json {
-        held::count(p).await.map(HeldShown::Count)
+        held::count(p, u64::MAX)
+            .await
+            .map(|(all, _)| HeldShown::Count(all))
     } else {
         listed(p, config)
             .await
@@ -62,7 +65,7 @@ async fn listed<P: Platform>(p: &P, config: &Config) -> Result<(Vec<HeldView>, u
     let count = if views.len() < HELD_SHOWN as usize {
         views.len() as u64
     } else {
-        held::count(p).await?
+        held::count(p, u64::MAX).await?.0
     };
     Ok((views, count))
 }
@@ -73,12 +76,8 @@ pub async fn list<P: Platform>(p: &P, config: &Config) -> Reply {
         Ok(both) => both,
         Err(e) => {
             p.log(&format!("admin: could not list the held posts: {e}"));
-            return Reply::json_error(
-                503,
-                "store_unavailable",
-                "the held posts could not be read now",
-            )
-            .with_header("Cache-Control", "no-store");
+            let trouble = view::store_trouble("the held posts could not be read now");
+            return pages::into_reply(&trouble, true);
         }
     };
     let held: Vec<Value> = views.iter().map(HeldView::json).collect();
@@ -186,9 +185,9 @@ pub async fn daily_alert<P: Platform>(p: &P, config: &Config) {
         return;
     }
     let since = last.unwrap_or(now.saturating_sub(kind.interval_ms()));
-    let (new, total) = match (held::count_since(p, since).await, held::count(p).await) {
-        (Ok(n), Ok(t)) => (n, t),
-        (Err(e), _) | (_, Err(e)) => {
+    let (total, new) = match held::count(p, since).await {
+        Ok(both) => both,
+        Err(e) => {
             p.log(&format!("scheduled: could not count the held posts: {e}"));
             return;
         }

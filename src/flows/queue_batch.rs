@@ -215,9 +215,7 @@ pub async fn consume<P: Platform>(
         };
         verdicts.push(verdict);
         if token_rejected {
-            if let Credentials::Bearer(token) = &creds {
-                credentials::mark_rejected(&metered, token).await;
-            }
+            credentials::rejected(&metered, &creds).await;
             report.stopped = Some(Stop::TokenRejected);
             break;
         }

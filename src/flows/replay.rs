@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::flows::drain::{self, DrainReport, Stop, REPLAY_LIMIT};
-use crate::http::{Incoming, Reply};
+use crate::http::{error_json, Incoming, Reply};
 use crate::keap::credentials;
 use crate::keap::delivery::Progress;
 use crate::outcome_log::Via;
@@ -19,16 +19,12 @@ use crate::store::outbox::{self, Entry, Queue};
 /// credentials nothing is moved and the answer says why.
 pub async fn replay<P: Platform>(p: &P, config: &Config, request: &Incoming) -> Reply {
     if let Err(why) = credentials::load(p, config).await {
-        let reason = why.to_string();
+        let words = format!("Nothing was delivered: {why}.");
         let counts = outbox::counts(p).await.unwrap_or_default();
-        let report = json!({
-                "ok": false,
-                "error": {"code": "keap_unavailable", "message": format!("Nothing was delivered: {reason}.")},
-                "delivered": 0,
-                "queued": counts.pending,
-                "dead": counts.dead,
-        });
-        let words = format!("Nothing was delivered: {reason}.");
+        let mut report = error_json("keap_unavailable", &words);
+        report["delivered"] = json!(0);
+        report["queued"] = json!(counts.pending);
+        report["dead"] = json!(counts.dead);
         return pages::answer(request, &outcomes::deliver_now(report, &words));
     }
     let requeued = requeue_dead(p, config).await;

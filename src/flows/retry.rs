@@ -18,7 +18,7 @@
 use crate::config::Config;
 use crate::flows::drain;
 use crate::flows::watch::Watched;
-use crate::keap::credentials::{self, Credentials};
+use crate::keap::credentials;
 use crate::keap::delivery::{DeliveryOutcome, Progress};
 use crate::outcome_log::Via;
 use crate::platform::metered::Metered;
@@ -99,9 +99,7 @@ pub async fn retry_soon<P: Platform>(p: &P, config: &Config, work: RetrySoon) {
         ));
     }
     if token_rejected {
-        if let Credentials::Bearer(token) = &creds {
-            credentials::mark_rejected(p, token).await;
-        }
+        credentials::rejected(p, &creds).await;
     }
 }
 

@@ -118,9 +118,7 @@ async fn keap_answered<P: Platform, T>(
         Err(e) => e,
     };
     if e.token_rejected() {
-        if let Credentials::Bearer(token) = creds {
-            credentials::mark_rejected(p, token).await;
-        }
+        credentials::rejected(p, creds).await;
     }
     p.log(&format!("admin: Keap's list could not be read: {e}"));
     let message = format!("Keap's list could not be read: {e}.");

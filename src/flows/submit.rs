@@ -324,9 +324,7 @@ pub async fn deliver_loaded<P: Platform>(
             reason,
             token_rejected: true,
         } => {
-            if let Credentials::Bearer(token) = &creds {
-                credentials::mark_rejected(p, token).await;
-            }
+            credentials::rejected(p, &creds).await;
             queue(p, config, lead, progress, &reason, None).await?;
             Ok(Kept::queued(
                 Outcome::Held,

@@ -27,18 +27,12 @@ pub const MAX_POSTAL_CODE: usize = 20;
 /// An address as the visitor gave it; at least one part is set.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
-    #[serde(default)]
     pub line1: Option<String>,
-    #[serde(default)]
     pub line2: Option<String>,
-    #[serde(default)]
     pub locality: Option<String>,
-    #[serde(default)]
     pub region: Option<String>,
-    #[serde(default)]
     pub postal_code: Option<String>,
     /// ISO 3166-1 alpha-3, upper case (`USA`, `GBR`).
-    #[serde(default)]
     pub country_code: Option<String>,
 }
 

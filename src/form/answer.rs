@@ -137,7 +137,7 @@ impl Problem {
     }
 
     pub fn on_field(code: ErrorCode, field: &str) -> Problem {
-        let field: String = field.chars().filter(|c| !c.is_control()).take(64).collect();
+        let field = body::printable_name(field);
         Problem {
             code,
             message: code.message(Some(&field)),

@@ -250,8 +250,9 @@ impl Scalar {
     }
 }
 
-/// A field name safe to echo in an error: short, printable.
-fn printable_name(name: &str) -> String {
+/// A field name safe to echo in an error: printable, at most 64
+/// characters.
+pub fn printable_name(name: &str) -> String {
     name.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 

@@ -34,11 +34,6 @@ pub fn validate(address: &str) -> Result<(), EmailProblem> {
     check_domain(domain)
 }
 
-/// True when [`validate`] accepts it.
-pub fn is_valid(address: &str) -> bool {
-    validate(address).is_ok()
-}
-
 /// A dot-atom of RFC 5322 `atext` characters.
 fn check_local(local: &str) -> Result<(), EmailProblem> {
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);

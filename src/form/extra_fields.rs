@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::form::aliases::{alias_of, Posted};
 use crate::form::answer::ErrorCode;
+use crate::form::body;
 use crate::form::forms::{Form, RESERVED_FIELDS, STANDARD_FIELDS};
 use crate::form::honeypot;
 use crate::form::lead::Invalid;
@@ -102,18 +103,10 @@ fn not_the_visitors(form: &Form, name: &str) -> bool {
         || honeypot::is_honeypot(form, name)
 }
 
-/// A name safe to echo in an error: printable, at most [`MAX_NAME`].
-fn shown(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_NAME)
-        .collect()
-}
-
 fn invalid(code: ErrorCode, name: &str) -> Invalid {
     Invalid {
         code,
-        field: shown(name),
+        field: body::printable_name(name),
     }
 }
 

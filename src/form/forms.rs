@@ -206,6 +206,11 @@ impl Forms {
         self.0.keys().cloned().collect()
     }
 
+    /// The forms, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Form> {
+        self.0.values()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

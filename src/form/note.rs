@@ -30,13 +30,10 @@ pub enum NoteWhen {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {
     /// The consent field's name, when the form has one.
-    #[serde(default)]
     pub field: Option<String>,
     /// Whether that field was ticked; `None` when the form has none.
-    #[serde(default)]
     pub given: Option<bool>,
     /// The statement shown to the visitor (the form's `consent_text`).
-    #[serde(default)]
     pub statement: Option<String>,
 }
 
@@ -44,11 +41,9 @@ pub struct Consent {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {
     /// The visitor's message: their words.
-    #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
     pub context: Context,
-    #[serde(default)]
     pub consent: Option<Consent>,
     /// The visitor's subject, put in the title (written only when given,
     /// so a note without one is stored as before).

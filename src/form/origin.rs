@@ -144,11 +144,6 @@ impl AllowedOrigins {
         (AllowedOrigins(origins), problems)
     }
 
-    /// Builds a list from origins already parsed (tests, tools).
-    pub fn from_origins(origins: Vec<Origin>) -> AllowedOrigins {
-        AllowedOrigins(origins)
-    }
-
     /// The allowed origin equal to `origin`, if any.
     pub fn find(&self, origin: &Origin) -> Option<&Origin> {
         self.0.iter().find(|o| *o == origin)
@@ -195,7 +190,7 @@ mod tests {
                 Ok(&origin),
                 "{text}"
             );
-            let list = AllowedOrigins::from_origins(vec![origin.clone()]);
+            let list = AllowedOrigins(vec![origin.clone()]);
             assert_eq!(list.find_exact(origin.as_str()), Some(&origin));
         }
         let list = AllowedOrigins::parse(Some("https://example.com")).0;

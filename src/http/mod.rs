@@ -137,6 +137,13 @@ impl Incoming {
     }
 }
 
+/// `{"ok":false,"error":{"code","message"}}`: the shape of every refusal
+/// that is not about a form field (a visitor's answers add `field`, see
+/// `form::answer::problem_json`).
+pub fn error_json(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({"ok": false, "error": {"code": code, "message": message}})
+}
+
 /// An answer the worker gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -159,45 +166,33 @@ impl Reply {
         Reply::json_text(status, value.to_string())
     }
 
-    /// `{"ok":false,"error":{"code","message"}}`: the shape of every
-    /// refusal that is not about a form field (a visitor's answers add
-    /// `field`, see `form::answer::problem_json`).
+    /// A refusal as [`error_json`].
     pub fn json_error(status: u16, code: &str, message: &str) -> Self {
-        Reply::json(
-            status,
-            &serde_json::json!({"ok": false, "error": {"code": code, "message": message}}),
-        )
+        Reply::json(status, &error_json(code, message))
     }
 
     /// A JSON answer already written as text.
     pub fn json_text(status: u16, json: String) -> Self {
-        let mut r = Reply::new(status);
-        r.headers
-            .set("Content-Type", "application/json; charset=utf-8");
-        r.body = json.into_bytes();
-        r
+        Reply::text(status, "application/json; charset=utf-8", json)
     }
 
     pub fn html(status: u16, body: String) -> Self {
-        let mut r = Reply::new(status);
-        r.headers.set("Content-Type", "text/html; charset=utf-8");
+        Reply::text(status, "text/html; charset=utf-8", body)
+    }
+
+    fn text(status: u16, content_type: &'static str, body: String) -> Self {
+        let mut r = Reply::new(status).with_header("Content-Type", content_type);
         r.body = body.into_bytes();
         r
     }
 
     pub fn redirect(status: u16, location: &str) -> Self {
-        let mut r = Reply::new(status);
-        r.headers.set("Location", location.to_string());
-        r
+        Reply::new(status).with_header("Location", location.to_string())
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<HeaderText>) -> Self {
         self.headers.set(name, value);
         self
-    }
-
-    pub fn body_text(&self) -> &str {
-        std::str::from_utf8(&self.body).unwrap_or("")
     }
 }
 
@@ -300,6 +295,13 @@ impl std::fmt::Display for FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Reply {
+        /// The body as text, for the tests' assertions.
+        pub fn body_text(&self) -> &str {
+            std::str::from_utf8(&self.body).unwrap_or("")
+        }
+    }
 
     fn incoming() -> Incoming {
         let mut headers = Headers::new();

@@ -7,6 +7,7 @@
 //! points past the end), so paging stops when `offset` plus the page's
 //! length reaches `count`, or on an empty page, never on `next`.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::form::forms::{CustomFieldId, TagId};
@@ -114,7 +115,6 @@ pub struct TagsPage {
 struct RawTagsPage {
     #[serde(default)]
     tags: Vec<Maybe<Object<RawTag>>>,
-    #[serde(default)]
     count: Option<u64>,
 }
 
@@ -153,19 +153,24 @@ struct RawOption {
     label: Maybe<String>,
 }
 
-/// The body of a 2xx answer, or why there is none.
-fn ok_body(answer: &Result<InResponse, FetchError>) -> Result<&[u8], CatalogError> {
+/// The body of a 2xx answer read as `T`, or why there is none (`what`:
+/// what else it was).
+fn read<T: DeserializeOwned>(
+    answer: &Result<InResponse, FetchError>,
+    what: &'static str,
+) -> Result<T, CatalogError> {
     match answer {
         Err(e) => Err(CatalogError::Unreachable(e.to_string())),
-        Ok(r) if (200..300).contains(&r.status) => Ok(&r.body),
+        Ok(r) if (200..300).contains(&r.status) => {
+            serde_json::from_slice(&r.body).map_err(|_| CatalogError::Unreadable(what))
+        }
         Ok(r) => Err(CatalogError::Status(r.status)),
     }
 }
 
 /// Reads a tags page. Entries without a usable id are skipped.
 pub fn read_tags_page(answer: &Result<InResponse, FetchError>) -> Result<TagsPage, CatalogError> {
-    let raw: RawTagsPage = serde_json::from_slice(ok_body(answer)?)
-        .map_err(|_| CatalogError::Unreadable("not a page of tags"))?;
+    let raw: RawTagsPage = read(answer, "not a page of tags")?;
     let tags: Vec<KeapTag> = raw
         .tags
         .into_iter()
@@ -185,8 +190,7 @@ pub fn read_tags_page(answer: &Result<InResponse, FetchError>) -> Result<TagsPag
 
 /// Reads the contact model's custom fields.
 pub fn read_model(answer: &Result<InResponse, FetchError>) -> Result<Vec<KeapField>, CatalogError> {
-    let raw: RawModel = serde_json::from_slice(ok_body(answer)?)
-        .map_err(|_| CatalogError::Unreadable("not a contact model"))?;
+    let raw: RawModel = read(answer, "not a contact model")?;
     Ok(raw
         .custom_fields
         .into_iter()

@@ -118,6 +118,14 @@ pub async fn load<P: Platform>(platform: &P, config: &Config) -> Result<Credenti
     }
 }
 
+/// Keap answered 401 to `creds`: an access token is marked
+/// ([`mark_rejected`]); an API key has nothing the refresher could renew.
+pub async fn rejected<P: Platform>(platform: &P, creds: &Credentials) {
+    if let Credentials::Bearer(token) = creds {
+        mark_rejected(platform, token).await;
+    }
+}
+
 /// Records that Keap answered 401 to this access token, so the next
 /// scheduled run refreshes even if the token is not due. Writes only a
 /// fingerprint of the token, never the token. A failed write is logged:

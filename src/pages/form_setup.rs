@@ -27,7 +27,7 @@ impl AdminView for Checked {
 
     fn page(&self) -> Page {
         let mut body = String::new();
-        for form in self.forms.ids().iter().filter_map(|id| self.forms.get(id)) {
+        for form in self.forms.iter() {
             body.push_str(&format!(
                 "<h2><code>/forms/{}</code></h2>",
                 escape(&form.id)
@@ -102,7 +102,7 @@ pub fn forms_section(forms: &Forms, record: Option<&CheckRecord>, worker_origin:
          tags</a> · <a href=\"/admin/keap/fields\">custom fields</a>.</p>\
          <form method=\"post\" action=\"/admin/check\"><button>Check the ids now</button></form>",
     );
-    for form in forms.ids().iter().filter_map(|id| forms.get(id)) {
+    for form in forms.iter() {
         let check = record.and_then(|r| r.current(form));
         h.push_str(&format!(
             "<section class=\"form-setup\" id=\"form-{0}\" data-form=\"{0}\"><h3><code>/forms/{0}</code></h3>",

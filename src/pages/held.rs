@@ -90,11 +90,8 @@ impl HeldView {
         Some(cut)
     }
 
-    pub fn reason_code(&self) -> Option<&'static str> {
-        self.summary
-            .reason
-            .or(self.post.as_ref().map(|p| p.reason))
-            .map(|r| r.code())
+    pub fn reason(&self) -> Option<Reason> {
+        self.summary.reason.or(self.post.as_ref().map(|p| p.reason))
     }
 
     pub fn received_at(&self) -> Option<String> {
@@ -108,7 +105,7 @@ impl HeldView {
         json!({
             "id": self.summary.id.as_str(),
             "form": self.summary.form,
-            "reason": self.reason_code(),
+            "reason": self.reason().map(Reason::code),
             "received_at": self.received_at(),
             "email": self.email(),
             "name": self.name(),
@@ -117,16 +114,8 @@ impl HeldView {
     }
 }
 
-fn reason_words(code: Option<&str>) -> String {
-    let explained = [
-        Reason::LinkInName,
-        Reason::MessageOnlyLink,
-        Reason::TooManyLinks,
-        Reason::MarkupLink,
-    ]
-    .into_iter()
-    .find(|r| Some(r.code()) == code);
-    match explained {
+fn reason_words(reason: Option<Reason>) -> String {
+    match reason {
         Some(r) => format!("{} (<code>{}</code>)", escape(r.explain()), r.code()),
         None => "not recorded".into(),
     }
@@ -178,7 +167,7 @@ fn section_html(count: u64, views: &[HeldView]) -> String {
              <button>Delete</button></form></li>",
             escape(&v.received_at().unwrap_or_default()),
             escape(&v.summary.form),
-            reason_words(v.reason_code()),
+            reason_words(v.reason()),
         ));
     }
     h.push_str("</ul>");

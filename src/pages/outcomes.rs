@@ -37,7 +37,7 @@ impl AdminView for Said {
 pub fn failure(status: u16, code: &str, message: &str) -> Said {
     Said {
         status,
-        json: json!({"ok": false, "error": {"code": code, "message": message}}),
+        json: crate::http::error_json(code, message),
         title: "Keap could not be asked",
         html: format!("<p class=\"bad\">{}</p>", escape(message)),
     }
@@ -50,16 +50,14 @@ pub fn test_lead(accepted: Accepted, contact_id: Option<ContactId>, tag_ids: &[u
         (Accepted::Queued, _) => "Keap cannot take it right now, so it waits in the outbox and \
                                   goes out with the next delivery."
             .to_string(),
-        (accepted, Some(id)) if tag_ids.is_empty() => {
-            format!("Keap {} contact {id}.", accepted.as_str())
-        }
         (accepted, Some(id)) => {
             let tags: Vec<String> = tag_ids.iter().map(u64::to_string).collect();
-            let tags = tags.join(", ");
-            format!(
-                "Keap {} contact {id} and tagged it {tags}.",
-                accepted.as_str()
-            )
+            let tagged = if tags.is_empty() {
+                String::new()
+            } else {
+                format!(" and tagged it {}", tags.join(", "))
+            };
+            format!("Keap {} contact {id}{tagged}.", accepted.as_str())
         }
         (accepted, None) => format!("Keap {} the contact.", accepted.as_str()),
     };

@@ -120,19 +120,11 @@ impl HeldSummary {
             .metadata
             .as_deref()
             .and_then(|m| serde_json::from_str(m).ok());
-        Some(match meta {
-            Some(m) => HeldSummary {
-                id,
-                form: m.form,
-                reason: Some(m.reason),
-                received_at_ms: Some(m.received_at),
-            },
-            None => HeldSummary {
-                id,
-                form: String::new(),
-                reason: None,
-                received_at_ms: None,
-            },
+        Some(HeldSummary {
+            id,
+            reason: meta.as_ref().map(|m| m.reason),
+            received_at_ms: meta.as_ref().map(|m| m.received_at),
+            form: meta.map(|m| m.form).unwrap_or_default(),
         })
     }
 }
@@ -273,24 +265,7 @@ pub async fn hold<P: Platform>(
         lead: lead.clone(),
         reason,
     };
-    // A struct of texts and integers always serialises.
-    let plain = serde_json::to_vec(&post).unwrap_or_default();
-    let meta = Meta {
-        form: lead.form_id.clone(),
-        reason,
-        received_at: lead.received_at_ms,
-    };
-    let options = PutOptions {
-        ttl_secs: Some(HELD_TTL_SECS),
-        metadata: serde_json::to_string(&meta).ok(),
-    };
-    p.kv_put(
-        &id.key(),
-        &seal::seal(key, kv_keys::HELD_LABEL, &plain),
-        options,
-    )
-    .await
-    .map_err(HeldError::Store)?;
+    write(p, key, &id, &post).await?;
     if let Some(memory) = p.memory() {
         memory.with(|b: &mut HeldBudget| b.wrote(day));
     }
@@ -346,6 +321,18 @@ pub async fn restore<P: Platform>(
     let key = seal_key
         .as_ref()
         .map_err(|e| HeldError::NoSealKey(e.clone()))?;
+    write(p, key, id, post).await
+}
+
+/// Seals `post` under `id`, its form, reason and arrival in the key's
+/// metadata (for listings), kept [`HELD_TTL_SECS`].
+async fn write<P: Platform>(
+    p: &P,
+    key: &SealKey,
+    id: &HeldId,
+    post: &HeldPost,
+) -> Result<(), HeldError> {
+    // A struct of texts and integers always serialises.
     let plain = serde_json::to_vec(post).unwrap_or_default();
     let meta = Meta {
         form: post.lead.form_id.clone(),
@@ -356,13 +343,10 @@ pub async fn restore<P: Platform>(
         ttl_secs: Some(HELD_TTL_SECS),
         metadata: serde_json::to_string(&meta).ok(),
     };
-    p.kv_put(
-        &id.key(),
-        &seal::seal(key, kv_keys::HELD_LABEL, &plain),
-        options,
-    )
-    .await
-    .map_err(HeldError::Store)
+    let sealed = seal::seal(key, kv_keys::HELD_LABEL, &plain);
+    p.kv_put(&id.key(), &sealed, options)
+        .await
+        .map_err(HeldError::Store)
 }
 
 pub async fn delete<P: Platform>(p: &P, id: &HeldId) -> Result<(), StoreError> {
@@ -377,27 +361,15 @@ pub async fn list<P: Platform>(p: &P, limit: u32) -> Result<Vec<HeldSummary>, St
     Ok(page.keys.iter().filter_map(HeldSummary::of).collect())
 }
 
-/// How many posts are held (every page of the listing).
-pub async fn count<P: Platform>(p: &P) -> Result<u64, StoreError> {
-    let mut n = 0u64;
+/// How many posts are held (every page of the listing), and how many of
+/// them arrived after `since_ms`.
+pub async fn count<P: Platform>(p: &P, since_ms: u64) -> Result<(u64, u64), StoreError> {
+    let (mut all, mut new) = (0u64, 0u64);
     let mut cursor = None;
     loop {
         let page = p.kv_list(kv_keys::HELD_PREFIX, cursor, 1000).await?;
-        n += page.keys.len() as u64;
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(n),
-        }
-    }
-}
-
-/// How many held posts arrived after `since_ms` (every page).
-pub async fn count_since<P: Platform>(p: &P, since_ms: u64) -> Result<u64, StoreError> {
-    let mut n = 0u64;
-    let mut cursor = None;
-    loop {
-        let page = p.kv_list(kv_keys::HELD_PREFIX, cursor, 1000).await?;
-        n += page
+        all += page.keys.len() as u64;
+        new += page
             .keys
             .iter()
             .filter_map(HeldSummary::of)
@@ -405,7 +377,7 @@ pub async fn count_since<P: Platform>(p: &P, since_ms: u64) -> Result<u64, Store
             .count() as u64;
         match page.cursor {
             Some(c) => cursor = Some(c),
-            None => return Ok(n),
+            None => return Ok((all, new)),
         }
     }
 }

@@ -49,7 +49,6 @@ pub struct Entry<G> {
     pub first_queued_at_ms: u64,
     pub next_attempt_at_ms: u64,
     /// Why the last attempt failed (no personal data).
-    #[serde(default)]
     pub last_error: Option<String>,
 }
 
@@ -253,9 +252,9 @@ pub async fn enqueue_due<P: Platform, G: Serialize>(
     Ok((id, entry))
 }
 
-/// Keeps a lead Keap refused as a dead letter, for the owner to see and
-/// replay. One KV write.
-pub async fn enqueue_dead<P: Platform, G: Serialize + Clone>(
+/// Keeps a lead Keap refused (one attempt made) as a dead letter, for the
+/// owner to see and replay. One KV write.
+pub async fn enqueue_dead<P: Platform, G: Serialize>(
     platform: &P,
     seal_key: &Result<SealKey, KeyProblem>,
     lead: &Lead,
@@ -264,9 +263,10 @@ pub async fn enqueue_dead<P: Platform, G: Serialize + Clone>(
 ) -> Result<EntryId, QueueError> {
     let now = platform.now_ms();
     let id = EntryId::new(now);
-    let entry = Entry::new(lead.clone(), progress.clone(), reason, now);
-    let mut entry = entry.failed(progress, reason, now);
-    entry.next_attempt_at_ms = now;
+    let entry = Entry {
+        attempts: 1,
+        ..Entry::new(lead.clone(), progress, reason, now)
+    };
     save(platform, seal_key, Queue::Dead, &id, &entry).await?;
     Ok(id)
 }
@@ -338,12 +338,12 @@ impl Listed {
     }
 }
 
-/// A key's listing metadata, as [`Entry::metadata`] writes it.
-#[derive(Debug, Serialize, Deserialize)]
+/// A key's listing metadata, as [`Entry::metadata`] writes it; when it
+/// cannot be read, the default: due, no attempt, no reason.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Meta {
     next_attempt_at: u64,
     attempts: u32,
-    #[serde(default)]
     reason: Option<String>,
 }
 
@@ -368,19 +368,12 @@ pub async fn list<P: Platform>(
         .filter_map(|k| {
             let id = EntryId::from_key(queue, &k.name)?;
             let meta = k.metadata.as_deref().and_then(Meta::parse);
-            Some(match meta {
-                Some(m) => Listed {
-                    id,
-                    attempts: m.attempts,
-                    next_attempt_at_ms: m.next_attempt_at,
-                    reason: m.reason,
-                },
-                None => Listed {
-                    id,
-                    attempts: 0,
-                    next_attempt_at_ms: 0,
-                    reason: None,
-                },
+            let meta = meta.unwrap_or_default();
+            Some(Listed {
+                id,
+                attempts: meta.attempts,
+                next_attempt_at_ms: meta.next_attempt_at,
+                reason: meta.reason,
             })
         })
         .collect();

@@ -91,7 +91,7 @@ fn a_held_post_is_sealed_expires_and_lists_without_its_words() {
     let back = block_on(load(&p, &c.seal_key, &id)).unwrap().unwrap();
     assert_eq!(back.lead, l);
     assert_eq!(back.reason, Reason::MarkupLink);
-    assert_eq!(block_on(count(&p)).unwrap(), 1);
+    assert_eq!(block_on(count(&p, 0)).unwrap().0, 1);
 
     block_on(delete(&p, &id)).unwrap();
     assert_eq!(block_on(load(&p, &c.seal_key, &id)).unwrap(), None);
@@ -223,7 +223,7 @@ fn without_isolate_memory_every_hold_lists_and_the_cap_still_holds() {
 }
 
 #[test]
-fn count_since_counts_only_newer_posts() {
+fn count_tells_the_newer_posts_apart() {
     let p = MemoryPlatform::new();
     let c = config();
     let t0 = p.now_ms();
@@ -236,6 +236,6 @@ fn count_since_counts_only_newer_posts() {
         Reason::MarkupLink,
     ))
     .unwrap();
-    assert_eq!(block_on(count_since(&p, t0)).unwrap(), 1);
-    assert_eq!(block_on(count_since(&p, t0 - 1)).unwrap(), 2);
+    assert_eq!(block_on(count(&p, t0)).unwrap(), (2, 1));
+    assert_eq!(block_on(count(&p, t0 - 1)).unwrap(), (2, 2));
 }
