@@ -32,8 +32,11 @@ $NODE --test --test-concurrency=1 "tests/deploy/*.test.mjs"
 # Each run starts with no artifacts of earlier runs (logs, KV folders, screenshots).
 rm -rf tests/artifacts
 
+# Files run side by side (each starts its own sandbox and workerd on free
+# ports): most of their time is spent waiting, for a retry or a delayed
+# queue message, not computing.
 step "end-to-end tests in workerd"
-$NODE --test --test-concurrency=1 "tests/e2e/*.test.mjs"
+$NODE --test --test-concurrency=3 "tests/e2e/*.test.mjs"
 
 step "browser tests in headless Chromium"
-$NODE --test --test-concurrency=1 "tests/browser/*.test.mjs"
+$NODE --test --test-concurrency=2 "tests/browser/*.test.mjs"
