@@ -4,7 +4,8 @@
 // I would otherwise write?". It reads a plain (unsealed) token record
 // `{"access_token": ...}` from KV `STORE` under `keap_token`, which the
 // benchmark seeds. No outbox, no Turnstile, no rate limit: only what a
-// delivered JSON submission needs.
+// delivered JSON submission needs, and the one outcome log line the
+// contract asks of every submission.
 
 const MAX_FIELD = 256;
 
@@ -101,6 +102,10 @@ export default {
         return fail(502, 'keap_error', 'Keap did not apply the tags.', cors);
       }
     }
+    // The contract's one outcome line per submission (docs/CONTRACT.md 5.5).
+    console.log(
+      JSON.stringify({ event: 'submission', form: match[1], outcome: 'delivered', error: null, attempt: 1, waited_s: 0, via: 'request' }),
+    );
     return json(200, { ok: true, status: put.status === 201 ? 'created' : 'updated' }, cors);
   },
 };
