@@ -84,6 +84,9 @@ impl<P: Platform> Platform for Watched<'_, P> {
     fn log(&self, line: &str) {
         self.inner.log(line)
     }
+    fn memory(&self) -> Option<&crate::isolate::IsolateMemory> {
+        self.inner.memory()
+    }
     fn near_cpu_limit(&self) -> bool {
         self.inner.near_cpu_limit()
     }
@@ -122,5 +125,14 @@ mod tests {
         assert_eq!(w.error().as_deref(), Some("keap_429"));
         assert_eq!(w.retry_after_secs(), Some(7));
         assert_eq!(p.requests.borrow().len(), 3);
+    }
+
+    #[test]
+    fn the_isolate_memory_and_the_runtime_signals_pass_through() {
+        let p = MemoryPlatform::new();
+        p.near_cpu_from_check.set(Some(1));
+        let w = Watched::new(&p);
+        assert!(std::ptr::eq(w.memory().unwrap(), p.memory().unwrap()));
+        assert!(w.near_cpu_limit());
     }
 }
