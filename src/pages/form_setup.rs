@@ -112,8 +112,7 @@ pub fn forms_section(forms: &Forms, record: Option<&CheckRecord>, worker_origin:
         h.push_str(&test_lead_form(form));
         h.push_str(&format!(
             "<h4>The form's HTML</h4><p>Paste it into a page of the site (an origin in \
-             <code>ALLOWED_ORIGINS</code>).</p><textarea class=\"snippet\" readonly rows=\"12\" \
-             style=\"width:100%;font:13px monospace\">{}</textarea>\
+             <code>ALLOWED_ORIGINS</code>).</p><textarea class=\"snippet\" readonly rows=\"12\">{}</textarea>\
              <p><button type=\"button\" class=\"copy\" hidden>Copy</button></p></section>",
             escape(&snippet::snippet(form, worker_origin, check))
         ));

@@ -157,13 +157,13 @@ fn section_html(count: u64, views: &[HeldView]) -> String {
         };
         let message = v
             .excerpt()
-            .map(|m| format!("<p class=\"excerpt\" style=\"white-space:pre-wrap;overflow-wrap:anywhere\">{}</p>", escape(&m)))
+            .map(|m| format!("<p class=\"excerpt\">{}</p>", escape(&m)))
             .unwrap_or_default();
         h.push_str(&format!(
             "<li><p>{from}<br><small>{} · form <code>{}</code> · {}</small></p>{message}\
-             <form method=\"post\" action=\"/admin/held/{id}/release\" style=\"display:inline\">\
+             <form method=\"post\" action=\"/admin/held/{id}/release\" class=\"inline\">\
              <button>Deliver to Keap</button></form> \
-             <form method=\"post\" action=\"/admin/held/{id}/delete\" style=\"display:inline\">\
+             <form method=\"post\" action=\"/admin/held/{id}/delete\" class=\"inline\">\
              <button>Delete</button></form></li>",
             escape(&v.received_at().unwrap_or_default()),
             escape(&v.summary.form),
