@@ -10,7 +10,7 @@
 
 use crate::config::Config;
 use crate::http::{Method, OutRequest};
-use crate::platform::{Platform, PutOptions};
+use crate::platform::{put_or_log, Platform};
 use crate::store::kv_keys;
 use crate::time;
 
@@ -121,15 +121,8 @@ pub async fn alert<P: Platform>(
     }
     // Recorded before sending, so a webhook that is down costs one request
     // per interval, not one per caller.
-    if let Err(e) = p
-        .kv_put(&key, &time::to_rfc3339(now), PutOptions::default())
-        .await
-    {
-        p.log(&format!(
-            "alert {}: could not record the send time: {e}",
-            kind.as_str()
-        ));
-    }
+    let what = format!("alert {}: could not record the send time", kind.as_str());
+    put_or_log(p, &key, &time::to_rfc3339(now), &what).await;
     let at = time::to_rfc3339(now);
     let body = serde_json::json!({
         "event": kind.as_str(),
@@ -162,6 +155,7 @@ pub async fn alert<P: Platform>(
 mod tests {
     use super::*;
     use crate::http::{FetchError, InResponse};
+    use crate::platform::PutOptions;
     use crate::secret::Secret;
     use crate::settings::Settings;
     use crate::testing::{block_on, MemoryPlatform};

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::form::forms::{Form, Forms};
 use crate::keap::catalog::{self, CatalogError, MAX_TAG_PAGES, TAG_PAGE_SIZE};
 use crate::keap::credentials::{self, Credentials, Unavailable};
-use crate::platform::{Platform, PutOptions};
+use crate::platform::{put_or_log, Platform};
 use crate::store::kv_keys;
 use crate::time;
 
@@ -370,14 +370,8 @@ async fn run_after<P: Platform>(
     let news = newly_missing(previous.as_ref(), &record);
     match serde_json::to_string(&record) {
         Ok(text) => {
-            if let Err(e) = p
-                .kv_put(kv_keys::CONFIG_CHECK, &text, PutOptions::default())
-                .await
-            {
-                p.log(&format!(
-                    "config check: the result could not be stored: {e}"
-                ));
-            }
+            let what = "config check: the result could not be stored";
+            put_or_log(p, kv_keys::CONFIG_CHECK, &text, what).await;
         }
         Err(e) => p.log(&format!("config check: {e}")),
     }

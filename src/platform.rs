@@ -84,6 +84,15 @@ impl std::fmt::Display for QueueSendError {
     }
 }
 
+/// Writes a record beside work already done (a time, a marker, a
+/// result): a failed write costs only the record, so it is logged as
+/// `{what}: {error}`, not returned.
+pub async fn put_or_log<P: Platform>(p: &P, key: &str, value: &str, what: &str) {
+    if let Err(e) = p.kv_put(key, value, PutOptions::default()).await {
+        p.log(&format!("{what}: {e}"));
+    }
+}
+
 /// The runtime as the core sees it.
 #[allow(async_fn_in_trait)] // used only generically, never as `dyn`, and the wasm runtime is single-threaded
 pub trait Platform {

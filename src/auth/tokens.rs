@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::oauth::TokenGrant;
-use crate::platform::{Platform, PutOptions, StoreError};
+use crate::platform::{put_or_log, Platform, PutOptions, StoreError};
 use crate::secret::Secret;
 use crate::store::kv_keys;
 use crate::store::seal::{self, OpenError, SealKey};
@@ -336,12 +336,13 @@ pub async fn record_last_refresh<P: Platform>(p: &P, ok: bool, error: Option<Str
         error,
     };
     let json = serde_json::to_string(&entry).unwrap_or_default();
-    if let Err(e) = p
-        .kv_put(kv_keys::LAST_REFRESH, &json, PutOptions::default())
-        .await
-    {
-        p.log(&format!("refresh: could not record the outcome: {e}"));
-    }
+    put_or_log(
+        p,
+        kv_keys::LAST_REFRESH,
+        &json,
+        "refresh: could not record the outcome",
+    )
+    .await;
 }
 
 #[cfg(test)]

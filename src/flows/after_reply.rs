@@ -14,7 +14,7 @@
 use crate::config::Config;
 use crate::config_check;
 use crate::flows::drain;
-use crate::flows::retry::{self, RetrySoon};
+use crate::flows::retry_soon::{self, RetrySoon};
 use crate::http::Reply;
 use crate::outcome_log::Via;
 use crate::platform::{metered::Metered, Platform};
@@ -52,7 +52,7 @@ impl From<Reply> for Routed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterReply {
     /// A lead was queued for a passing failure: try it again shortly
-    /// (see [`crate::flows::retry`]).
+    /// (see [`crate::flows::retry_soon`]).
     RetrySoon(RetrySoon),
     /// The owner has just connected: check the forms' ids against the
     /// app (see [`crate::config_check`]; a few requests), then release
@@ -69,7 +69,7 @@ pub enum AfterReply {
 /// not do waits for the next scheduled run).
 pub async fn after_reply<P: Platform>(p: &P, config: &Config, work: AfterReply) {
     match work {
-        AfterReply::RetrySoon(work) => retry::retry_soon(p, config, work).await,
+        AfterReply::RetrySoon(work) => retry_soon::retry_soon(p, config, work).await,
         AfterReply::Connected { subrequests_used } => {
             let metered =
                 Metered::after_spending(p, subrequests_used).with_budget(config.budget.subrequests);

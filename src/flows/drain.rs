@@ -31,7 +31,6 @@ use serde::Serialize;
 
 use crate::alerts::{self, alert, AlertKind};
 use crate::config::Config;
-use crate::flows::watch::Watched;
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{self, DeliveryOutcome, Progress};
 use crate::outcome_log::{self, Event, Outcome, OutcomeLine, Via};
@@ -217,48 +216,38 @@ async fn deliver_due<P: Platform>(
             report.stopped = Some(Stop::CpuLimit);
             return done;
         }
-        let entry = match outbox::load(p, &config.seal_key, Queue::Pending, &listed.id).await {
-            // Claimed by a queue consumer since the listing: its own.
-            Ok(Some(entry)) if entry.next_attempt_at_ms > p.now_ms() => {
-                report.skipped += 1;
-                continue;
-            }
-            Ok(Some(entry)) => entry,
-            // Delivered by a concurrent run meanwhile.
-            Ok(None) => continue,
-            Err(e) => {
-                // Kept as it is (never dropped); /admin shows the count.
-                p.log(&format!(
-                    "outbox: entry {} cannot be read: {e:?}",
-                    listed.id.as_str()
-                ));
-                continue;
-            }
+        let Some(entry) =
+            outbox::load_listed::<_, Progress>(p, &config.seal_key, Queue::Pending, &listed.id)
+                .await
+        else {
+            continue;
         };
+        // Claimed by a queue consumer since the listing: its own.
+        if entry.next_attempt_at_ms > p.now_ms() {
+            report.skipped += 1;
+            continue;
+        }
         if Progress::calls_needed(entry.progress, &entry.lead) > available(p) {
             report.stopped = Some(Stop::Budget);
             return done;
         }
-        let throttles = p.throttles();
-        let watched = Watched::new(p);
-        let outcome = deliver_one(&watched, config, creds, &listed.id, &entry).await;
-        let throttled = p.throttles() > throttles;
-        let line = attempt_line(p, &entry, &outcome, watched.error(), via).to_json();
-        let token_rejected = matches!(
-            outcome,
-            DeliveryOutcome::Retry {
-                token_rejected: true,
-                ..
-            }
-        );
-        let settled = settle(p, config, Queue::Pending, &listed.id, entry, &outcome).await;
-        p.log(&line);
+        let attempt = attempt(p, config, creds, &listed.id, &entry, via).await;
+        let settled = settle(
+            p,
+            config,
+            Queue::Pending,
+            &listed.id,
+            entry,
+            &attempt.outcome,
+        )
+        .await;
+        attempt.close(p, creds).await;
         match settled {
             Ok(Settled::Delivered) => report.delivered += 1,
             Ok(Settled::Retrying { .. }) => report.retried += 1,
             Ok(Settled::Dead) => {
                 report.dead += 1;
-                if let DeliveryOutcome::Permanent { reason, .. } = &outcome {
+                if let DeliveryOutcome::Permanent { reason, .. } = &attempt.outcome {
                     p.log(&format!(
                         "outbox: Keap refused entry {}, kept as a dead letter: {reason}",
                         listed.id.as_str()
@@ -280,12 +269,11 @@ async fn deliver_due<P: Platform>(
                 return done + 1;
             }
         }
-        if token_rejected {
-            credentials::rejected(p, creds).await;
+        if attempt.token_rejected() {
             report.stopped = Some(Stop::TokenRejected);
             return done + 1;
         }
-        if throttled {
+        if attempt.throttled {
             report.stopped = Some(Stop::Throttled);
             return done + 1;
         }
@@ -293,9 +281,64 @@ async fn deliver_due<P: Platform>(
     due.len()
 }
 
+/// One try at delivering a stored lead, as the scheduled run, the retry
+/// after the answer and the queue consumer each make it: the outcome,
+/// what Keap's answers said beyond it, and the attempt's log line.
+pub struct Attempt {
+    pub outcome: DeliveryOutcome,
+    /// Keap's longest `Retry-After` (seconds), if it sent one.
+    pub retry_after_secs: Option<u64>,
+    /// Keap answered 429 to one of the calls: time to stop calling.
+    pub throttled: bool,
+    line: String,
+}
+
+impl Attempt {
+    /// Keap refused the access token (401): held until a refresh.
+    pub fn token_rejected(&self) -> bool {
+        matches!(
+            self.outcome,
+            DeliveryOutcome::Retry {
+                token_rejected: true,
+                ..
+            }
+        )
+    }
+
+    /// Once the outcome is recorded: the attempt's log line, and a token
+    /// Keap refused marked for the next refresh.
+    pub async fn close<P: Platform>(&self, p: &P, creds: &Credentials) {
+        p.log(&self.line);
+        if self.token_rejected() {
+            credentials::rejected(p, creds).await;
+        }
+    }
+}
+
+/// Delivers entry `id` once, watching Keap's answers to this attempt
+/// alone; records nothing (see [`settle`] and [`Attempt::close`]).
+pub async fn attempt<P: Platform>(
+    p: &P,
+    config: &Config,
+    creds: &Credentials,
+    id: &EntryId,
+    entry: &Entry<Progress>,
+    via: Via,
+) -> Attempt {
+    let watched = Metered::new(p);
+    let outcome = deliver_one(&watched, config, creds, id, entry).await;
+    let line = attempt_line(p, entry, &outcome, watched.failure(), via).to_json();
+    Attempt {
+        retry_after_secs: watched.retry_after_secs(),
+        throttled: watched.throttles() > 0,
+        line,
+        outcome,
+    }
+}
+
 /// The log line of one attempt on `entry` (its attempts so far are the
 /// ones before this one).
-pub fn attempt_line<'a, P: Platform>(
+fn attempt_line<'a, P: Platform>(
     p: &P,
     entry: &'a Entry<Progress>,
     outcome: &DeliveryOutcome,
@@ -354,7 +397,7 @@ pub async fn hand_to_queue<P: Platform>(p: &Metered<'_, P>, entries: &[Listed]) 
 /// contact has the contact id saved before its tags and note (see the
 /// module docs); if that save fails they are still tried, since a later
 /// success deletes the entry anyway.
-pub(crate) async fn deliver_one<P: Platform>(
+async fn deliver_one<P: Platform>(
     p: &P,
     config: &Config,
     creds: &Credentials,

@@ -19,7 +19,6 @@
 use crate::alerts;
 use crate::config::Config;
 use crate::flows::drain::{self, Settled, Stop};
-use crate::flows::watch::Watched;
 use crate::keap::credentials::{self, Credentials};
 use crate::keap::delivery::{DeliveryOutcome, Progress};
 use crate::outcome_log::Via;
@@ -162,19 +161,17 @@ pub async fn consume<P: Platform>(
             });
             continue;
         }
-        let watched = Watched::new(&metered);
-        let outcome = drain::deliver_one(&watched, config, &creds, &id, &claimed).await;
-        let line = drain::attempt_line(p, &entry, &outcome, watched.error(), Via::Queue).to_json();
-        let token_rejected = matches!(
-            outcome,
-            DeliveryOutcome::Retry {
-                token_rejected: true,
-                ..
-            }
-        );
-        let throttled = watched.error().as_deref() == Some("keap_429");
-        let settled = drain::settle(&metered, config, Queue::Pending, &id, entry, &outcome).await;
-        p.log(&line);
+        let attempt = drain::attempt(&metered, config, &creds, &id, &claimed, Via::Queue).await;
+        let settled = drain::settle(
+            &metered,
+            config,
+            Queue::Pending,
+            &id,
+            entry,
+            &attempt.outcome,
+        )
+        .await;
+        attempt.close(&metered, &creds).await;
         let verdict = match settled {
             Ok(Settled::Delivered) => {
                 report.delivered += 1;
@@ -182,18 +179,19 @@ pub async fn consume<P: Platform>(
             }
             Ok(Settled::Dead) => {
                 report.dead += 1;
-                if let (false, DeliveryOutcome::Permanent { reason, .. }) = (dead_alerted, &outcome)
+                if let (false, DeliveryOutcome::Permanent { reason, .. }) =
+                    (dead_alerted, &attempt.outcome)
                 {
                     dead_alerted = true;
                     alerts::dead_letter(&metered, config, reason).await;
                 }
                 Verdict::Ack
             }
-            Ok(Settled::Retrying { .. }) if token_rejected => Verdict::Ack,
+            Ok(Settled::Retrying { .. }) if attempt.token_rejected() => Verdict::Ack,
             Ok(Settled::Retrying { next_attempt_at_ms }) => {
                 report.retried += 1;
-                let wait = watched
-                    .retry_after_secs()
+                let wait = attempt
+                    .retry_after_secs
                     .map(|s| metered.now_ms().saturating_add(s.saturating_mul(1000)))
                     .unwrap_or(0)
                     .max(next_attempt_at_ms);
@@ -214,12 +212,11 @@ pub async fn consume<P: Platform>(
             }
         };
         verdicts.push(verdict);
-        if token_rejected {
-            credentials::rejected(&metered, &creds).await;
+        if attempt.token_rejected() {
             report.stopped = Some(Stop::TokenRejected);
             break;
         }
-        if throttled {
+        if attempt.throttled {
             report.stopped = Some(Stop::Throttled);
             break;
         }

@@ -12,7 +12,7 @@ use crate::keap::delivery::Progress;
 use crate::outcome_log::Via;
 use crate::pages::{self, outcomes};
 use crate::platform::{metered::Metered, Platform};
-use crate::store::outbox::{self, Entry, Queue};
+use crate::store::outbox::{self, Queue};
 
 /// Moves the dead letters back to the pending list (attempts forgotten,
 /// same id, so they keep their place by age), then drains. With unusable
@@ -61,18 +61,11 @@ async fn requeue_dead<P: Platform>(p: &P, config: &Config) -> u32 {
     let (now, key) = (p.now_ms(), &config.seal_key);
     let mut moved = 0;
     for l in listed {
-        let entry = match outbox::load(p, key, Queue::Dead, &l.id).await {
-            Ok(Some(entry)) => entry,
-            Ok(None) => continue,
-            Err(e) => {
-                p.log(&format!(
-                    "replay: dead letter {} cannot be read: {e:?}",
-                    l.id.as_str()
-                ));
-                continue;
-            }
+        let Some(entry) = outbox::load_listed::<_, Progress>(p, key, Queue::Dead, &l.id).await
+        else {
+            continue;
         };
-        let entry: Entry<Progress> = entry.requeued(now);
+        let entry = entry.requeued(now);
         match outbox::move_to(p, key, Queue::Dead, Queue::Pending, &l.id, &entry).await {
             Ok(()) => moved += 1,
             Err(e) => p.log(&format!(

@@ -17,7 +17,6 @@
 
 use crate::config::Config;
 use crate::flows::drain;
-use crate::flows::watch::Watched;
 use crate::keap::credentials;
 use crate::keap::delivery::{DeliveryOutcome, Progress};
 use crate::outcome_log::Via;
@@ -64,42 +63,30 @@ pub async fn retry_soon<P: Platform>(p: &P, config: &Config, work: RetrySoon) {
     if entry.progress.calls_needed(&entry.lead) > drain::available(&metered) {
         return;
     }
-    let watched = Watched::new(&metered);
-    let outcome = drain::deliver_one(&watched, config, &creds, &work.id, &entry).await;
-    let line = drain::attempt_line(p, &entry, &outcome, watched.error(), Via::AfterReply).to_json();
-    let token_rejected = matches!(
-        outcome,
-        DeliveryOutcome::Retry {
-            token_rejected: true,
-            ..
-        }
-    );
-    let settled = match &outcome {
+    let attempt = drain::attempt(&metered, config, &creds, &work.id, &entry, Via::AfterReply).await;
+    let settled = match &attempt.outcome {
         DeliveryOutcome::Retry {
             progress,
             reason,
             token_rejected: false,
         } => {
             let mut kept = entry.held(*progress, reason);
-            if let Some(secs) = watched.retry_after_secs() {
+            if let Some(secs) = attempt.retry_after_secs {
                 let asked = p.now_ms().saturating_add(secs.saturating_mul(1000));
                 kept.next_attempt_at_ms = kept.next_attempt_at_ms.max(asked);
             }
             outbox::save(p, &config.seal_key, Queue::Pending, &work.id, &kept).await
         }
-        _ => drain::settle(p, config, Queue::Pending, &work.id, entry, &outcome)
+        outcome => drain::settle(p, config, Queue::Pending, &work.id, entry, outcome)
             .await
             .map(|_| ()),
     };
-    p.log(&line);
+    attempt.close(p, &creds).await;
     if let Err(e) = settled {
         p.log(&format!(
             "retry after the answer: entry {} could not be settled: {e}",
             work.id.as_str()
         ));
-    }
-    if token_rejected {
-        credentials::rejected(p, &creds).await;
     }
 }
 

@@ -20,8 +20,7 @@
 use crate::alerts;
 use crate::config::Config;
 use crate::flows::after_reply::{AfterReply, Routed};
-use crate::flows::retry::RetrySoon;
-use crate::flows::watch::Watched;
+use crate::flows::retry_soon::RetrySoon;
 use crate::form::answer::{self, Accepted, Answering, ErrorCode, Mode, Problem};
 use crate::form::body::{self, BodyError};
 use crate::form::cors;
@@ -51,7 +50,7 @@ pub fn preflight(config: &Config, request: &Incoming, _form_id: &str) -> Reply {
 
 /// Handles a submission to `form_id`: its answer, then, when the lead
 /// was queued for a passing failure, the retry after the answer
-/// ([`crate::flows::retry`]). Logs one structured line
+/// ([`crate::flows::retry_soon`]). Logs one structured line
 /// ([`crate::outcome_log`]).
 pub async fn submit_routed<P: Platform>(
     p: &P,
@@ -300,9 +299,9 @@ pub async fn deliver_loaded<P: Platform>(
             ));
         }
     };
-    let watched = Watched::new(p);
+    let watched = Metered::new(p);
     let outcome = delivery::deliver(&watched, config, &creds, lead, Progress::NeedsContact).await;
-    let error = watched.error();
+    let error = watched.failure();
     match outcome {
         DeliveryOutcome::Delivered {
             contact,

@@ -272,6 +272,17 @@ impl InResponse {
         let text = std::str::from_utf8(&self.body).ok()?;
         serde_json::from_str(text).ok()
     }
+
+    /// The seconds of the `Retry-After` header's delta-seconds form. The
+    /// date form, and anything else, reads as absent: the default wait
+    /// applies.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        let text = self.headers.get("Retry-After")?.trim();
+        if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok()
+    }
 }
 
 /// Why an outbound request produced no answer.
@@ -295,6 +306,26 @@ impl std::fmt::Display for FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_delta_seconds_only() {
+        let read = |value: Option<&'static str>| {
+            let mut answer = InResponse::new(429, "");
+            if let Some(v) = value {
+                answer.headers.push("Retry-After", v);
+            }
+            answer.retry_after_secs()
+        };
+        assert_eq!(read(Some("5")), Some(5));
+        assert_eq!(read(Some(" 30 ")), Some(30));
+        assert_eq!(read(Some("0")), Some(0));
+        assert_eq!(read(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(read(Some("-1")), None);
+        assert_eq!(read(Some("1.5")), None);
+        assert_eq!(read(Some("")), None);
+        assert_eq!(read(Some("99999999999")), None);
+        assert_eq!(read(None), None);
+    }
 
     impl Reply {
         /// The body as text, for the tests' assertions.

@@ -11,7 +11,7 @@
 use crate::auth::tokens::{self, TokenLoadError, TokenState};
 use crate::config::{AuthMode, Config};
 use crate::http::OutRequest;
-use crate::platform::{Platform, PutOptions, StoreError};
+use crate::platform::{put_or_log, Platform, StoreError};
 use crate::secret::Secret;
 use crate::store::kv_keys;
 
@@ -132,18 +132,15 @@ pub async fn rejected<P: Platform>(platform: &P, creds: &Credentials) {
 /// the lead is queued either way, and the token is refreshed when due.
 pub async fn mark_rejected<P: Platform>(platform: &P, access_token: &Secret) {
     let fingerprint = tokens::fingerprint(access_token);
-    if let Err(e) = platform
-        .kv_put(kv_keys::REJECTED, &fingerprint, PutOptions::default())
-        .await
-    {
-        platform.log(&format!("could not mark the access token as rejected: {e}"));
-    }
+    let what = "could not mark the access token as rejected";
+    put_or_log(platform, kv_keys::REJECTED, &fingerprint, what).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::tokens::TokenRecord;
+    use crate::platform::PutOptions;
     use crate::settings::Settings;
     use crate::store::seal::SealKey;
     use crate::testing::{block_on, MemoryPlatform};

@@ -1,11 +1,19 @@
 //! A [`Platform`] that counts what an invocation spends: its outbound
 //! requests (queue sends included), of its budget (`DRAIN_SUBREQUESTS`,
 //! [`crate::budget`]), and Keap's throttling answers (429), so a run
-//! knows what it has left and when to stop.
+//! knows what it has left and when to stop. It also keeps what an
+//! outcome does not carry: the stable code of the first failed answer
+//! (for the log line, [`crate::outcome_log`]) and the longest
+//! `Retry-After` (for when to try again); one delivery attempt wraps
+//! the invocation's own in a fresh one to read them for that attempt.
+//!
+//! The one wrapper of the platform: each `Platform` method it does not
+//! watch is forwarded here, defaulted ones included.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use crate::http::{FetchError, InResponse, OutRequest};
+use crate::outcome_log;
 use crate::platform::{
     KeyPage, Platform, PutOptions, QueueSend, QueueSendError, RateDecision, StoreError,
 };
@@ -20,6 +28,8 @@ pub struct Metered<'a, P> {
     fetches: Cell<usize>,
     throttles: Cell<usize>,
     budget: usize,
+    failure: RefCell<Option<String>>,
+    retry_after_secs: Cell<Option<u64>>,
 }
 
 impl<'a, P: Platform> Metered<'a, P> {
@@ -35,6 +45,8 @@ impl<'a, P: Platform> Metered<'a, P> {
             fetches: Cell::new(fetches),
             throttles: Cell::new(0),
             budget: SUBREQUEST_BUDGET,
+            failure: RefCell::new(None),
+            retry_after_secs: Cell::new(None),
         }
     }
 
@@ -64,6 +76,16 @@ impl<'a, P: Platform> Metered<'a, P> {
     pub fn throttles(&self) -> usize {
         self.throttles.get()
     }
+
+    /// The stable code of the first failed answer (or of no answer), if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
+    /// The longest `Retry-After` (in seconds) of the answers.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs.get()
+    }
 }
 
 impl<P: Platform> Platform for Metered<'_, P> {
@@ -92,6 +114,13 @@ impl<P: Platform> Platform for Metered<'_, P> {
         let answer = self.inner.fetch(request).await;
         if matches!(&answer, Ok(r) if r.status == 429) {
             self.throttles.set(self.throttles.get().saturating_add(1));
+        }
+        if let Some(code) = outcome_log::failure_code(&answer) {
+            self.failure.borrow_mut().get_or_insert(code);
+        }
+        if let Some(secs) = answer.as_ref().ok().and_then(InResponse::retry_after_secs) {
+            let longest = self.retry_after_secs.get().map_or(secs, |s| s.max(secs));
+            self.retry_after_secs.set(Some(longest));
         }
         answer
     }
@@ -147,5 +176,40 @@ mod tests {
             "every request reaches the platform"
         );
         assert_eq!(Metered::after_spending(&p, 60).left(), 0);
+    }
+
+    #[test]
+    fn the_first_failure_and_the_longest_retry_after_are_kept() {
+        let p = MemoryPlatform::new();
+        p.respond(|r| {
+            let mut answer = if r.url.ends_with("/a") {
+                InResponse::new(429, "")
+            } else if r.url.ends_with("/b") {
+                InResponse::new(503, "")
+            } else {
+                InResponse::new(200, "")
+            };
+            answer
+                .headers
+                .push("Retry-After", if r.url.ends_with("/a") { "3" } else { "7" });
+            Ok(answer)
+        });
+        let w = Metered::new(&p);
+        assert_eq!((w.failure(), w.retry_after_secs()), (None, None));
+        for path in ["/ok", "/a", "/b"] {
+            let _ = block_on(w.fetch(OutRequest::new(Method::Get, format!("http://k{path}"))));
+        }
+        assert_eq!(w.failure().as_deref(), Some("keap_429"));
+        assert_eq!(w.retry_after_secs(), Some(7));
+        assert_eq!(p.requests.borrow().len(), 3);
+    }
+
+    #[test]
+    fn the_isolate_memory_and_the_runtime_signals_pass_through() {
+        let p = MemoryPlatform::new();
+        p.near_cpu_from_check.set(Some(1));
+        let w = Metered::new(&p);
+        assert!(std::ptr::eq(w.memory().unwrap(), p.memory().unwrap()));
+        assert!(w.near_cpu_limit());
     }
 }

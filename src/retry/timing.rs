@@ -49,17 +49,6 @@ pub fn after_reply_wait_ms(retry_after_secs: Option<u64>) -> Option<u64> {
     }
 }
 
-/// The seconds of an HTTP `Retry-After` header's delta-seconds form.
-/// The date form, and anything else, reads as absent: the default wait
-/// applies.
-pub fn parse_retry_after(value: Option<&str>) -> Option<u64> {
-    let text = value?.trim();
-    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
 /// A queue message's delay so that it arrives when the entry is due
 /// (`due_at_ms`), rounded up to whole seconds and capped at what Queues
 /// accepts (a later entry's message is simply retried again).
@@ -88,22 +77,6 @@ mod tests {
         assert_eq!(after_reply_wait_ms(Some(0)), Some(AFTER_REPLY_WAIT_MS));
         assert_eq!(after_reply_wait_ms(Some(11)), None);
         assert_eq!(after_reply_wait_ms(Some(u64::MAX)), None);
-    }
-
-    #[test]
-    fn retry_after_reads_delta_seconds_only() {
-        assert_eq!(parse_retry_after(Some("5")), Some(5));
-        assert_eq!(parse_retry_after(Some(" 30 ")), Some(30));
-        assert_eq!(parse_retry_after(Some("0")), Some(0));
-        assert_eq!(
-            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
-            None
-        );
-        assert_eq!(parse_retry_after(Some("-1")), None);
-        assert_eq!(parse_retry_after(Some("1.5")), None);
-        assert_eq!(parse_retry_after(Some("")), None);
-        assert_eq!(parse_retry_after(Some("99999999999")), None);
-        assert_eq!(parse_retry_after(None), None);
     }
 
     #[test]

@@ -297,6 +297,27 @@ pub async fn load<P: Platform, G: DeserializeOwned>(
         .ok_or(EntryLoadError::Corrupt)
 }
 
+/// [`load`] for a run going through a listing: `None` when the entry is
+/// gone (delivered meanwhile) or cannot be read; the latter is logged and
+/// the entry left where it is (never dropped; /admin shows the count).
+pub async fn load_listed<P: Platform, G: DeserializeOwned>(
+    platform: &P,
+    seal_key: &Result<SealKey, KeyProblem>,
+    queue: Queue,
+    id: &EntryId,
+) -> Option<Entry<G>> {
+    load(platform, seal_key, queue, id)
+        .await
+        .unwrap_or_else(|e| {
+            let list = queue.prefix().trim_end_matches('/');
+            platform.log(&format!(
+                "{list}: entry {} cannot be read: {e:?}",
+                id.as_str()
+            ));
+            None
+        })
+}
+
 /// Removes an entry (delivered, or moved).
 pub async fn delete<P: Platform>(
     platform: &P,
