@@ -379,9 +379,6 @@ export async function startWorker({
   build();
   if (!('DOH_URL' in vars)) doh = doh || (await defaultDoh());
   const dir = runDir(name);
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   persistDir = persistDir || path.join(dir, 'state');
   fs.mkdirSync(persistDir, { recursive: true });
 
@@ -444,6 +441,77 @@ export async function startWorker({
   );
 
   const logFile = path.join(dir, 'wrangler.log');
+  // Ports are found free, then bound by wrangler: with many workers
+  // starting side by side another may take one meanwhile. That start is
+  // tried again on new ports; any other failure is the test's.
+  let port;
+  let url;
+  let stop;
+  for (let attempt = 1; ; attempt += 1) {
+    port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const logStart = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+    const started = await launchWrangler({ dir, configFile, persistDir, logFile, port, inspectorPort: await freePort(), url, timeoutMs });
+    if (started.stop) {
+      stop = started.stop;
+      break;
+    }
+    const said = fs.readFileSync(logFile, 'utf8').slice(logStart);
+    if (attempt < 3 && /Address already in use/.test(said)) continue;
+    throw new Error(started.error);
+  }
+
+  const transcript = [];
+  /** fetch against the worker; the answer's headers and body are recorded. */
+  const workerFetch = async (p, init = {}) => {
+    const res = await fetch(new URL(p, url), { redirect: 'manual', ...init });
+    const body = await res.text();
+    transcript.push({ path: String(p), status: res.status, headers: [...res.headers], body });
+    return wrap(res, body);
+  };
+  const adminToken = allSecretsHere.ADMIN_TOKEN;
+  return {
+    url,
+    port,
+    dir,
+    persistDir,
+    configFile,
+    logFile,
+    secrets: allSecretsHere,
+    vars: allVars,
+    adminToken,
+    /** The stand-in resolver this worker asks (null when vars.DOH_URL was given). */
+    doh: doh || null,
+    /** The full wrangler (and worker console) log so far. */
+    logs: () => fs.readFileSync(logFile, 'utf8'),
+    /** Every answer seen through `fetch`/`admin`/`scheduled` so far. */
+    transcript: () => transcript,
+    fetch: workerFetch,
+    /** Runs the scheduled handler once (waits for it to finish). */
+    scheduled: (cron = CRON) => workerFetch(`/__scheduled?cron=${encodeURIComponent(cron).replace(/%20/g, '+')}`),
+    /** A request with `Authorization: Bearer ADMIN_TOKEN`. */
+    admin: (p, init = {}) =>
+      workerFetch(p, {
+        ...init,
+        headers: { accept: 'application/json', authorization: `Bearer ${adminToken}`, ...(init.headers || {}) },
+      }),
+    status: async () => {
+      const res = await workerFetch('/admin/status', {
+        headers: { accept: 'application/json', authorization: `Bearer ${adminToken}` },
+      });
+      if (res.status !== 200) throw new Error(`/admin/status answered ${res.status}: ${res.text}`);
+      return res.json;
+    },
+    stop,
+  };
+}
+
+/**
+ * Runs `wrangler dev` for startWorker and waits for /health: `{ stop }`
+ * once it answers, `{ error }` (the process stopped) when it exits or
+ * does not answer in time.
+ */
+async function launchWrangler({ dir, configFile, persistDir, logFile, port, inspectorPort, url, timeoutMs }) {
   const logFd = fs.openSync(logFile, 'a');
   const proc = spawnTracked(
     'wrangler',
@@ -493,7 +561,7 @@ export async function startWorker({
   for (;;) {
     if (exited) {
       await stop();
-      throw new Error(`wrangler dev exited (${exited.code ?? exited.signal}) before serving /health; log tail:\n${tail(logFile)}`);
+      return { error: `wrangler dev exited (${exited.code ?? exited.signal}) before serving /health; log tail:\n${tail(logFile)}` };
     }
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
@@ -504,54 +572,11 @@ export async function startWorker({
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`wrangler dev did not serve /health within ${timeoutMs / 1000} s; log tail:\n${tail(logFile)}`);
+      return { error: `wrangler dev did not serve /health within ${timeoutMs / 1000} s; log tail:\n${tail(logFile)}` };
     }
     await sleep(200);
   }
-
-  const transcript = [];
-  /** fetch against the worker; the answer's headers and body are recorded. */
-  const workerFetch = async (p, init = {}) => {
-    const res = await fetch(new URL(p, url), { redirect: 'manual', ...init });
-    const body = await res.text();
-    transcript.push({ path: String(p), status: res.status, headers: [...res.headers], body });
-    return wrap(res, body);
-  };
-  const adminToken = allSecretsHere.ADMIN_TOKEN;
-  return {
-    url,
-    port,
-    dir,
-    persistDir,
-    configFile,
-    logFile,
-    secrets: allSecretsHere,
-    vars: allVars,
-    adminToken,
-    /** The stand-in resolver this worker asks (null when vars.DOH_URL was given). */
-    doh: doh || null,
-    /** The full wrangler (and worker console) log so far. */
-    logs: () => fs.readFileSync(logFile, 'utf8'),
-    /** Every answer seen through `fetch`/`admin`/`scheduled` so far. */
-    transcript: () => transcript,
-    fetch: workerFetch,
-    /** Runs the scheduled handler once (waits for it to finish). */
-    scheduled: (cron = CRON) => workerFetch(`/__scheduled?cron=${encodeURIComponent(cron).replace(/%20/g, '+')}`),
-    /** A request with `Authorization: Bearer ADMIN_TOKEN`. */
-    admin: (p, init = {}) =>
-      workerFetch(p, {
-        ...init,
-        headers: { accept: 'application/json', authorization: `Bearer ${adminToken}`, ...(init.headers || {}) },
-      }),
-    status: async () => {
-      const res = await workerFetch('/admin/status', {
-        headers: { accept: 'application/json', authorization: `Bearer ${adminToken}` },
-      });
-      if (res.status !== 200) throw new Error(`/admin/status answered ${res.status}: ${res.text}`);
-      return res.json;
-    },
-    stop,
-  };
+  return { stop };
 }
 
 /** A response with its body already read: `.text` and `.json` (or null). */
