@@ -12,14 +12,14 @@ use crate::pages::held::HeldShown;
 use crate::pages::into_reply;
 use crate::platform::Platform;
 use crate::request_url::RequestUrl;
-use crate::store::backlog::{self, Backlog};
-use crate::store::outbox::{self, Queue};
+use crate::store::backlog::Backlog;
+use crate::store::outbox::{self, Listed, Queue};
 use crate::store::seal::KeyProblem;
 use crate::time;
 
 /// At most this many dead letters are listed on `/admin` (the count shows
 /// them all).
-pub const DEAD_LETTERS_SHOWN: u32 = 50;
+pub const DEAD_LETTERS_SHOWN: usize = 50;
 
 /// The OAuth connection, read once.
 async fn read_connection<P: Platform>(p: &P, config: &Config) -> Connection {
@@ -172,65 +172,54 @@ pub fn problems(config: &Config, token_trouble: Option<&str>) -> Vec<ConfigProbl
     out
 }
 
-/// Outbox counts for the admin views; a KV failure shows as zero and is
+/// Every entry of `queue` as listed; a KV failure lists none and is
 /// logged (the page must still load to say what is wrong).
-async fn outbox_counts<P: Platform>(p: &P) -> OutboxCounts {
-    match outbox::counts(p).await {
-        Ok(c) => c,
-        Err(e) => {
-            p.log(&format!("admin: could not count the outbox: {e}"));
-            OutboxCounts::default()
-        }
-    }
+async fn listed<P: Platform>(p: &P, queue: Queue) -> Vec<Listed> {
+    outbox::list_all(p, queue).await.unwrap_or_else(|e| {
+        p.log(&format!("admin: could not list the outbox: {e}"));
+        Vec::new()
+    })
 }
 
-/// The oldest dead letters, from one listing page: the time comes from the
-/// id and the reason from the key's metadata, so no value is read (or
-/// opened) and no personal data can show. A KV failure lists none.
-async fn dead_letters<P: Platform>(p: &P) -> Vec<DeadLetterSummary> {
-    match outbox::list(p, Queue::Dead, None, DEAD_LETTERS_SHOWN).await {
-        Ok((listed, _)) => listed
-            .into_iter()
-            .map(|l| DeadLetterSummary {
-                queued_at: l
-                    .id
-                    .queued_at_ms()
-                    .map(time::to_rfc3339)
-                    .unwrap_or_default(),
-                reason: l.reason.unwrap_or_else(|| "not recorded".into()),
-                id: l.id.as_str().to_string(),
-            })
-            .collect(),
-        Err(e) => {
-            p.log(&format!("admin: could not list the dead letters: {e}"));
-            Vec::new()
-        }
+/// A dead letter as the page lists it: the time comes from the id and the
+/// reason from the key's metadata, so no value is opened and no personal
+/// data can show.
+fn dead_letter(l: Listed) -> DeadLetterSummary {
+    DeadLetterSummary {
+        queued_at: l
+            .id
+            .queued_at_ms()
+            .map(time::to_rfc3339)
+            .unwrap_or_default(),
+        reason: l.reason.unwrap_or_else(|| "not recorded".into()),
+        id: l.id.as_str().to_string(),
     }
 }
 
 /// `GET /admin` (`json` false: the page, which lists the dead letters)
-/// and `GET /admin/status` (`json` true).
+/// and `GET /admin/status` (`json` true). Each list is listed once, for
+/// its count, the backlog's figures and the dead letters shown.
 pub async fn reply<P: Platform>(
     p: &P,
     config: &Config,
     request_url: &RequestUrl,
     json: bool,
 ) -> Reply {
-    let counts = outbox_counts(p).await;
-    let dead = if counts.dead > 0 && !json {
-        dead_letters(p).await
-    } else {
-        Vec::new()
-    };
+    let (pending, dead) = (
+        listed(p, Queue::Pending).await,
+        listed(p, Queue::Dead).await,
+    );
+    let counts = OutboxCounts::of(&pending, &dead);
     let held = super::held::shown(p, config, json).await;
     // The page says when the waiting leads go out; the JSON always has it.
-    let backlog = if json || counts.pending > 0 {
-        Some(backlog::read(p).await.unwrap_or_else(|e| {
-            p.log(&format!("admin: could not list the outbox: {e}"));
-            Backlog::default()
-        }))
-    } else {
-        None
+    let backlog = (json || counts.pending > 0).then(|| Backlog::of(&pending, p.now_ms()));
+    let dead = match json {
+        true => Vec::new(),
+        false => dead
+            .into_iter()
+            .take(DEAD_LETTERS_SHOWN)
+            .map(dead_letter)
+            .collect(),
     };
     into_reply(
         &state(p, config, request_url, counts, dead, held, backlog).await,

@@ -18,7 +18,7 @@ use crate::flows::retry_soon::{self, RetrySoon};
 use crate::http::Reply;
 use crate::outcome_log::Via;
 use crate::platform::{metered::Metered, Platform};
-use crate::store::outbox;
+use crate::store::outbox::{self, Queue};
 
 /// A route's answer, and what to do once it is sent.
 #[derive(Debug)]
@@ -91,7 +91,7 @@ pub async fn after_reply<P: Platform>(p: &P, config: &Config, work: AfterReply) 
 /// them went (else the drain delivers what it can, as without a queue).
 async fn release_to_queue<P: Platform>(p: &Metered<'_, P>) -> bool {
     let now = p.now_ms();
-    let due: Vec<_> = match outbox::list_pending(p).await {
+    let due: Vec<_> = match outbox::list_all(p, Queue::Pending).await {
         Ok(listed) => listed.into_iter().filter(|l| l.is_due(now)).collect(),
         Err(_) => return false,
     };

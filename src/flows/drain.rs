@@ -160,7 +160,7 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -
         budget: p.budget(),
         ..DrainReport::default()
     };
-    let listed = match outbox::list_pending(p).await {
+    let listed = match outbox::list_all(p, Queue::Pending).await {
         Ok(listed) => listed,
         Err(e) => {
             p.log(&format!("outbox: could not list the pending entries: {e}"));
@@ -676,7 +676,7 @@ mod tests {
             // Either way, how far it got and why are kept.
             assert_eq!(after.progress, Progress::contact_written(3));
             assert_eq!(after.last_error.as_deref(), Some(reason.as_str()));
-            let listed = block_on(outbox::list_pending(&p)).unwrap();
+            let listed = block_on(outbox::list_all(&p, Queue::Pending)).unwrap();
             let due_now = listed.iter().any(|l| l.id == id && l.is_due(now));
             if penalised {
                 assert_eq!(after.attempts, 1, "{reason}");

@@ -4,8 +4,7 @@
 
 use serde::Serialize;
 
-use crate::platform::{Platform, StoreError};
-use crate::store::outbox::{self, Listed, Queue};
+use crate::store::outbox::Listed;
 use crate::time;
 
 /// The backlog's figures at a moment.
@@ -34,20 +33,6 @@ impl Backlog {
     pub fn next_attempt_in_s(&self, now_ms: u64) -> Option<u64> {
         self.next_attempt_at_ms
             .map(|t| t.saturating_sub(now_ms).div_ceil(1000))
-    }
-}
-
-/// Reads the backlog (listing pages only).
-pub async fn read<P: Platform>(p: &P) -> Result<Backlog, StoreError> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = outbox::list(p, Queue::Pending, cursor, 1000).await?;
-        all.extend(page);
-        match next {
-            Some(c) => cursor = Some(c),
-            None => return Ok(Backlog::of(&all, p.now_ms())),
-        }
     }
 }
 

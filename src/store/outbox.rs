@@ -401,12 +401,13 @@ pub async fn list<P: Platform>(
     Ok((listed, page.cursor))
 }
 
-/// Every pending entry's listing, oldest first (listing pages only).
-pub async fn list_pending<P: Platform>(platform: &P) -> Result<Vec<Listed>, StoreError> {
+/// Every entry of `queue` as listed, oldest first (listing pages only,
+/// no entry opened).
+pub async fn list_all<P: Platform>(platform: &P, queue: Queue) -> Result<Vec<Listed>, StoreError> {
     let mut all = Vec::new();
     let mut cursor = None;
     loop {
-        let (page, next) = list(platform, Queue::Pending, cursor, 1000).await?;
+        let (page, next) = list(platform, queue, cursor, 1000).await?;
         all.extend(page);
         match next {
             Some(c) => cursor = Some(c),
@@ -422,26 +423,22 @@ pub struct Counts {
     pub dead: u64,
 }
 
-/// Counts both lists (listing only).
-pub async fn counts<P: Platform>(platform: &P) -> Result<Counts, StoreError> {
-    let mut counts = Counts::default();
-    for queue in [Queue::Pending, Queue::Dead] {
-        let mut cursor = None;
-        let mut n = 0u64;
-        loop {
-            let page = platform.kv_list(queue.prefix(), cursor, 1000).await?;
-            n += page.keys.len() as u64;
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        match queue {
-            Queue::Pending => counts.pending = n,
-            Queue::Dead => counts.dead = n,
+impl Counts {
+    pub fn of(pending: &[Listed], dead: &[Listed]) -> Counts {
+        Counts {
+            pending: pending.len() as u64,
+            dead: dead.len() as u64,
         }
     }
-    Ok(counts)
+}
+
+/// Counts both lists (listing only).
+pub async fn counts<P: Platform>(platform: &P) -> Result<Counts, StoreError> {
+    let pending = list_all(platform, Queue::Pending).await?;
+    Ok(Counts::of(
+        &pending,
+        &list_all(platform, Queue::Dead).await?,
+    ))
 }
 
 #[cfg(test)]
@@ -743,7 +740,7 @@ mod tests {
             block_on(p.kv_put(&id.key(Queue::Pending), "sealed", options)).unwrap();
         }
         block_on(p.kv_put("dead/0000000000001-000000", "x", PutOptions::default())).unwrap();
-        let listed = block_on(list_pending(&p)).unwrap();
+        let listed = block_on(list_all(&p, Queue::Pending)).unwrap();
         assert_eq!(listed.len(), 1001);
         assert!(listed.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
         assert_eq!(listed[1000].next_attempt_at_ms, 1000);
@@ -761,7 +758,7 @@ mod tests {
         let third = block_on(enqueue(&p, &c, &lead(), Progress::NeedsContact, "c")).unwrap();
         let now = p.now_ms();
         let due = |now: u64| {
-            block_on(list_pending(&p))
+            block_on(list_all(&p, Queue::Pending))
                 .unwrap()
                 .into_iter()
                 .filter(|l| l.is_due(now))
@@ -778,7 +775,11 @@ mod tests {
         block_on(save(&p, &c, Queue::Pending, &second, &entry)).unwrap();
         assert_eq!(due(now), vec![first.clone(), third.clone()]);
         assert_eq!(due(now + 5 * MINUTE).len(), 3);
-        assert_eq!(block_on(list_pending(&p)).unwrap().len(), 3, "all listed");
+        assert_eq!(
+            block_on(list_all(&p, Queue::Pending)).unwrap().len(),
+            3,
+            "all listed"
+        );
         let reloaded: Entry<Progress> = block_on(load(&p, &c, Queue::Pending, &second))
             .unwrap()
             .unwrap();

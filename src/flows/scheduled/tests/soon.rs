@@ -604,6 +604,7 @@ fn admin_status_shows_how_many_wait_the_oldest_age_and_the_next_try() {
     crm.fail(|_| Some((503, false)));
     block_on(run(&p, &config));
     p.advance_ms(90_000);
+    let lists = p.kv_lists.get();
     let status = block_on(admin::reply(
         &p,
         &config,
@@ -611,6 +612,11 @@ fn admin_status_shows_how_many_wait_the_oldest_age_and_the_next_try() {
         true,
     ));
     assert_eq!(status.status, 200);
+    assert_eq!(
+        p.kv_lists.get() - lists,
+        3,
+        "one listing each of the pending leads, the dead letters and the held posts"
+    );
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["drain_subrequests"], 40);
     let backlog = &status["backlog"];
