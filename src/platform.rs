@@ -84,6 +84,20 @@ impl std::fmt::Display for QueueSendError {
     }
 }
 
+/// Every key under `prefix`, in order, from every page of the listing.
+pub async fn list_every<P: Platform>(p: &P, prefix: &str) -> Result<Vec<ListedKey>, StoreError> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = p.kv_list(prefix, cursor, 1000).await?;
+        all.extend(page.keys);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(all),
+        }
+    }
+}
+
 /// Writes a record beside work already done (a time, a marker, a
 /// result): a failed write costs only the record, so it is logged as
 /// `{what}: {error}`, not returned.

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::form::lead::Lead;
 use crate::form::spam::Reason;
-use crate::platform::{ListedKey, Platform, PutOptions, StoreError};
+use crate::platform::{self, ListedKey, Platform, PutOptions, StoreError};
 use crate::store::kv_keys;
 use crate::store::seal::{self, KeyProblem, OpenError, SealKey};
 use crate::time;
@@ -364,22 +364,13 @@ pub async fn list<P: Platform>(p: &P, limit: u32) -> Result<Vec<HeldSummary>, St
 /// How many posts are held (every page of the listing), and how many of
 /// them arrived after `since_ms`.
 pub async fn count<P: Platform>(p: &P, since_ms: u64) -> Result<(u64, u64), StoreError> {
-    let (mut all, mut new) = (0u64, 0u64);
-    let mut cursor = None;
-    loop {
-        let page = p.kv_list(kv_keys::HELD_PREFIX, cursor, 1000).await?;
-        all += page.keys.len() as u64;
-        new += page
-            .keys
-            .iter()
-            .filter_map(HeldSummary::of)
-            .filter(|s| s.received_at_ms.is_some_and(|t| t > since_ms))
-            .count() as u64;
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok((all, new)),
-        }
-    }
+    let keys = platform::list_every(p, kv_keys::HELD_PREFIX).await?;
+    let new = keys
+        .iter()
+        .filter_map(HeldSummary::of)
+        .filter(|s| s.received_at_ms.is_some_and(|t| t > since_ms))
+        .count();
+    Ok((keys.len() as u64, new as u64))
 }
 
 #[cfg(test)]

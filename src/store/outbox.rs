@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::form::lead::Lead;
-use crate::platform::{Platform, PutOptions, StoreError};
+use crate::platform::{self, ListedKey, Platform, PutOptions, StoreError};
 use crate::store::kv_keys;
 use crate::store::seal::{self, KeyProblem, OpenError, SealKey};
 
@@ -383,9 +383,19 @@ pub async fn list<P: Platform>(
     limit: u32,
 ) -> Result<(Vec<Listed>, Option<String>), StoreError> {
     let page = platform.kv_list(queue.prefix(), cursor, limit).await?;
-    let listed = page
-        .keys
-        .iter()
+    Ok((read_listing(queue, &page.keys), page.cursor))
+}
+
+/// Every entry of `queue` as listed, oldest first (listing pages only,
+/// no entry opened).
+pub async fn list_all<P: Platform>(platform: &P, queue: Queue) -> Result<Vec<Listed>, StoreError> {
+    let keys = platform::list_every(platform, queue.prefix()).await?;
+    Ok(read_listing(queue, &keys))
+}
+
+/// The entries of a listing, from their keys and metadata.
+fn read_listing(queue: Queue, keys: &[ListedKey]) -> Vec<Listed> {
+    keys.iter()
         .filter_map(|k| {
             let id = EntryId::from_key(queue, &k.name)?;
             let meta = k.metadata.as_deref().and_then(Meta::parse);
@@ -397,23 +407,7 @@ pub async fn list<P: Platform>(
                 reason: meta.reason,
             })
         })
-        .collect();
-    Ok((listed, page.cursor))
-}
-
-/// Every entry of `queue` as listed, oldest first (listing pages only,
-/// no entry opened).
-pub async fn list_all<P: Platform>(platform: &P, queue: Queue) -> Result<Vec<Listed>, StoreError> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = list(platform, queue, cursor, 1000).await?;
-        all.extend(page);
-        match next {
-            Some(c) => cursor = Some(c),
-            None => return Ok(all),
-        }
-    }
+        .collect()
 }
 
 /// How many entries each list holds, as `/admin/status` shows them.
