@@ -35,8 +35,11 @@ function everyFile() {
 
 const files = process.argv.length > 2 ? process.argv.slice(2).map((f) => path.resolve(f)) : everyFile();
 const concurrency = Number(process.env.KFW_TEST_CONCURRENCY) || 5;
+// A file that hangs fails after five minutes (the slowest takes under
+// two), and its workers are stopped with it, so a run always ends.
+const timeout = 5 * 60_000;
 
-run({ files, concurrency })
+run({ files, concurrency, timeout })
   .on('test:fail', () => {
     process.exitCode = 1;
   })

@@ -121,6 +121,11 @@ export async function stopAll() {
 
 // ------------------------------------------------------------------ helpers
 
+/** The longest a request to a worker may wait for its answer. */
+const ANSWER_LIMIT_MS = 120_000;
+/** How long a GET waits before it is sent once more (see startWorker). */
+const GET_PATIENCE_MS = 30_000;
+
 /** A free TCP port on 127.0.0.1 (bound then released). */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -462,9 +467,26 @@ export async function startWorker({
   }
 
   const transcript = [];
-  /** fetch against the worker; the answer's headers and body are recorded. */
+  /**
+   * fetch against the worker; the answer's headers and body are recorded.
+   * No request waits forever: a run must fail, not hang. Under load, a
+   * request to a just-started `wrangler dev` has once gone unanswered
+   * while the worker answered others; a GET without an answer within
+   * `GET_PATIENCE_MS` is sent once more (GETs change nothing a test
+   * counts, except `/__scheduled`, which gets the longer limit alone).
+   */
   const workerFetch = async (p, init = {}) => {
-    const res = await fetch(new URL(p, url), { redirect: 'manual', ...init });
+    const method = (init.method ?? 'GET').toUpperCase();
+    const retried = method === 'GET' && !String(p).startsWith('/__scheduled');
+    const ask = (ms) => fetch(new URL(p, url), { redirect: 'manual', signal: AbortSignal.timeout(ms), ...init });
+    let res;
+    try {
+      res = await ask(retried ? GET_PATIENCE_MS : ANSWER_LIMIT_MS);
+    } catch (e) {
+      if (!retried || e.name !== 'TimeoutError') throw e;
+      console.log(`harness: ${method} ${p} had no answer in ${GET_PATIENCE_MS / 1000} s; sent once more`);
+      res = await ask(ANSWER_LIMIT_MS);
+    }
     const body = await res.text();
     transcript.push({ path: String(p), status: res.status, headers: [...res.headers], body });
     return wrap(res, body);
