@@ -585,13 +585,7 @@ async function launchWrangler({ dir, configFile, persistDir, logFile, port, insp
       await stop();
       return { error: `wrangler dev exited (${exited.code ?? exited.signal}) before serving /health; log tail:\n${tail(logFile)}` };
     }
-    try {
-      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
-      await res.text();
-      if (res.status === 200) break;
-    } catch {
-      // not up yet
-    }
+    if (await answersHealth(url)) break;
     if (Date.now() > deadline) {
       await stop();
       return { error: `wrangler dev did not serve /health within ${timeoutMs / 1000} s; log tail:\n${tail(logFile)}` };
@@ -599,6 +593,24 @@ async function launchWrangler({ dir, configFile, persistDir, logFile, port, insp
     await sleep(200);
   }
   return { stop };
+}
+
+/**
+ * Whether `url`/health answers 200 within 2 s. Asked on a connection of
+ * its own (node:http, no agent), not with fetch: a fetch abandoned while
+ * wrangler starts once left fetch's shared connections to that worker
+ * stuck, and the test's next request waited on them for good.
+ */
+function answersHealth(url) {
+  return new Promise((resolve) => {
+    const req = http.get(`${url}/health`, { agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }
 
 /** A response with its body already read: `.text` and `.json` (or null). */
