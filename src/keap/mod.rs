@@ -469,9 +469,14 @@ fn keap_message(response: &InResponse, lead: &Lead) -> String {
 /// or a phone number from a message, and caps its length.
 pub fn scrub(message: &str, lead: &Lead) -> String {
     let mut text: String = message.chars().filter(|c| !c.is_control()).collect();
+    // The text has lost its line breaks and tabs, so a value holding some
+    // (a message, an unmapped field) would never match whole: each of its
+    // lines is redacted instead.
     for value in lead.personal_values() {
-        if value.chars().count() >= 2 {
-            text = text.replace(value, "[redacted]");
+        for line in value.split(char::is_control).map(str::trim) {
+            if line.chars().count() >= 2 {
+                text = text.replace(line, "[redacted]");
+            }
         }
     }
     let words: Vec<&str> = text
@@ -699,6 +704,34 @@ mod tests {
         );
         for personal in ["jane", "Jane", "555", "example.com"] {
             assert!(!reason.contains(personal), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_value_of_several_lines_is_redacted_line_by_line() {
+        let mut l = lead();
+        l.note = Some(crate::form::note::Note {
+            message: Some("Call me about\r\n\tthe spring order".into()),
+            context: Default::default(),
+            consent: None,
+            subject: None,
+            fields: Default::default(),
+        });
+        for echoed in [
+            "Call me about\r\n\tthe spring order",
+            "Call me aboutthe spring order",
+        ] {
+            let body = serde_json::json!({ "message": format!("Note '{echoed}' is too long") });
+            let Err(Failure::Permanent { reason }) =
+                read_upsert(&answer(400, &body.to_string()), &l)
+            else {
+                panic!("not permanent");
+            };
+            assert!(reason.contains("is too long"), "{reason}");
+            assert!(
+                !reason.contains("Call me") && !reason.contains("spring"),
+                "{reason}"
+            );
         }
     }
 
