@@ -130,14 +130,16 @@ pub async fn consume<P: Platform>(
             report.stopped = Some(Stop::Budget);
             break;
         }
-        let creds = match creds
-            .get_or_insert(
+        // Read once a batch, when the first due entry needs them.
+        let loaded = match creds {
+            Some(ref loaded) => loaded,
+            None => creds.insert(
                 credentials::load(&metered, config)
                     .await
                     .map_err(|why| why.to_string()),
-            )
-            .as_ref()
-        {
+            ),
+        };
+        let creds = match loaded {
             Ok(creds) => creds.clone(),
             Err(why) => {
                 // Held for our own credentials: the Cron run after a

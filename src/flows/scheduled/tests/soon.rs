@@ -460,6 +460,29 @@ fn a_queue_batch_near_the_cpu_limit_retries_the_rest_of_its_messages() {
 }
 
 #[test]
+fn a_queue_batch_reads_the_credentials_once() {
+    let crm = Crm::new();
+    let p = platform(&crm);
+    let config = with_forms(Settings {
+        keap_client_id: Some("cid".into()),
+        keap_client_secret: Some(Secret::new("csecret")),
+        ..base()
+    });
+    store_tokens(&p, "AT-1", p.now_ms() + 24 * 3_600_000);
+    let ids = queue(&p, &config, 3);
+    let bodies: Vec<_> = ids.iter().map(|id| Some(id.key(Queue::Pending))).collect();
+    let reads = p.kv_reads.get();
+    let (verdicts, report) = block_on(queue_batch::consume(&p, &config, &bodies));
+    assert_eq!(verdicts, vec![Verdict::Ack; 3]);
+    assert_eq!(report.delivered, 3);
+    assert_eq!(
+        p.kv_reads.get() - reads,
+        3 + 1,
+        "each message's entry, and the stored tokens once"
+    );
+}
+
+#[test]
 fn drain_subrequests_bounds_the_cron_run() {
     let crm = Crm::new();
     let p = platform(&crm);
