@@ -13,12 +13,11 @@
 
 use crate::config::Config;
 use crate::config_check;
-use crate::flows::drain;
+use crate::flows::drain::{self, Released};
 use crate::flows::retry_soon::{self, RetrySoon};
 use crate::http::Reply;
 use crate::outcome_log::Via;
 use crate::platform::{metered::Metered, Platform};
-use crate::store::outbox::{self, Queue};
 
 /// A route's answer, and what to do once it is sent.
 #[derive(Debug)]
@@ -78,32 +77,14 @@ pub async fn after_reply<P: Platform>(p: &P, config: &Config, work: AfterReply) 
                     "after connecting: the configuration check failed: {e}"
                 ));
             }
-            if release_to_queue(&metered).await {
-                return;
+            match drain::release(&metered, config, Via::Admin).await {
+                Released::Queued(handed) => p.log(&format!(
+                    "after connecting: {handed} waiting lead(s) handed to the delivery queue"
+                )),
+                Released::Drained(report) => {
+                    p.log(&format!("after connecting: {}", report.summary()))
+                }
             }
-            let report = drain::drain(&metered, config, Via::Admin).await;
-            p.log(&format!("after connecting: {}", report.summary()));
         }
     }
-}
-
-/// Hands every due pending entry to the delivery queue; whether all of
-/// them went (else the drain delivers what it can, as without a queue).
-async fn release_to_queue<P: Platform>(p: &Metered<'_, P>) -> bool {
-    let now = p.now_ms();
-    let due: Vec<_> = match outbox::list_all(p, Queue::Pending).await {
-        Ok(listed) => listed.into_iter().filter(|l| l.is_due(now)).collect(),
-        Err(_) => return false,
-    };
-    if due.is_empty() {
-        return false;
-    }
-    let handed = drain::hand_to_queue(p, &due).await;
-    if handed as usize == due.len() {
-        p.log(&format!(
-            "after connecting: {handed} waiting lead(s) handed to the delivery queue"
-        ));
-        return true;
-    }
-    false
 }

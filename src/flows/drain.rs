@@ -156,6 +156,37 @@ impl DrainReport {
 /// one is bound, so they need not wait for the next run. `via`: which
 /// invocation this is, for the log lines.
 pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -> DrainReport {
+    match drain_from(p, config, via, false).await {
+        Released::Drained(report) => report,
+        // Only `release` hands everything to the queue first.
+        Released::Queued(enqueued) => DrainReport {
+            enqueued,
+            ..DrainReport::default()
+        },
+    }
+}
+
+/// What [`release`] did.
+pub enum Released {
+    /// Every due entry went to the delivery queue: this many.
+    Queued(u32),
+    /// The queue took none or some (`enqueued`); the rest were drained here.
+    Drained(DrainReport),
+}
+
+/// [`drain`], after first handing every due entry to the delivery queue
+/// (when one is bound), so that many consumers deliver them side by side;
+/// what the queue did not take is delivered here. After connecting.
+pub async fn release<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -> Released {
+    drain_from(p, config, via, true).await
+}
+
+async fn drain_from<P: Platform>(
+    p: &Metered<'_, P>,
+    config: &Config,
+    via: Via,
+    queue_first: bool,
+) -> Released {
     let mut report = DrainReport {
         budget: p.budget(),
         ..DrainReport::default()
@@ -166,13 +197,21 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -
             p.log(&format!("outbox: could not list the pending entries: {e}"));
             report.stopped = Some(Stop::Store);
             report.budget_used = p.fetches();
-            return report;
+            return Released::Drained(report);
         }
     };
     let now = p.now_ms();
-    let (due, waiting): (Vec<Listed>, Vec<Listed>) =
+    let (mut due, waiting): (Vec<Listed>, Vec<Listed>) =
         listed.iter().cloned().partition(|l| l.is_due(now));
     report.skipped = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
+    if queue_first && !due.is_empty() {
+        // Handed in order: the queue took the first ones.
+        report.enqueued = hand_to_queue(p, &due).await;
+        due.drain(..(report.enqueued as usize).min(due.len()));
+        if due.is_empty() {
+            return Released::Queued(report.enqueued);
+        }
+    }
 
     match credentials::load(p, config).await {
         Ok(creds) => {
@@ -181,7 +220,7 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -
                 report.stopped,
                 Some(Stop::Budget | Stop::CpuLimit | Stop::Throttled)
             ) {
-                report.enqueued = hand_to_queue(p, due.get(reached..).unwrap_or_default()).await;
+                report.enqueued += hand_to_queue(p, due.get(reached..).unwrap_or_default()).await;
             }
         }
         Err(why) => {
@@ -196,7 +235,7 @@ pub async fn drain<P: Platform>(p: &Metered<'_, P>, config: &Config, via: Via) -
         alert_if_stuck(p, config, &listed, &report).await;
     }
     report.budget_used = p.fetches();
-    report
+    Released::Drained(report)
 }
 
 /// Delivers `due` in order until a stop; how many it went through (the

@@ -603,7 +603,9 @@ fn connecting_without_a_queue_still_delivers_within_the_budget() {
     let config = oauth();
     queue(&p, &config, 30);
     let routed = reconnect(&p, &config);
+    let lists = p.kv_lists.get();
     block_on(after_reply(&p, &config, routed.after.unwrap()));
+    assert_eq!(p.kv_lists.get() - lists, 1, "the outbox is listed once");
     // The exchange and the failed send took two of the 50, two are kept
     // for alerts: 23 leads of two calls; then one more failed send for
     // the 7 left over.
