@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::form::address::ADDRESS_FIELDS;
 use crate::form::context;
+use crate::form::honeypot;
 use crate::form::note::{NoteWhen, MAX_CONSENT_TEXT};
 use crate::form::spam::SpamMode;
 
@@ -274,7 +275,7 @@ impl Form {
             }
             if STANDARD_FIELDS.contains(&name.as_str())
                 || RESERVED_FIELDS.contains(&name.as_str())
-                || crate::form::honeypot::HONEYPOT_FIELDS.contains(&name.as_str())
+                || honeypot::is_usual_name(name)
             {
                 problems.push(format!(
                     "{at}.custom_fields: `{name}` is a field the worker reads itself"
@@ -290,6 +291,7 @@ impl Form {
             if !valid_field_name(consent)
                 || STANDARD_FIELDS.contains(&consent.as_str())
                 || RESERVED_FIELDS.contains(&consent.as_str())
+                || honeypot::is_usual_name(consent)
                 || raw.custom_fields.contains_key(consent)
             {
                 problems.push(format!(
@@ -312,6 +314,7 @@ impl Form {
         if !valid_field_name(&message_field)
             || STANDARD_FIELDS.contains(&message_field.as_str())
             || RESERVED_FIELDS.contains(&message_field.as_str())
+            || honeypot::is_usual_name(&message_field)
             || raw.consent_field.as_deref() == Some(message_field.as_str())
         {
             problems.push(format!(
@@ -493,8 +496,16 @@ mod tests {
             }}));
             assert!(p.contains("FORMS.a.honeypot_field"), "{taken}: {p}");
         }
-        let p = problem(json!({"a": {"custom_fields": {"bot-field": 7}}}));
-        assert!(p.contains("FORMS.a.custom_fields"), "{p}");
+        // A usual honeypot name, in any case, is never a field of the
+        // form's own: every post filling it in would be dropped as a bot's.
+        for name in ["bot-field", "Bot-Field", "_HONEYPOT"] {
+            let p = problem(json!({"a": {"custom_fields": {name: 7}}}));
+            assert!(p.contains("FORMS.a.custom_fields"), "{name}: {p}");
+            let p = problem(json!({"a": {"consent_field": name}}));
+            assert!(p.contains("FORMS.a.consent_field"), "{name}: {p}");
+            let p = problem(json!({"a": {"message_field": name}}));
+            assert!(p.contains("FORMS.a.message_field"), "{name}: {p}");
+        }
     }
 
     #[test]

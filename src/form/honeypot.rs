@@ -13,10 +13,16 @@ use crate::form::forms::Form;
 /// The honeypot names every form recognises, in any case.
 pub const HONEYPOT_FIELDS: [&str; 3] = ["_gotcha", "_honeypot", "bot-field"];
 
+/// True when `name` is one of the usual honeypot names, in any case: a
+/// form's own field must never be named so, or every post filling it in
+/// would be taken for a bot's.
+pub fn is_usual_name(name: &str) -> bool {
+    HONEYPOT_FIELDS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
 /// True when `name` is one of `form`'s honeypots.
 pub fn is_honeypot(form: &Form, name: &str) -> bool {
-    HONEYPOT_FIELDS.iter().any(|h| h.eq_ignore_ascii_case(name))
-        || form.honeypot_field.as_deref() == Some(name)
+    is_usual_name(name) || form.honeypot_field.as_deref() == Some(name)
 }
 
 /// The honeypot that was filled in, when one was: the post is a bot's.
