@@ -69,9 +69,9 @@ impl std::fmt::Debug for Note {
 }
 
 impl Note {
-    /// The note for a submission, or none when `when` says so: with
-    /// `Message`, when the visitor wrote something (a message, a subject
-    /// or an unmapped field).
+    /// [`Note::with_words`] without a subject or unmapped fields: the
+    /// tests' shorthand.
+    #[cfg(test)]
     pub fn for_submission(
         when: NoteWhen,
         message: Option<String>,
@@ -88,7 +88,9 @@ impl Note {
         )
     }
 
-    /// [`Note::for_submission`], with the subject and unmapped fields.
+    /// The note for a submission, or none when `when` says so: with
+    /// `Message`, when the visitor wrote something (a message, a subject
+    /// or an unmapped field).
     pub fn with_words(
         when: NoteWhen,
         message: Option<String>,

@@ -7,7 +7,7 @@ use crate::form::note::Note;
 use crate::time;
 
 /// The note's title: names the form.
-pub fn title(form_id: &str) -> String {
+fn title(form_id: &str) -> String {
     format!("Website form: {form_id}")
 }
 

@@ -49,7 +49,7 @@ impl HeldId {
     fn new(now_ms: u64) -> Option<HeldId> {
         let mut bytes = [0u8; RANDOM_HEX / 2];
         getrandom::getrandom(&mut bytes).ok()?;
-        let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let random = seal::hex(&bytes);
         Some(HeldId(format!("{}-{random}", day_stamp(now_ms))))
     }
 

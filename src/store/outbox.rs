@@ -140,7 +140,7 @@ impl EntryId {
             h.write_u64(now_ms);
             bytes.copy_from_slice(&h.finish().to_le_bytes()[..6]);
         }
-        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let suffix = seal::hex(&bytes);
         EntryId(format!("{now_ms:013}-{suffix}"))
     }
 
@@ -218,8 +218,9 @@ pub async fn save<P: Platform, G: Serialize>(
         .map_err(QueueError::Store)
 }
 
-/// Queues a lead Keap could not take now (`reason`, no personal data).
-/// One KV write. On error nothing was stored.
+/// Queues a lead Keap could not take now (`reason`, no personal data),
+/// due at once: the tests' shorthand for [`enqueue_due`].
+#[cfg(test)]
 pub async fn enqueue<P: Platform, G: Serialize>(
     platform: &P,
     seal_key: &Result<SealKey, KeyProblem>,
