@@ -427,13 +427,17 @@ impl Counts {
     }
 }
 
-/// Counts both lists (listing only).
+/// Counts both lists (their keys only).
 pub async fn counts<P: Platform>(platform: &P) -> Result<Counts, StoreError> {
-    let pending = list_all(platform, Queue::Pending).await?;
-    Ok(Counts::of(
-        &pending,
-        &list_all(platform, Queue::Dead).await?,
-    ))
+    let count = |queue: Queue| async move {
+        platform::list_every(platform, queue.prefix())
+            .await
+            .map(|keys| keys.len() as u64)
+    };
+    Ok(Counts {
+        pending: count(Queue::Pending).await?,
+        dead: count(Queue::Dead).await?,
+    })
 }
 
 #[cfg(test)]
