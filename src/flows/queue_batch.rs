@@ -192,11 +192,11 @@ pub async fn consume<P: Platform>(
             Ok(Settled::Retrying { .. }) if attempt.token_rejected() => Verdict::Ack,
             Ok(Settled::Retrying { next_attempt_at_ms }) => {
                 report.retried += 1;
-                let wait = attempt
-                    .retry_after_secs
-                    .map(|s| metered.now_ms().saturating_add(s.saturating_mul(1000)))
-                    .unwrap_or(0)
-                    .max(next_attempt_at_ms);
+                let wait = timing::not_before(
+                    next_attempt_at_ms,
+                    metered.now_ms(),
+                    attempt.retry_after_secs,
+                );
                 Verdict::Retry {
                     delay_secs: timing::delay_until(wait, metered.now_ms()).max(1),
                 }

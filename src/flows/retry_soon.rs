@@ -71,10 +71,11 @@ pub async fn retry_soon<P: Platform>(p: &P, config: &Config, work: RetrySoon) {
             token_rejected: false,
         } => {
             let mut kept = entry.held(*progress, reason);
-            if let Some(secs) = attempt.retry_after_secs {
-                let asked = p.now_ms().saturating_add(secs.saturating_mul(1000));
-                kept.next_attempt_at_ms = kept.next_attempt_at_ms.max(asked);
-            }
+            kept.next_attempt_at_ms = timing::not_before(
+                kept.next_attempt_at_ms,
+                p.now_ms(),
+                attempt.retry_after_secs,
+            );
             outbox::save(p, &config.seal_key, Queue::Pending, &work.id, &kept).await
         }
         outcome => drain::settle(p, config, Queue::Pending, &work.id, entry, outcome)

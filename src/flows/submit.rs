@@ -342,7 +342,7 @@ pub async fn deliver_loaded<P: Platform>(
             let now = p.now_ms();
             let due_at = match wait_ms {
                 Some(_) => now + timing::AFTER_REPLY_LEASE_MS,
-                None => now.saturating_add(retry_after.unwrap_or(0).saturating_mul(1000)),
+                None => timing::not_before(now, now, retry_after),
             };
             let (id, entry) = queue(p, config, lead, progress, &reason, Some(due_at))
                 .await?

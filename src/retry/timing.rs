@@ -49,6 +49,14 @@ pub fn after_reply_wait_ms(retry_after_secs: Option<u64>) -> Option<u64> {
     }
 }
 
+/// When an entry due at `due_at_ms` may be tried again after Keap asked
+/// for `retry_after_secs` (when it did): never sooner than either.
+pub fn not_before(due_at_ms: u64, now_ms: u64, retry_after_secs: Option<u64>) -> u64 {
+    retry_after_secs.map_or(due_at_ms, |secs| {
+        due_at_ms.max(now_ms.saturating_add(secs.saturating_mul(1000)))
+    })
+}
+
 /// A queue message's delay so that it arrives when the entry is due
 /// (`due_at_ms`), rounded up to whole seconds and capped at what Queues
 /// accepts (a later entry's message is simply retried again).
@@ -77,6 +85,14 @@ mod tests {
         assert_eq!(after_reply_wait_ms(Some(0)), Some(AFTER_REPLY_WAIT_MS));
         assert_eq!(after_reply_wait_ms(Some(11)), None);
         assert_eq!(after_reply_wait_ms(Some(u64::MAX)), None);
+    }
+
+    #[test]
+    fn keaps_retry_after_only_ever_postpones() {
+        assert_eq!(not_before(70_000, 10_000, None), 70_000);
+        assert_eq!(not_before(70_000, 10_000, Some(30)), 70_000);
+        assert_eq!(not_before(70_000, 10_000, Some(90)), 100_000);
+        assert_eq!(not_before(10_000, 10_000, Some(u64::MAX)), u64::MAX);
     }
 
     #[test]
