@@ -8,6 +8,7 @@
 //! (every request, in current browsers). A client that sends neither
 //! (curl, old clients) is not a browser acting for someone else.
 
+use crate::form::origin::Origin;
 use crate::http::Method;
 use crate::request_url::RequestUrl;
 use crate::settings::Settings;
@@ -30,18 +31,11 @@ pub fn acts(method: Method, path: &str) -> bool {
 /// the worker's own pages: its `Origin` is present and not one of
 /// `own` (an opaque `null` origin included), or, with no `Origin`, its
 /// `Sec-Fetch-Site` is `cross-site` or `same-site`.
-pub fn from_elsewhere(
-    own: &[url::Origin],
-    origin: Option<&str>,
-    sec_fetch_site: Option<&str>,
-) -> bool {
+pub fn from_elsewhere(own: &[Origin], origin: Option<&str>, sec_fetch_site: Option<&str>) -> bool {
     match origin {
-        Some(origin) => match url::Url::parse(origin.trim()) {
-            // Opaque origins (`null`, `file:`, sandboxed frames) never
-            // compare equal, so they count as elsewhere.
-            Ok(url) => !own.contains(&url.origin()),
-            Err(_) => true,
-        },
+        // An opaque origin (`null`: `file:`, sandboxed frames) or anything
+        // that is not an http(s) origin is elsewhere.
+        Some(origin) => Origin::parse(origin).map_or(true, |origin| !own.contains(&origin)),
         None => sec_fetch_site.is_some_and(|site| {
             let site = site.trim();
             site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site")
@@ -52,15 +46,14 @@ pub fn from_elsewhere(
 /// The worker's own origins: the one the request came to (behind
 /// `wrangler dev` and on workers.dev alike), and `OAUTH_REDIRECT_URI`'s
 /// when it is set (the origin the owner registered with Keap).
-pub fn own_origins(settings: &Settings, request_url: &RequestUrl) -> Vec<url::Origin> {
+pub fn own_origins(settings: &Settings, request_url: &RequestUrl) -> Vec<Origin> {
     let configured = settings
         .oauth_redirect_uri
         .as_deref()
-        .and_then(|uri| url::Url::parse(uri.trim()).ok())
-        .map(|url| url.origin())
-        .filter(url::Origin::is_tuple);
-    std::iter::once(request_url.parsed().origin())
-        .chain(configured)
+        .and_then(|uri| url::Url::parse(uri.trim()).ok());
+    std::iter::once(request_url.parsed())
+        .chain(configured.as_ref())
+        .filter_map(|url| Origin::of_url(url).ok())
         .collect()
 }
 
@@ -70,7 +63,7 @@ mod tests {
 
     const WORKER: &str = "https://forms.example.com/admin/test-lead";
 
-    fn own(redirect: Option<&str>) -> Vec<url::Origin> {
+    fn own(redirect: Option<&str>) -> Vec<Origin> {
         let settings = Settings {
             oauth_redirect_uri: redirect.map(str::to_string),
             ..Settings::default()
@@ -110,7 +103,7 @@ mod tests {
         let plain = own(None);
         let with_redirect = own(Some("https://connect.example.org/oauth/callback"));
         /// (own origins, Origin, Sec-Fetch-Site, from elsewhere?)
-        type Case<'a> = (&'a [url::Origin], Option<&'a str>, Option<&'a str>, bool);
+        type Case<'a> = (&'a [Origin], Option<&'a str>, Option<&'a str>, bool);
         let cases: &[Case] = &[
             // A foreign Origin, whatever Sec-Fetch-Site says.
             (&plain, Some("https://evil.example"), None, true),
@@ -173,9 +166,7 @@ mod tests {
 
     #[test]
     fn the_own_origins_are_the_request_and_the_redirect_uri() {
-        let origins = |o: &[url::Origin]| -> Vec<String> {
-            o.iter().map(url::Origin::ascii_serialization).collect()
-        };
+        let origins = |o: &[Origin]| -> Vec<String> { o.iter().map(Origin::to_string).collect() };
         assert_eq!(origins(&own(None)), ["https://forms.example.com"]);
         assert_eq!(
             origins(&own(Some(" https://connect.example.org/oauth/callback "))),
