@@ -3,7 +3,6 @@
 //! lead: the sealed outbox entry stays the one record of it, and a
 //! message says only which entry to deliver next.
 
-use crate::store::kv_keys::OUTBOX_PREFIX;
 use crate::store::outbox::{EntryId, Queue};
 
 /// The message naming the pending entry `id`.
@@ -34,20 +33,7 @@ impl Malformed {
 /// string, `None` otherwise.
 pub fn parse(body: Option<&str>) -> Result<EntryId, Malformed> {
     let text = body.ok_or(Malformed::NotText)?;
-    let id = text
-        .strip_prefix(OUTBOX_PREFIX)
-        .ok_or(Malformed::NotAnEntryKey)?;
-    let b = id.as_bytes();
-    let well_formed = b.len() == 26
-        && b[..13].iter().all(u8::is_ascii_digit)
-        && b[13] == b'-'
-        && b[14..]
-            .iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
-    if !well_formed {
-        return Err(Malformed::NotAnEntryKey);
-    }
-    EntryId::from_key(Queue::Pending, text).ok_or(Malformed::NotAnEntryKey)
+    EntryId::from_exact_key(Queue::Pending, text).ok_or(Malformed::NotAnEntryKey)
 }
 
 #[cfg(test)]

@@ -151,6 +151,20 @@ impl EntryId {
             .map(|id| EntryId(id.to_string()))
     }
 
+    /// The id in `key` when it has exactly the shape [`EntryId::new`]
+    /// makes (13 digits, `-`, 12 lower-case hex digits): for a key that
+    /// comes from outside, like a queue message.
+    pub fn from_exact_key(queue: Queue, key: &str) -> Option<EntryId> {
+        let b = key.strip_prefix(queue.prefix())?.as_bytes();
+        let exact = b.len() == 26
+            && b[..13].iter().all(u8::is_ascii_digit)
+            && b[13] == b'-'
+            && b[14..]
+                .iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
+        exact.then(|| EntryId::from_key(queue, key)).flatten()
+    }
+
     pub fn key(&self, queue: Queue) -> String {
         format!("{}{}", queue.prefix(), self.0)
     }
