@@ -15,7 +15,7 @@ use crate::form::answer::ErrorCode;
 use crate::form::body;
 use crate::form::forms::{Form, RESERVED_FIELDS, STANDARD_FIELDS};
 use crate::form::honeypot;
-use crate::form::lead::Invalid;
+use crate::form::lead::{self, Invalid};
 
 /// Most distinct unmapped fields a submission may carry.
 pub const MAX_FIELDS: usize = 50;
@@ -127,22 +127,14 @@ pub fn collect(form: &Form, rest: &[Posted]) -> Result<ExtraFields, Invalid> {
         if value.is_empty() {
             continue;
         }
-        if name.chars().count() > MAX_NAME
-            || name.chars().any(|c| c.is_control() || c == '\u{FFFD}')
-        {
+        if lead::text_problem(name, MAX_NAME, false).is_some() {
             return Err(invalid(ErrorCode::InvalidValue, name));
         }
-        if value.chars().count() > MAX_VALUE {
-            return Err(invalid(ErrorCode::FieldTooLong, name));
-        }
-        if value
-            .chars()
-            .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || c == '\u{FFFD}')
-        {
-            return Err(invalid(ErrorCode::InvalidValue, name));
+        if let Some(code) = lead::text_problem(value, MAX_VALUE, true) {
+            return Err(invalid(code, name));
         }
         // A textarea's CRLF line breaks become plain ones, as in the message.
-        let value = value.replace("\r\n", "\n").replace('\r', "\n");
+        let value = lead::plain_line_breaks(value);
         let shown_name = name
             .strip_suffix("[]")
             .filter(|n| !n.is_empty())

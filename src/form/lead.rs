@@ -228,8 +228,8 @@ fn read_lead(
     }
     let address = read_address(fields)?;
     // Browsers send a textarea's line breaks as CRLF; a note keeps plain ones.
-    let message = multi_line(fields, &form.message_field, note::MAX_MESSAGE)?
-        .map(|m| m.replace("\r\n", "\n").replace('\r', "\n"));
+    let message =
+        multi_line(fields, &form.message_field, note::MAX_MESSAGE)?.map(|m| plain_line_breaks(&m));
     let subject = single_line(fields, aliases::SUBJECT_FIELD, note::MAX_SUBJECT)?;
 
     let mut custom_fields = Vec::new();
@@ -378,34 +378,48 @@ fn given<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
 
 /// A one-line field: no control characters at all.
 fn single_line(fields: &Fields, name: &str, max: usize) -> Result<Option<String>, Invalid> {
-    checked(fields, name, max, |c| c.is_control())
+    checked(fields, name, max, false)
 }
 
 /// A free-text field (a message, an address): line breaks and tabs are
 /// fine, other control characters are not.
 fn multi_line(fields: &Fields, name: &str, max: usize) -> Result<Option<String>, Invalid> {
-    checked(fields, name, max, |c| {
-        c.is_control() && !matches!(c, '\n' | '\r' | '\t')
-    })
+    checked(fields, name, max, true)
 }
 
 fn checked(
     fields: &Fields,
     name: &str,
     max: usize,
-    forbidden: impl Fn(char) -> bool,
+    lines: bool,
 ) -> Result<Option<String>, Invalid> {
     let Some(value) = given(fields, name) else {
         return Ok(None);
     };
+    match text_problem(value, max, lines) {
+        Some(code) => Err(Invalid::new(code, name)),
+        None => Ok(Some(value.to_string())),
+    }
+}
+
+/// What is wrong with a text value, if anything: over `max` characters
+/// (`field_too_long`), or holding a control character (with `lines`, one
+/// other than a line break or a tab) or U+FFFD, which stands for bytes
+/// that were not UTF-8 (`invalid_value`).
+pub fn text_problem(value: &str, max: usize, lines: bool) -> Option<ErrorCode> {
+    let forbidden = |c: char| c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t'));
     if value.chars().count() > max {
-        return Err(Invalid::new(ErrorCode::FieldTooLong, name));
+        Some(ErrorCode::FieldTooLong)
+    } else if value.chars().any(|c| forbidden(c) || c == '\u{FFFD}') {
+        Some(ErrorCode::InvalidValue)
+    } else {
+        None
     }
-    // U+FFFD stands for bytes that were not UTF-8: the text is garbled.
-    if value.chars().any(|c| forbidden(c) || c == '\u{FFFD}') {
-        return Err(Invalid::new(ErrorCode::InvalidValue, name));
-    }
-    Ok(Some(value.to_string()))
+}
+
+/// A textarea's line breaks, which browsers send as CRLF, as plain ones.
+pub fn plain_line_breaks(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 #[cfg(test)]
