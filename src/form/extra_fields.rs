@@ -16,6 +16,7 @@ use crate::form::body;
 use crate::form::forms::{Form, RESERVED_FIELDS, STANDARD_FIELDS};
 use crate::form::honeypot;
 use crate::form::lead::{self, Invalid};
+use crate::form::turnstile;
 
 /// Most distinct unmapped fields a submission may carry.
 pub const MAX_FIELDS: usize = 50;
@@ -26,7 +27,7 @@ pub const MAX_NAME: usize = 64;
 
 /// Captcha answers: a widget's token, not the visitor's words.
 pub const CAPTCHA_FIELDS: [&str; 3] = [
-    "cf-turnstile-response",
+    turnstile::RESPONSE_FIELD,
     "g-recaptcha-response",
     "h-captcha-response",
 ];

@@ -40,9 +40,9 @@ pub const STANDARD_FIELDS: [&str; 13] = [
 /// Fields with a meaning to the worker, never contact data: the reserved
 /// ones and the context recorded in the note.
 pub const RESERVED_FIELDS: [&str; 11] = [
-    "_gotcha",
+    honeypot::HONEYPOT_FIELDS[0],
     "_next",
-    "cf-turnstile-response",
+    crate::form::turnstile::RESPONSE_FIELD,
     context::PAGE_FIELD,
     context::REFERRER_FIELD,
     context::CAMPAIGN_FIELDS[0],
